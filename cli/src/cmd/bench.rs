@@ -1,0 +1,156 @@
+//! `brenier bench`: latency per stage (load, one network evaluation, OT map, end to end) with
+//! percentiles over repeats, and peak RSS.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use brenier::pipeline::{NetTime, Silent, TranslateMethod, TranslateOptions};
+use brenier::rng::NoiseStream;
+use brenier::NetKey;
+
+use super::common::RunArgs;
+use super::translate::Method;
+
+/// Measure latency and memory of a bundle on this machine.
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  brenier bench --bundle model.brn --batch 4 --repeat 20\n  brenier bench --bundle model.brn --method ddib --steps 100 --json"
+)]
+pub struct Args {
+    #[command(flatten)]
+    run: RunArgs,
+    #[arg(long, value_enum, default_value = "ot-ald")]
+    method: Method,
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    #[arg(long, default_value_t = 10)]
+    repeat: usize,
+    /// Steps K for the end-to-end run.
+    #[arg(long)]
+    steps: Option<usize>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(serde::Serialize)]
+struct Stats {
+    p50_ms: f64,
+    p90_ms: f64,
+    p99_ms: f64,
+    mean_ms: f64,
+    n: usize,
+}
+
+fn stats(mut v: Vec<f64>) -> Stats {
+    v.sort_by(f64::total_cmp);
+    let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize] * 1e3;
+    Stats {
+        p50_ms: q(0.5),
+        p90_ms: q(0.9),
+        p99_ms: q(0.99),
+        mean_ms: v.iter().sum::<f64>() / v.len() as f64 * 1e3,
+        n: v.len(),
+    }
+}
+
+/// Peak resident set size of this process (VmHWM), in MiB; `None` off Linux.
+fn peak_rss_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
+}
+
+pub fn run(a: Args) -> Result<()> {
+    anyhow::ensure!(a.repeat > 0 && a.batch > 0, "--repeat and --batch must be at least 1");
+    let t0 = Instant::now();
+    let engine = a.run.engine()?;
+    let open_s = t0.elapsed().as_secs_f64();
+    let rss_open = peak_rss_mib();
+    let t1 = Instant::now();
+    engine.net(NetKey::A)?;
+    engine.net(NetKey::B)?;
+    let load_nets_s = t1.elapsed().as_secs_f64();
+    let m = engine.bundle().manifest().clone();
+    let d = m.image.elems();
+    let x = NoiseStream::new(1, 0).normal(a.batch * d);
+    let t = m.t_encode as i64;
+    let mut nt = NetTime::default();
+    engine.eps(NetKey::A, &x, a.batch, t, "warm-up", &mut nt)?;
+    let eps_times: Vec<f64> = (0..a.repeat)
+        .map(|_| {
+            let s = Instant::now();
+            engine.eps(NetKey::A, &x, a.batch, t, "bench", &mut nt).map(|_| s.elapsed().as_secs_f64())
+        })
+        .collect::<brenier::Result<_>>()?;
+    let map_spec = m.find_map(&brenier::bundle::OtSource::Domain { domain: "a".into() }, NetKey::B).cloned();
+    let map_times = match &map_spec {
+        Some(spec) => Some(
+            (0..a.repeat)
+                .map(|_| {
+                    let mut lat = x.clone();
+                    let s = Instant::now();
+                    engine.apply_map(spec, &mut lat, None).map(|_| s.elapsed().as_secs_f64())
+                })
+                .collect::<brenier::Result<Vec<_>>>()?,
+        ),
+        None => None,
+    };
+    let method = match a.method {
+        Method::Ddib => TranslateMethod::Ddib,
+        Method::OtAld => TranslateMethod::OtAld,
+    };
+    let opts = TranslateOptions { method, steps: a.steps, ..TranslateOptions::default() };
+    let clean = NoiseStream::new(2, 0).normal(a.batch * d);
+    let mut nfe = 0;
+    let e2e: Vec<f64> = (0..a.repeat.min(5))
+        .map(|_| {
+            let s = Instant::now();
+            engine.translate(&clean, &opts, &Silent).map(|r| {
+                nfe = r.nfe;
+                s.elapsed().as_secs_f64() / a.batch as f64
+            })
+        })
+        .collect::<brenier::Result<_>>()?;
+    let report = serde_json::json!({
+        "bundle": a.run.bundle.display().to_string(),
+        "backend": engine.backend().name(),
+        "threads": a.run.threads,
+        "batch": a.batch,
+        "open_ms": open_s * 1e3,
+        "load_nets_ms": load_nets_s * 1e3,
+        "rss_after_open_mib": rss_open,
+        "network_eval": stats(eps_times),
+        "ot_map": map_times.map(stats),
+        "end_to_end_per_image": stats(e2e),
+        "end_to_end_method": format!("{:?}", a.method),
+        "end_to_end_nfe": nfe,
+        "peak_rss_mib": peak_rss_mib(),
+    });
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    let show = |name: &str, v: &serde_json::Value| {
+        if v.is_null() {
+            println!("  {name:<24} (none)");
+        } else {
+            println!(
+                "  {name:<24} p50 {:>9.2} ms  p90 {:>9.2} ms  p99 {:>9.2} ms  (n = {})",
+                v["p50_ms"].as_f64().unwrap_or(0.0),
+                v["p90_ms"].as_f64().unwrap_or(0.0),
+                v["p99_ms"].as_f64().unwrap_or(0.0),
+                v["n"]
+            );
+        }
+    };
+    println!("brenier bench: {} on {} (batch {})", a.run.bundle.display(), engine.backend().name(), a.batch);
+    println!("  open bundle              {:.2} ms", open_s * 1e3);
+    println!("  load + optimise nets     {:.1} ms", load_nets_s * 1e3);
+    show("network evaluation", &report["network_eval"]);
+    show("OT map (a->b)", &report["ot_map"]);
+    show(&format!("{:?} per image ({nfe} NFE)", a.method), &report["end_to_end_per_image"]);
+    if let Some(r) = peak_rss_mib() {
+        println!("  peak RSS                 {r:.1} MiB");
+    }
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! `brenier inspect`: sections, sizes, checksum status and the manifest of a bundle.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use brenier::bundle::Bundle;
+
+/// Show a bundle's sections (with checksum status) and manifest.
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  brenier inspect model.brn\n  brenier inspect model.brn --json | jq .manifest.ot_maps"
+)]
+pub struct Args {
+    bundle: PathBuf,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let b = Bundle::open(&a.bundle)?;
+    let status: Vec<(String, Result<(), String>)> =
+        b.sections().iter().map(|s| (s.name.clone(), b.verify(&s.name).map_err(|e| e.to_string()))).collect();
+    if a.json {
+        let sections: Vec<serde_json::Value> = b
+            .sections()
+            .iter()
+            .zip(&status)
+            .map(|(s, (_, st))| {
+                serde_json::json!({
+                    "name": s.name, "kind": s.kind, "dtype": s.dtype, "shape": s.shape,
+                    "offset": s.offset, "bytes": s.len, "crc32": format!("{:08x}", s.crc),
+                    "checksum_ok": st.is_ok(), "error": st.as_ref().err(),
+                })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "path": a.bundle.display().to_string(),
+            "format_version": b.header().version,
+            "file_bytes": b.file_len(),
+            "sections": sections,
+            "manifest": b.manifest(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        let m = b.manifest();
+        println!("{}  (format v{}, {:.2} MB)", a.bundle.display(), b.header().version, b.file_len() as f64 / 1e6);
+        println!("  domains   a = {}, b = {}", m.domains.a, m.domains.b);
+        println!(
+            "  image     {}x{}x{} (C×H×W), model range [{}, {}]",
+            m.image.channels, m.image.height, m.image.width, m.normalization.low, m.normalization.high
+        );
+        println!("  schedule  {:?}; default T = {}, K = {}, η = {}", m.schedule, m.t_encode, m.steps, m.eta);
+        for (k, n) in [("a", &m.nets.a), ("b", &m.nets.b)] {
+            println!(
+                "  net {k}     inputs x=`{}` t=`{}` ({:?}), output `{}`, batch {}, fp16 tensors {} (max rel rounding {:.1e})",
+                n.x_input, n.t_input, n.t_dtype, n.output, n.batch.map_or("dynamic".into(), |b| b.to_string()), n.fp16.tensors, n.fp16.max_rel_err
+            );
+        }
+        for map in &m.ot_maps {
+            println!(
+                "  OT map    {:<10} {:?} → {} at t = {}, {} targets",
+                map.name, map.source, map.target, map.t, map.count
+            );
+        }
+        println!(
+            "  {:<16} {:<12} {:<6} {:<22} {:>12} {:>12}  checksum",
+            "section", "kind", "dtype", "shape", "offset", "bytes"
+        );
+        for (s, (_, st)) in b.sections().iter().zip(&status) {
+            println!(
+                "  {:<16} {:<12} {:<6} {:<22} {:>12} {:>12}  {}",
+                s.name,
+                format!("{:?}", s.kind).to_lowercase(),
+                format!("{:?}", s.dtype).to_lowercase(),
+                format!("{:?}", s.shape),
+                s.offset,
+                s.len,
+                match st {
+                    Ok(()) => "ok".to_string(),
+                    Err(e) => format!("BAD: {e}"),
+                }
+            );
+        }
+    }
+    if let Some((name, Err(e))) = status.iter().find(|(_, s)| s.is_err()) {
+        anyhow::bail!("section `{name}` is damaged: {e}");
+    }
+    Ok(())
+}

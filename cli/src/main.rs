@@ -1,0 +1,51 @@
+//! `brenier`: the command-line edge of the runtime. A thin layer: argument parsing, files in and
+//! out, progress bars; everything else is in the `brenier` and `brenier-export` libraries.
+
+mod cmd;
+mod images;
+mod progress;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "brenier",
+    version,
+    about = "OT-accelerated diffusion translation on edge devices (OT-ALD, DDIB, DPM-OT)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Export(cmd::export::Args),
+    Inspect(cmd::inspect::Args),
+    Translate(cmd::translate::Args),
+    Generate(cmd::generate::Args),
+    Eps(cmd::eps::Args),
+    Bench(cmd::bench::Args),
+    Demo(cmd::demo::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Export(a) => cmd::export::run(a),
+        Command::Inspect(a) => cmd::inspect::run(a),
+        Command::Translate(a) => cmd::translate::run(a),
+        Command::Generate(a) => cmd::generate::run(a),
+        Command::Eps(a) => cmd::eps::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
+        Command::Demo(a) => cmd::demo::run(a),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! Gaussian oracles: for data N(m, Σ) the optimal ε-predictor is closed-form,
+//! ε*(x,t) = √(1−ᾱ_t) Σ_t⁻¹ (x − √ᾱ_t m) with Σ_t = ᾱ_t Σ + (1−ᾱ_t) I, and the probability-flow
+//! map between times is affine. These give exact references for the whole pipeline and a real
+//! ONNX network (Gather / MatMul / Sub per-t tables) that needs no training.
+
+use brenier::bundle::{ImageSpec, TimeDtype};
+use brenier::sched::Schedule;
+use tract_onnx::pb;
+
+use crate::onnx_build::*;
+
+/// A Gaussian in D dimensions (covariance row-major D×D, symmetric positive definite).
+#[derive(Debug, Clone)]
+pub struct Gaussian {
+    pub mean: Vec<f64>,
+    pub cov: Vec<f64>,
+}
+
+impl Gaussian {
+    pub fn dim(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// Covariance of the latent at step t: ᾱ Σ + (1−ᾱ) I.
+    pub fn cov_at(&self, alpha_bar: f64) -> Vec<f64> {
+        let d = self.dim();
+        let mut c: Vec<f64> = self.cov.iter().map(|v| v * alpha_bar).collect();
+        (0..d).for_each(|i| c[i * d + i] += 1.0 - alpha_bar);
+        c
+    }
+
+    /// Samples `n` points at step t (ᾱ) from standard normals `z` (n×D).
+    pub fn sample_at(&self, alpha_bar: f64, z: &[f32]) -> Vec<f32> {
+        let d = self.dim();
+        let l = cholesky(&self.cov_at(alpha_bar), d);
+        let s = alpha_bar.sqrt();
+        z.chunks_exact(d)
+            .flat_map(|z| {
+                (0..d)
+                    .map(|i| (s * self.mean[i] + (0..=i).map(|j| l[i * d + j] * z[j] as f64).sum::<f64>()) as f32)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// The probability-flow map from clean data to step t (ᾱ): affine, x ↦ A x + b. In Σ's
+    /// eigenbasis each direction scales by √(ᾱλ + 1 − ᾱ)/√λ.
+    pub fn flow_to(&self, alpha_bar: f64) -> (Vec<f64>, Vec<f64>) {
+        let d = self.dim();
+        let (vals, vecs) = sym_eigen(&self.cov, d);
+        let scale: Vec<f64> = vals.iter().map(|&l| ((alpha_bar * l + 1.0 - alpha_bar) / l).sqrt()).collect();
+        let a = reconstruct(&vecs, &scale, d);
+        let am = matvec(&a, &self.mean, d);
+        let b = (0..d).map(|i| alpha_bar.sqrt() * self.mean[i] - am[i]).collect();
+        (a, b)
+    }
+}
+
+/// ONNX ε-network computing ε* for `g` at every train step of `schedule`: per-t tables of
+/// A_t = √(1−ᾱ_t) Σ_t⁻¹ and b_t = √ᾱ_t A_t m, looked up by Gather on t.
+pub fn eps_network(
+    g: &Gaussian,
+    image: ImageSpec,
+    schedule: &Schedule,
+    t_dtype: TimeDtype,
+    batch: Option<usize>,
+) -> pb::ModelProto {
+    let d = g.dim();
+    assert_eq!(d, image.elems(), "Gaussian dimension must equal C·H·W");
+    let n = schedule.n_train();
+    let mut a_table = Vec::with_capacity(n * d * d);
+    let mut b_table = Vec::with_capacity(n * d);
+    for t in 0..n {
+        let ab = schedule.alpha_bar(t as i64);
+        let inv = spd_inverse(&g.cov_at(ab), d);
+        let a: Vec<f64> = inv.iter().map(|v| v * (1.0 - ab).sqrt()).collect();
+        let am = matvec(&a, &g.mean, d);
+        a_table.extend(a.iter().map(|&v| v as f32));
+        b_table.extend(am.iter().map(|&v| (v * ab.sqrt()) as f32));
+    }
+    let (c, h, w) = (image.channels as i64, image.height as i64, image.width as i64);
+    let bdim = batch.map(|b| b as i64);
+    let mut nodes = Vec::new();
+    let t_idx = match t_dtype {
+        TimeDtype::Int64 => "t",
+        TimeDtype::Float => {
+            nodes.push(node("Cast", "t_to_index", &["t"], &["t_index"], vec![attr_int("to", INT64 as i64)]));
+            "t_index"
+        }
+    };
+    nodes.extend([
+        node("Reshape", "x_rows", &["x", "shape_rows"], &["x_rows"], vec![]),
+        node("Gather", "gather_a", &["a_table", t_idx], &["a_t"], vec![attr_int("axis", 0)]),
+        node("MatMul", "apply_a", &["x_rows", "a_t"], &["ax"], vec![]),
+        node("Reshape", "ax_flat", &["ax", "shape_flat"], &["ax_flat"], vec![]),
+        node("Gather", "gather_b", &["b_table", t_idx], &["b_t"], vec![attr_int("axis", 0)]),
+        node("Sub", "centre", &["ax_flat", "b_t"], &["eps_flat"], vec![]),
+        node("Reshape", "eps_image", &["eps_flat", "shape_image"], &["eps"], vec![]),
+    ]);
+    let t_elem = if t_dtype == TimeDtype::Int64 { INT64 } else { FLOAT };
+    let graph = pb::GraphProto {
+        name: "gaussian_oracle".into(),
+        node: nodes,
+        initializer: vec![
+            tensor_f32("a_table", &[n as i64, d as i64, d as i64], &a_table),
+            tensor_f32("b_table", &[n as i64, d as i64], &b_table),
+            tensor_i64("shape_rows", &[3], &[-1, 1, d as i64]),
+            tensor_i64("shape_flat", &[2], &[-1, d as i64]),
+            tensor_i64("shape_image", &[4], &[-1, c, h, w]),
+        ],
+        input: vec![value_info("x", FLOAT, &[bdim, Some(c), Some(h), Some(w)]), value_info("t", t_elem, &[bdim])],
+        output: vec![value_info("eps", FLOAT, &[bdim, Some(c), Some(h), Some(w)])],
+        ..Default::default()
+    };
+    model(graph, 17, "brenier-gaussian-oracle")
+}
+
+pub fn matvec(a: &[f64], x: &[f64], d: usize) -> Vec<f64> {
+    (0..d).map(|i| (0..d).map(|j| a[i * d + j] * x[j]).sum()).collect()
+}
+
+pub fn matmul(a: &[f64], b: &[f64], d: usize) -> Vec<f64> {
+    let mut c = vec![0.0; d * d];
+    for i in 0..d {
+        for k in 0..d {
+            for j in 0..d {
+                c[i * d + j] += a[i * d + k] * b[k * d + j];
+            }
+        }
+    }
+    c
+}
+
+/// Lower Cholesky factor of an SPD matrix.
+pub fn cholesky(a: &[f64], d: usize) -> Vec<f64> {
+    let mut l = vec![0.0; d * d];
+    for i in 0..d {
+        for j in 0..=i {
+            let s: f64 = (0..j).map(|k| l[i * d + k] * l[j * d + k]).sum();
+            l[i * d + j] =
+                if i == j { (a[i * d + i] - s).max(1e-300).sqrt() } else { (a[i * d + j] - s) / l[j * d + j] };
+        }
+    }
+    l
+}
+
+/// Inverse of an SPD matrix through its eigendecomposition.
+pub fn spd_inverse(a: &[f64], d: usize) -> Vec<f64> {
+    let (vals, vecs) = sym_eigen(a, d);
+    reconstruct(&vecs, &vals.iter().map(|v| 1.0 / v).collect::<Vec<_>>(), d)
+}
+
+/// V diag(s) Vᵀ (eigenvectors in the columns of V).
+pub fn reconstruct(vecs: &[f64], s: &[f64], d: usize) -> Vec<f64> {
+    let mut out = vec![0.0; d * d];
+    for i in 0..d {
+        for j in 0..d {
+            out[i * d + j] = (0..d).map(|k| vecs[i * d + k] * s[k] * vecs[j * d + k]).sum();
+        }
+    }
+    out
+}
+
+/// Symmetric eigendecomposition by cyclic Jacobi rotations: (eigenvalues, eigenvectors in
+/// columns). Converges quadratically; D here is tens at most.
+pub fn sym_eigen(a: &[f64], d: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut m = a.to_vec();
+    let mut v = vec![0.0; d * d];
+    (0..d).for_each(|i| v[i * d + i] = 1.0);
+    for _sweep in 0..100 {
+        let off: f64 = (0..d)
+            .flat_map(|i| (0..d).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| m[i * d + j].powi(2))
+            .sum();
+        if off < 1e-30 {
+            break;
+        }
+        for p in 0..d {
+            for q in p + 1..d {
+                let apq = m[p * d + q];
+                if apq.abs() < 1e-300 {
+                    continue;
+                }
+                let theta = (m[q * d + q] - m[p * d + p]) / (2.0 * apq);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for k in 0..d {
+                    let (mkp, mkq) = (m[k * d + p], m[k * d + q]);
+                    m[k * d + p] = c * mkp - s * mkq;
+                    m[k * d + q] = s * mkp + c * mkq;
+                }
+                for k in 0..d {
+                    let (mpk, mqk) = (m[p * d + k], m[q * d + k]);
+                    m[p * d + k] = c * mpk - s * mqk;
+                    m[q * d + k] = s * mpk + c * mqk;
+                }
+                for k in 0..d {
+                    let (vkp, vkq) = (v[k * d + p], v[k * d + q]);
+                    v[k * d + p] = c * vkp - s * vkq;
+                    v[k * d + q] = s * vkp + c * vkq;
+                }
+            }
+        }
+    }
+    ((0..d).map(|i| m[i * d + i]).collect(), v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eigen_and_inverse_reconstruct() {
+        let a = vec![4.0, 1.0, 0.5, 1.0, 3.0, 0.2, 0.5, 0.2, 2.0];
+        let inv = spd_inverse(&a, 3);
+        let id = matmul(&a, &inv, 3);
+        for i in 0..3 {
+            for j in 0..3 {
+                assert!((id[i * 3 + j] - if i == j { 1.0 } else { 0.0 }).abs() < 1e-12);
+            }
+        }
+        let l = cholesky(&a, 3);
+        let mut llt = vec![0.0; 9];
+        for i in 0..3 {
+            for j in 0..3 {
+                llt[i * 3 + j] = (0..3).map(|k| l[i * 3 + k] * l[j * 3 + k]).sum();
+            }
+        }
+        assert!(llt.iter().zip(&a).all(|(x, y)| (x - y).abs() < 1e-12));
+    }
+}

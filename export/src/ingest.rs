@@ -1,0 +1,85 @@
+//! Taking in a user's ONNX ε-network: decode, check operators and weights, read the signature,
+//! freeze weights to fp16, and prove the result runs in tract on a probe input.
+
+use brenier::backend::{Backend, CpuBackend};
+use brenier::bundle::manifest::{Fp16Report, NetSpec};
+use brenier::bundle::ImageSpec;
+use brenier::onnx::{check_ops, decode, signature, Signature};
+use brenier::rng::NoiseStream;
+use tract_onnx::pb;
+
+use crate::error::{ExportError, Result};
+use crate::freeze::{check_weights, freeze_fp16};
+use crate::onnx_build::to_bytes;
+
+/// A network checked and ready to be written.
+#[derive(Debug, Clone)]
+pub struct IngestedNet {
+    pub spec: NetSpec,
+    pub signature: Signature,
+    /// The ONNX bytes to store (fp16-frozen unless disabled).
+    pub onnx: Vec<u8>,
+}
+
+/// Decodes and statically checks a network; returns the proto and its signature.
+pub fn inspect(bytes: &[u8], label: &str) -> Result<(pb::ModelProto, Signature)> {
+    let proto = decode(bytes, label)?;
+    check_ops(&proto, label)?;
+    check_weights(&proto, label)?;
+    let sig = signature(&proto, label)?;
+    if !(13..=18).contains(&sig.opset) && sig.opset != 0 {
+        log::warn!("{label}: opset {} is outside the tested 13..=18 range; validating anyway", sig.opset);
+    }
+    Ok((proto, sig))
+}
+
+/// Full ingest: freezes (if `fp16`) and runs original and frozen nets in tract on a probe batch
+/// at step `probe_t`, recording the output error fp16 freezing causes.
+pub fn ingest(
+    bytes: &[u8],
+    label: &str,
+    image: ImageSpec,
+    probe_t: usize,
+    fp16: bool,
+    section: &str,
+) -> Result<IngestedNet> {
+    let (mut proto, sig) = inspect(bytes, label)?;
+    sig.check_image(image, label)?;
+    let mut spec = NetSpec {
+        section: section.into(),
+        x_input: sig.x_input.clone(),
+        t_input: sig.t_input.clone(),
+        t_dtype: sig.t_dtype,
+        output: sig.output.clone(),
+        batch: sig.batch,
+        fp16: Fp16Report::default(),
+    };
+    let backend = CpuBackend::new(1)?;
+    let batch = sig.batch.unwrap_or(2);
+    let probe = NoiseStream::new(0x5EED, 0).normal(batch * image.elems());
+    let run = |onnx: &[u8], what: &str| -> Result<Vec<f32>> {
+        let net = backend.load_net(onnx, &spec, image, &format!("{label} ({what})"))?;
+        let out = net.eps(&probe, batch, probe_t as i64)?;
+        if let Some(i) = out.iter().position(|v| !v.is_finite()) {
+            return Err(ExportError::invalid(format!("{label}: the {what} network returns a non-finite value at index {i} on a N(0, I) probe at t = {probe_t}")));
+        }
+        Ok(out)
+    };
+    let reference = run(bytes, "original")?;
+    let onnx = if fp16 {
+        let report = freeze_fp16(&mut proto);
+        let frozen = to_bytes(&proto);
+        let out = run(&frozen, "fp16-frozen")?;
+        let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs())).max(f32::MIN_POSITIVE);
+        let err = out.iter().zip(&reference).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
+        spec.fp16 = Fp16Report { output_rel_err: err, ..report };
+        log::info!(
+            "{label}: {} weight tensors ({} params) stored fp16, max rounding error {:.2e} abs / {:.2e} rel, output error {:.2e} of max |ε|",
+            spec.fp16.tensors, spec.fp16.params, spec.fp16.max_abs_err, spec.fp16.max_rel_err, err
+        );
+        frozen
+    } else {
+        bytes.to_vec()
+    };
+    Ok(IngestedNet { spec, signature: sig, onnx })
+}

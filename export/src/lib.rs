@@ -1,0 +1,16 @@
+//! brenier-export: freezes two diffusion ε-networks (ONNX) and semi-discrete OT maps into one
+//! `.brn` bundle. Inputs are validated (operators, weights, signature, a real tract run) before
+//! anything is written, and the write is atomic.
+
+pub mod bundle;
+pub mod error;
+pub mod freeze;
+pub mod gaussian;
+pub mod ingest;
+pub mod onnx_build;
+pub mod oracle_bundle;
+pub mod writer;
+
+pub use bundle::{build_sections, export, ExportSpec, MapInput};
+pub use error::{ExportError, Result};
+pub use writer::{write_bundle, write_to, Section};

@@ -1,0 +1,204 @@
+//! CPU backend: networks through tract (optimised once at load), kernels from the CPU reference
+//! implementations on a private rayon pool sized by `--threads`.
+
+use std::sync::Arc;
+
+use half::f16;
+use rayon::prelude::*;
+use tract_onnx::prelude::*;
+
+use super::{Backend, EpsNet};
+use crate::bundle::{ImageSpec, NetSpec, TimeDtype};
+use crate::error::{Error, Result};
+use crate::ot::{self, Assignment};
+use crate::sched::{ddim_update, DdimCoeffs};
+
+type Plan = Arc<TypedRunnableModel>;
+
+pub struct CpuBackend {
+    pool: Arc<rayon::ThreadPool>,
+    threads: usize,
+}
+
+impl CpuBackend {
+    /// `threads = 0` uses every core.
+    pub fn new(threads: usize) -> Result<CpuBackend> {
+        let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("brenier-cpu-{i}"))
+            .build()
+            .map_err(|e| Error::InvalidArgument(format!("cannot start {threads} CPU threads: {e}")))?;
+        Ok(CpuBackend { pool: Arc::new(pool), threads })
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+}
+
+struct CpuNet {
+    plan: Plan,
+    /// Position of the image and timestep inputs in the tract model's input list.
+    x_pos: usize,
+    t_dtype: TimeDtype,
+    image: ImageSpec,
+    fixed_batch: Option<usize>,
+    label: String,
+    pool: Arc<rayon::ThreadPool>,
+    threads: usize,
+}
+
+impl Backend for CpuBackend {
+    fn name(&self) -> &'static str {
+        "cpu"
+    }
+
+    fn load_net(&self, onnx: &[u8], spec: &NetSpec, image: ImageSpec, label: &str) -> Result<Box<dyn EpsNet>> {
+        let proto = crate::onnx::decode(onnx, label)?;
+        crate::onnx::check_ops(&proto, label)?;
+        let mut model = tract_onnx::onnx()
+            .model_for_proto_model(&proto)
+            .map_err(|e| Error::tract(format!("parsing {label}"), e))?;
+        let names: Vec<String> = model
+            .input_outlets()
+            .map_err(|e| Error::tract(label, e))?
+            .iter()
+            .map(|o| model.node(o.node).name.clone())
+            .collect();
+        let pos = |name: &str| {
+            names.iter().position(|n| n == name).ok_or_else(|| Error::Onnx {
+                net: label.into(),
+                problem: format!("input `{name}` recorded in the bundle is not an input of the graph ({names:?})"),
+            })
+        };
+        let (x_pos, t_pos) = (pos(&spec.x_input)?, pos(&spec.t_input)?);
+        let batch: TDim = match spec.batch {
+            Some(b) => b.into(),
+            None => model.symbols.sym("N").into(),
+        };
+        let x_shape = tvec![batch.clone(), image.channels.into(), image.height.into(), image.width.into()];
+        let t_type = match spec.t_dtype {
+            TimeDtype::Int64 => i64::datum_type(),
+            TimeDtype::Float => f32::datum_type(),
+        };
+        model
+            .set_input_fact(x_pos, InferenceFact::dt_shape(f32::datum_type(), x_shape))
+            .and_then(|_| model.set_input_fact(t_pos, InferenceFact::dt_shape(t_type, tvec![batch])))
+            .map_err(|e| Error::tract(format!("setting input shapes of {label}"), e))?;
+        let plan = model.into_optimized().and_then(|m| m.into_runnable()).map_err(|e| {
+            Error::tract(
+                format!(
+                    "optimising {label} (does the graph accept [N,{},{},{}] images?)",
+                    image.channels, image.height, image.width
+                ),
+                e,
+            )
+        })?;
+        log::debug!("{label}: tract plan ready");
+        Ok(Box::new(CpuNet {
+            plan,
+            x_pos,
+            t_dtype: spec.t_dtype,
+            image,
+            fixed_batch: spec.batch,
+            label: label.into(),
+            pool: self.pool.clone(),
+            threads: self.threads,
+        }))
+    }
+
+    fn ot_assign(&self, queries: &[f32], d: usize, targets: &[f16], heights: &[f32]) -> Result<Vec<Assignment>> {
+        self.pool.install(|| ot::assign(queries, d, targets, heights))
+    }
+
+    fn ot_soft_map(&self, queries: &[f32], d: usize, targets: &[f16], heights: &[f32], tau: f32) -> Result<Vec<f32>> {
+        self.pool.install(|| ot::soft_map(queries, d, targets, heights, tau))
+    }
+
+    fn ddim_update(&self, x: &mut [f32], eps: &[f32], noise: Option<&[f32]>, c: DdimCoeffs) {
+        ddim_update(x, eps, noise, c)
+    }
+}
+
+impl CpuNet {
+    /// One tract run on exactly `n` images.
+    fn run(&self, x: &[f32], n: usize, t: i64) -> Result<Vec<f32>> {
+        let img = self.image;
+        let xt = Tensor::from_shape(&[n, img.channels, img.height, img.width], x)
+            .map_err(|e| Error::tract(format!("building the input of {}", self.label), e))?;
+        let tt = match self.t_dtype {
+            TimeDtype::Int64 => Tensor::from_shape(&[n], &vec![t; n]),
+            TimeDtype::Float => Tensor::from_shape(&[n], &vec![t as f32; n]),
+        }
+        .map_err(|e| Error::tract(format!("building the timestep of {}", self.label), e))?;
+        let inputs: TVec<TValue> =
+            if self.x_pos == 0 { tvec![xt.into(), tt.into()] } else { tvec![tt.into(), xt.into()] };
+        let out = self.plan.run(inputs).map_err(|e| Error::tract(format!("running {} at t = {t}", self.label), e))?;
+        let view = out[0]
+            .to_plain_array_view::<f32>()
+            .map_err(|e| Error::tract(format!("reading the output of {}", self.label), e))?;
+        if view.len() != x.len() {
+            return Err(Error::Shape {
+                what: format!("output of {}", self.label),
+                expected: vec![n, img.channels, img.height, img.width],
+                found: view.shape().to_vec(),
+                hint: " (an ε-network returns one value per input value)".into(),
+            });
+        }
+        Ok(view.iter().copied().collect())
+    }
+
+    /// Runs `x` in pieces of at most `piece` images, padding the last piece for a fixed batch.
+    fn run_pieces(&self, x: &[f32], batch: usize, t: i64, piece: usize) -> Result<Vec<f32>> {
+        let d = self.image.elems();
+        let mut out = Vec::with_capacity(x.len());
+        for start in (0..batch).step_by(piece) {
+            let n = piece.min(batch - start);
+            let chunk = &x[start * d..(start + n) * d];
+            match self.fixed_batch {
+                Some(fb) if fb != n => {
+                    let mut padded = chunk.to_vec();
+                    padded.resize(fb * d, 0.0);
+                    out.extend_from_slice(&self.run(&padded, fb, t)?[..n * d]);
+                }
+                _ => out.extend(self.run(chunk, n, t)?),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl EpsNet for CpuNet {
+    fn eps(&self, x: &[f32], batch: usize, t: i64) -> Result<Vec<f32>> {
+        let d = self.image.elems();
+        if x.len() != batch * d {
+            return Err(Error::Shape {
+                what: format!("input of {}", self.label),
+                expected: vec![batch, self.image.channels, self.image.height, self.image.width],
+                found: vec![x.len()],
+                hint: String::new(),
+            });
+        }
+        // tract runs one plan on one thread; split the batch across the pool's threads
+        // (data parallel), which is where a 2-core edge CPU gets its second core's worth.
+        let piece = self.fixed_batch.unwrap_or(batch.div_ceil(self.threads).max(1));
+        let parts = batch.div_ceil(piece);
+        if parts <= 1 || self.threads <= 1 {
+            return self.run_pieces(x, batch, t, self.fixed_batch.unwrap_or(batch));
+        }
+        let per_thread = parts.div_ceil(self.threads) * piece;
+        let pieces: Vec<Result<Vec<f32>>> = self
+            .pool
+            .install(|| x.par_chunks(per_thread * d).map(|c| self.run_pieces(c, c.len() / d, t, piece)).collect());
+        let mut out = Vec::with_capacity(x.len());
+        for p in pieces {
+            out.extend(p?);
+        }
+        Ok(out)
+    }
+
+    fn label(&self) -> &str {
+        &self.label
+    }
+}

@@ -1,0 +1,255 @@
+//! The bundle manifest: a JSON section describing everything the runtime needs besides raw
+//! tensors. Parsed with serde, then validated on its own and against the section table.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::sched::ScheduleSpec;
+
+/// Largest image the runtime accepts (elements per image); bounds every allocation derived
+/// from the manifest.
+pub const MAX_IMAGE_ELEMS: usize = 1 << 24;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub schedule: ScheduleSpec,
+    /// Default encode time T (train-step index, 0..n_train-1).
+    pub t_encode: usize,
+    /// Default number of DDIM steps K for each of encode and decode.
+    pub steps: usize,
+    /// Default DDIM η for decoding (0 = probability-flow ODE).
+    pub eta: f32,
+    pub image: ImageSpec,
+    pub normalization: Normalization,
+    pub domains: Domains,
+    pub nets: Nets,
+    #[serde(default)]
+    pub ot_maps: Vec<OtMapSpec>,
+    #[serde(default)]
+    pub provenance: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ImageSpec {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl ImageSpec {
+    pub fn elems(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+    pub fn shape(&self, batch: usize) -> [usize; 4] {
+        [batch, self.channels, self.height, self.width]
+    }
+}
+
+/// Model space is `low..high`; PNG pixels 0..255 map linearly onto it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct Normalization {
+    pub low: f32,
+    pub high: f32,
+}
+
+impl Default for Normalization {
+    fn default() -> Self {
+        Normalization { low: -1.0, high: 1.0 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Domains {
+    pub a: String,
+    pub b: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Nets {
+    pub a: NetSpec,
+    pub b: NetSpec,
+}
+
+/// How the timestep enters the ONNX graph.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeDtype {
+    Int64,
+    Float,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NetSpec {
+    /// Name of the ONNX section.
+    pub section: String,
+    pub x_input: String,
+    pub t_input: String,
+    pub t_dtype: TimeDtype,
+    pub output: String,
+    /// Fixed batch size baked into the graph, or `None` for a dynamic batch.
+    pub batch: Option<usize>,
+    /// fp16 freezing report: tensors converted and their worst rounding error.
+    #[serde(default)]
+    pub fp16: Fp16Report,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Fp16Report {
+    pub tensors: usize,
+    pub params: usize,
+    pub max_abs_err: f32,
+    pub max_rel_err: f32,
+    /// Max relative error of the network output, frozen vs original, on the probe input.
+    pub output_rel_err: f32,
+}
+
+/// Where the source points of an OT map come from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum OtSource {
+    /// Latents of a domain's images encoded to time `t`.
+    Domain { domain: String },
+    /// Standard normal noise N(0, I) (generation).
+    Gaussian,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OtMapSpec {
+    /// e.g. `a->b`, `b->a`, `noise->b`.
+    pub name: String,
+    pub source: OtSource,
+    /// Domain key (`a` or `b`) of the targets.
+    pub target: String,
+    /// Train step the targets live at.
+    pub t: usize,
+    pub heights: String,
+    pub targets: String,
+    pub count: usize,
+}
+
+impl Manifest {
+    pub fn parse(bytes: &[u8]) -> Result<Manifest> {
+        let m: Manifest = serde_json::from_slice(bytes).map_err(|e| Error::Manifest(format!("invalid JSON: {e}")))?;
+        m.validate()?;
+        Ok(m)
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serialising plain data cannot fail; `expect` documents that rather than hides it.
+        serde_json::to_vec_pretty(self).expect("manifest serialises")
+    }
+
+    /// Checks that need only the manifest itself.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |s: String| Err(Error::Manifest(s));
+        self.schedule.validate()?;
+        let n_train = self.schedule.n_train();
+        let img = self.image;
+        if img.channels == 0 || img.height == 0 || img.width == 0 {
+            return bad(format!("image shape {img:?} has a zero dimension"));
+        }
+        if img
+            .channels
+            .checked_mul(img.height)
+            .and_then(|n| n.checked_mul(img.width))
+            .is_none_or(|n| n > MAX_IMAGE_ELEMS)
+        {
+            return bad(format!("image shape {img:?} exceeds {MAX_IMAGE_ELEMS} elements"));
+        }
+        if self.t_encode >= n_train {
+            return bad(format!("t_encode {} must be below n_train {n_train}", self.t_encode));
+        }
+        if self.steps == 0 || self.steps > self.t_encode + 1 {
+            return bad(format!("steps {} must be in 1..={}", self.steps, self.t_encode + 1));
+        }
+        if !(0.0..=1.0).contains(&self.eta) {
+            return bad(format!("eta {} must be in [0, 1]", self.eta));
+        }
+        let n = self.normalization;
+        if !(n.low.is_finite() && n.high.is_finite() && n.low < n.high) {
+            return bad(format!("normalization {n:?} must have finite low < high"));
+        }
+        for (key, net) in [("a", &self.nets.a), ("b", &self.nets.b)] {
+            if net.batch == Some(0) {
+                return bad(format!("net {key} has a fixed batch of 0"));
+            }
+        }
+        for map in &self.ot_maps {
+            if map.target != "a" && map.target != "b" {
+                return bad(format!("OT map `{}` targets unknown domain `{}`", map.name, map.target));
+            }
+            if let OtSource::Domain { domain } = &map.source {
+                if domain != "a" && domain != "b" {
+                    return bad(format!("OT map `{}` has unknown source domain `{domain}`", map.name));
+                }
+            }
+            if map.t >= n_train {
+                return bad(format!("OT map `{}` at t {} beyond n_train {n_train}", map.name, map.t));
+            }
+            if map.count == 0 {
+                return bad(format!("OT map `{}` has no targets", map.name));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn net(&self, key: NetKey) -> &NetSpec {
+        match key {
+            NetKey::A => &self.nets.a,
+            NetKey::B => &self.nets.b,
+        }
+    }
+
+    pub fn domain_name(&self, key: NetKey) -> &str {
+        match key {
+            NetKey::A => &self.domains.a,
+            NetKey::B => &self.domains.b,
+        }
+    }
+
+    /// The OT map from `source` to domain `target`, if the bundle has one.
+    pub fn find_map(&self, source: &OtSource, target: NetKey) -> Option<&OtMapSpec> {
+        self.ot_maps.iter().find(|m| &m.source == source && m.target == target.as_str())
+    }
+
+    pub fn map_names(&self) -> String {
+        if self.ot_maps.is_empty() {
+            "none".into()
+        } else {
+            self.ot_maps.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ")
+        }
+    }
+}
+
+/// One of the bundle's two networks / domains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NetKey {
+    A,
+    B,
+}
+
+impl NetKey {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetKey::A => "a",
+            NetKey::B => "b",
+        }
+    }
+    pub fn other(self) -> NetKey {
+        match self {
+            NetKey::A => NetKey::B,
+            NetKey::B => NetKey::A,
+        }
+    }
+}
+
+impl std::str::FromStr for NetKey {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "a" | "A" => Ok(NetKey::A),
+            "b" | "B" => Ok(NetKey::B),
+            _ => Err(Error::InvalidArgument(format!("network `{s}`: expected `a` or `b`"))),
+        }
+    }
+}

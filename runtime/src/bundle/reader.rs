@@ -1,0 +1,290 @@
+//! Opening and validating a `.brn` bundle. Structure (header, table, ranges, manifest) is checked
+//! eagerly at open; each payload's checksum is checked the first time it is read, so opening a
+//! large bundle touches only the pages it needs (see FORMAT.md, "Validation").
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use half::f16;
+
+use super::format::{checksum, Dtype, Header, SectionEntry, SectionKind, ALIGN, ENTRY_LEN, HEADER_LEN};
+use super::manifest::{Manifest, NetKey, OtMapSpec};
+use crate::error::{Error, Result};
+
+/// Name of the mandatory manifest section.
+pub const MANIFEST_SECTION: &str = "manifest";
+/// Name of the optional calibration record section.
+pub const CALIBRATION_SECTION: &str = "calibration";
+
+enum Storage {
+    Mapped(memmap2::Mmap),
+    /// Owned copy, u64-backed so f16/f32 views are aligned.
+    Owned {
+        words: Vec<u64>,
+        len: usize,
+    },
+}
+
+impl Storage {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Storage::Mapped(m) => m,
+            Storage::Owned { words, len } => &bytemuck::cast_slice(words)[..*len],
+        }
+    }
+}
+
+/// How to bring the file into memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoadMode {
+    /// Memory-map the file: pages load on first touch (default).
+    #[default]
+    Mmap,
+    /// Read the whole file into memory, for filesystems where mapping is unsafe.
+    Read,
+}
+
+pub struct Bundle {
+    path: PathBuf,
+    storage: Storage,
+    header: Header,
+    sections: Vec<SectionEntry>,
+    /// Computed checksum per section, filled on first access.
+    computed_crc: Vec<OnceLock<u32>>,
+    manifest: Manifest,
+}
+
+impl std::fmt::Debug for Bundle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bundle").field("path", &self.path).field("sections", &self.sections).finish()
+    }
+}
+
+impl Bundle {
+    pub fn open(path: impl AsRef<Path>) -> Result<Bundle> {
+        Self::open_with(path, LoadMode::Mmap)
+    }
+
+    pub fn open_with(path: impl AsRef<Path>, mode: LoadMode) -> Result<Bundle> {
+        let path = path.as_ref().to_path_buf();
+        let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
+        if len < HEADER_LEN as u64 {
+            return Err(Error::Truncated { what: "header".into(), needed: HEADER_LEN as u64, actual: len });
+        }
+        let storage = match mode {
+            // SAFETY: the mapping is read-only. If another process truncates the file while it
+            // is mapped, reads past the new end raise SIGBUS; FORMAT.md documents the hazard and
+            // `LoadMode::Read` avoids it.
+            LoadMode::Mmap => Storage::Mapped(unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?),
+            LoadMode::Read => {
+                use std::io::Read;
+                let n = usize::try_from(len).map_err(|_| Error::input(&path, "file too large for this platform"))?;
+                let mut words = vec![0u64; n.div_ceil(8)];
+                let buf = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..n];
+                (&file).read_exact(buf).map_err(|e| Error::io(&path, e))?;
+                Storage::Owned { words, len: n }
+            }
+        };
+        Self::from_storage(path, storage)
+    }
+
+    /// Validates an in-memory bundle (tests, fuzzing).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Bundle> {
+        let mut words = vec![0u64; bytes.len().div_ceil(8)];
+        bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
+        Self::from_storage(PathBuf::from("<memory>"), Storage::Owned { words, len: bytes.len() })
+    }
+
+    fn from_storage(path: PathBuf, storage: Storage) -> Result<Bundle> {
+        let bytes = storage.bytes();
+        let actual = bytes.len() as u64;
+        if actual < HEADER_LEN as u64 {
+            return Err(Error::Truncated { what: "header".into(), needed: HEADER_LEN as u64, actual });
+        }
+        if bytes[..8] != super::format::MAGIC {
+            return Err(Error::NotABundle { path });
+        }
+        let header = Header::decode(&bytes[..HEADER_LEN])?;
+        let table_end = header.table_end();
+        if actual < table_end {
+            return Err(Error::Truncated { what: "section table".into(), needed: table_end, actual });
+        }
+        if header.file_len > actual {
+            return Err(Error::Truncated { what: "file".into(), needed: header.file_len, actual });
+        }
+        if header.file_len < actual {
+            return Err(Error::corrupted(format!(
+                "file has {} bytes after its recorded end ({} of {actual})",
+                actual - header.file_len,
+                header.file_len
+            )));
+        }
+        let table = &bytes[HEADER_LEN..table_end as usize];
+        let computed = checksum(table);
+        if computed != header.table_crc {
+            return Err(Error::Checksum { section: "section table".into(), stored: header.table_crc, computed });
+        }
+        let sections = table
+            .chunks_exact(ENTRY_LEN)
+            .enumerate()
+            .map(|(i, row)| SectionEntry::decode(row, i))
+            .collect::<Result<Vec<_>>>()?;
+        check_ranges(&sections, table_end, actual)?;
+
+        let mi = sections
+            .iter()
+            .position(|s| s.name == MANIFEST_SECTION)
+            .ok_or_else(|| Error::MissingSection(MANIFEST_SECTION.into()))?;
+        let me = &sections[mi];
+        if me.kind != SectionKind::Manifest {
+            return Err(Error::section(MANIFEST_SECTION, "is not of kind manifest"));
+        }
+        let manifest_bytes = &bytes[me.offset as usize..me.end() as usize];
+        let computed = checksum(manifest_bytes);
+        if computed != me.crc {
+            return Err(Error::Checksum { section: me.name.clone(), stored: me.crc, computed });
+        }
+        let manifest = Manifest::parse(manifest_bytes)?;
+        let computed_crc: Vec<OnceLock<u32>> = sections.iter().map(|_| OnceLock::new()).collect();
+        let _ = computed_crc[mi].set(computed);
+        let bundle = Bundle { path, storage, header, sections, computed_crc, manifest };
+        bundle.check_manifest_against_table()?;
+        Ok(bundle)
+    }
+
+    fn check_manifest_against_table(&self) -> Result<()> {
+        let m = &self.manifest;
+        for key in [NetKey::A, NetKey::B] {
+            let spec = m.net(key);
+            let e = self.entry(&spec.section)?;
+            if e.kind != SectionKind::Onnx || e.dtype != Dtype::U8 {
+                return Err(Error::section(&spec.section, "net section must be ONNX bytes"));
+            }
+        }
+        let img = m.image;
+        for map in &m.ot_maps {
+            let h = self.entry(&map.heights)?;
+            if h.kind != SectionKind::Tensor || h.dtype != Dtype::F32 || h.shape != [map.count as u64] {
+                return Err(Error::section(
+                    &map.heights,
+                    format!(
+                        "heights of map `{}` must be f32 [{}], found {:?} {:?}",
+                        map.name, map.count, h.dtype, h.shape
+                    ),
+                ));
+            }
+            let t = self.entry(&map.targets)?;
+            let want = [map.count as u64, img.channels as u64, img.height as u64, img.width as u64];
+            if t.kind != SectionKind::Tensor || t.dtype != Dtype::F16 || t.shape != want {
+                return Err(Error::section(
+                    &map.targets,
+                    format!("targets of map `{}` must be f16 {want:?}, found {:?} {:?}", map.name, t.dtype, t.shape),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+    pub fn sections(&self) -> &[SectionEntry] {
+        &self.sections
+    }
+    pub fn file_len(&self) -> u64 {
+        self.header.file_len
+    }
+
+    pub fn entry(&self, name: &str) -> Result<&SectionEntry> {
+        self.sections.iter().find(|s| s.name == name).ok_or_else(|| Error::MissingSection(name.into()))
+    }
+
+    fn index(&self, name: &str) -> Result<usize> {
+        self.sections.iter().position(|s| s.name == name).ok_or_else(|| Error::MissingSection(name.into()))
+    }
+
+    /// Payload bytes of a section, checksum-verified (once) before they are returned.
+    pub fn bytes(&self, name: &str) -> Result<&[u8]> {
+        let i = self.index(name)?;
+        let e = &self.sections[i];
+        // Ranges were checked against the file length at open.
+        let payload = &self.storage.bytes()[e.offset as usize..e.end() as usize];
+        let computed = *self.computed_crc[i].get_or_init(|| checksum(payload));
+        if computed != e.crc {
+            return Err(Error::Checksum { section: e.name.clone(), stored: e.crc, computed });
+        }
+        Ok(payload)
+    }
+
+    /// Verifies one section's checksum, reporting the result without failing the caller.
+    pub fn verify(&self, name: &str) -> Result<()> {
+        self.bytes(name).map(|_| ())
+    }
+
+    /// A tensor section viewed as f16, in place in the mapping.
+    pub fn f16_tensor(&self, name: &str) -> Result<&[f16]> {
+        self.typed(name, Dtype::F16)
+    }
+
+    /// A tensor section viewed as f32, in place.
+    pub fn f32_tensor(&self, name: &str) -> Result<&[f32]> {
+        self.typed(name, Dtype::F32)
+    }
+
+    fn typed<T: bytemuck::Pod>(&self, name: &str, dtype: Dtype) -> Result<&[T]> {
+        let e = self.entry(name)?;
+        if e.dtype != dtype || e.kind != SectionKind::Tensor {
+            return Err(Error::section(name, format!("expected a {dtype:?} tensor, found {:?} {:?}", e.kind, e.dtype)));
+        }
+        bytemuck::try_cast_slice(self.bytes(name)?)
+            .map_err(|err| Error::section(name, format!("cannot view as {dtype:?}: {err}")))
+    }
+
+    /// The ONNX bytes of a network.
+    pub fn net_bytes(&self, key: NetKey) -> Result<&[u8]> {
+        self.bytes(&self.manifest.net(key).section)
+    }
+
+    /// Heights and targets of an OT map.
+    pub fn ot_map(&self, spec: &OtMapSpec) -> Result<(&[f32], &[f16])> {
+        Ok((self.f32_tensor(&spec.heights)?, self.f16_tensor(&spec.targets)?))
+    }
+}
+
+/// Section ranges: aligned, after the table, inside the file, not overlapping, names unique.
+fn check_ranges(sections: &[SectionEntry], table_end: u64, file_len: u64) -> Result<()> {
+    let mut order: Vec<&SectionEntry> = sections.iter().collect();
+    order.sort_by_key(|s| s.offset);
+    for (i, s) in order.iter().enumerate() {
+        if sections.iter().filter(|o| o.name == s.name).count() > 1 {
+            return Err(Error::corrupted(format!("section `{}` appears twice", s.name)));
+        }
+        if s.offset % ALIGN != 0 {
+            return Err(Error::section(&s.name, format!("offset {} is not {ALIGN}-byte aligned", s.offset)));
+        }
+        if s.offset < table_end {
+            return Err(Error::section(
+                &s.name,
+                format!("offset {} overlaps the header/table (ends {table_end})", s.offset),
+            ));
+        }
+        let end = s.offset.checked_add(s.len).ok_or_else(|| Error::section(&s.name, "range overflows"))?;
+        if end > file_len {
+            return Err(Error::Truncated { what: format!("section `{}`", s.name), needed: end, actual: file_len });
+        }
+        if let Some(next) = order.get(i + 1) {
+            if end > next.offset {
+                return Err(Error::corrupted(format!("sections `{}` and `{}` overlap", s.name, next.name)));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! One error type for the runtime. Every variant names what went wrong and, where the user can act,
+//! what to do next: these messages reach people deploying bundles, not only developers.
+
+use std::path::PathBuf;
+
+/// Result alias used across the runtime.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{path} is not a brenier bundle (bad magic bytes); was it written by `brenier export`?")]
+    NotABundle { path: PathBuf },
+
+    #[error(
+        "bundle format version {found} is newer than this runtime understands (max {supported}); \
+         upgrade brenier or re-export the bundle with this version"
+    )]
+    UnsupportedVersion { found: u32, supported: u32 },
+
+    #[error("bundle is truncated: {what} needs bytes up to {needed} but the file has {actual}; copy the file again")]
+    Truncated { what: String, needed: u64, actual: u64 },
+
+    #[error("bundle is corrupted: {what}; copy or re-export the file")]
+    Corrupted { what: String },
+
+    #[error("bundle section `{section}` failed its checksum (stored {stored:08x}, computed {computed:08x}); the file was damaged in transit, copy it again")]
+    Checksum { section: String, stored: u32, computed: u32 },
+
+    #[error("bundle section `{section}`: {problem}")]
+    Section { section: String, problem: String },
+
+    #[error("bundle manifest: {0}")]
+    Manifest(String),
+
+    #[error("bundle has no section `{0}`")]
+    MissingSection(String),
+
+    #[error("{what} has shape {found:?} but the bundle expects {expected:?}{hint}")]
+    Shape { what: String, expected: Vec<usize>, found: Vec<usize>, hint: String },
+
+    #[error("{what} contains a non-finite value (NaN or Inf) at flat index {index}{context}")]
+    NonFinite { what: String, index: usize, context: String },
+
+    #[error("network `{net}` produced a non-finite value (NaN or Inf) at {stage}; the network or its export is broken for this input (run `brenier eps` to inspect one evaluation)")]
+    NetworkNonFinite { net: String, stage: String },
+
+    #[error("the bundle has no OT map {wanted}; available: {available}. Export one with `brenier export --targets/--heights` (or `--ot-map`), or use `--method ddib`")]
+    NoOtMap { wanted: String, available: String },
+
+    #[error("ONNX model `{net}`: {problem}")]
+    Onnx { net: String, problem: String },
+
+    #[error("ONNX model `{net}` uses operator `{op}` (node `{node}`) that tract cannot run; re-export with a supported opset (13-18) or replace the operator")]
+    UnsupportedOp { net: String, op: String, node: String },
+
+    #[error("tract failed while {context}: {message}")]
+    Tract { context: String, message: String },
+
+    #[error("{path}: {problem}")]
+    Input { path: PathBuf, problem: String },
+
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+impl Error {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+
+    pub fn corrupted(what: impl Into<String>) -> Self {
+        Error::Corrupted { what: what.into() }
+    }
+
+    pub fn section(section: impl Into<String>, problem: impl Into<String>) -> Self {
+        Error::Section { section: section.into(), problem: problem.into() }
+    }
+
+    pub fn input(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
+        Error::Input { path: path.into(), problem: problem.into() }
+    }
+
+    pub fn tract(context: impl Into<String>, err: impl std::fmt::Display) -> Self {
+        Error::Tract { context: context.into(), message: format!("{err:#}") }
+    }
+}
+
+/// Fails with [`Error::NonFinite`] on the first NaN/Inf in `values`.
+pub fn check_finite(values: &[f32], what: &str, context: &str) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(index) => Err(Error::NonFinite {
+            what: what.to_string(),
+            index,
+            context: if context.is_empty() { String::new() } else { format!(" ({context})") },
+        }),
+    }
+}

@@ -1,0 +1,154 @@
+//! Reading an ε-network's ONNX signature: which input is the image, which is the timestep, their
+//! dtypes and whether the batch is fixed; and finding operators tract cannot run before tract
+//! fails on them with a less helpful message.
+
+use prost::Message;
+use tract_onnx::pb;
+
+use crate::bundle::{ImageSpec, TimeDtype};
+use crate::error::{Error, Result};
+
+/// ONNX TensorProto element types we meet.
+const ONNX_FLOAT: i32 = 1;
+const ONNX_INT32: i32 = 6;
+const ONNX_INT64: i32 = 7;
+const ONNX_FLOAT16: i32 = 10;
+const ONNX_DOUBLE: i32 = 11;
+
+/// Names PyTorch code commonly gives the timestep input.
+const TIME_NAMES: &[&str] = &["t", "timestep", "timesteps", "time", "ts", "sigma", "noise_level"];
+
+/// What the runtime needs to know to call an ε-network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signature {
+    pub x_input: String,
+    pub t_input: String,
+    pub t_dtype: TimeDtype,
+    pub output: String,
+    /// Fixed batch size, or `None` when the batch dimension is symbolic.
+    pub batch: Option<usize>,
+    /// `[C, H, W]` as declared (0 where symbolic).
+    pub image_dims: [usize; 3],
+    pub opset: i64,
+}
+
+pub fn decode(bytes: &[u8], net: &str) -> Result<pb::ModelProto> {
+    pb::ModelProto::decode(bytes)
+        .map_err(|e| Error::Onnx { net: net.into(), problem: format!("not a valid ONNX protobuf: {e}") })
+}
+
+fn dims(v: &pb::ValueInfoProto) -> Option<Vec<Option<usize>>> {
+    use pb::type_proto::Value;
+    let Some(Value::TensorType(t)) = v.r#type.as_ref()?.value.as_ref() else { return None };
+    let shape = t.shape.as_ref()?;
+    Some(
+        shape
+            .dim
+            .iter()
+            .map(|d| match d.value {
+                Some(pb::tensor_shape_proto::dimension::Value::DimValue(n)) if n > 0 => Some(n as usize),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+fn elem_type(v: &pb::ValueInfoProto) -> i32 {
+    use pb::type_proto::Value;
+    match v.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+        Some(Value::TensorType(t)) => t.elem_type,
+        _ => 0,
+    }
+}
+
+/// Identifies the image and timestep inputs: the image is the rank-4 float input; the timestep
+/// is found by name, else as the remaining input of rank 0 or 1.
+pub fn signature(model: &pb::ModelProto, net: &str) -> Result<Signature> {
+    let bad = |problem: String| Error::Onnx { net: net.into(), problem };
+    let graph = model.graph.as_ref().ok_or_else(|| bad("the model has no graph".into()))?;
+    let opset = model
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map(|o| o.version)
+        .unwrap_or(0);
+    let inits: std::collections::HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let inputs: Vec<&pb::ValueInfoProto> = graph.input.iter().filter(|i| !inits.contains(i.name.as_str())).collect();
+    let describe = || inputs.iter().map(|i| format!("{} {:?}", i.name, dims(i))).collect::<Vec<_>>().join(", ");
+    if inputs.len() != 2 {
+        return Err(bad(format!(
+            "an ε-network takes exactly two inputs (image x [N,C,H,W] and timestep t [N]); this one has {}: {}",
+            inputs.len(),
+            describe()
+        )));
+    }
+    let is_float = |e: i32| matches!(e, ONNX_FLOAT | ONNX_FLOAT16 | ONNX_DOUBLE);
+    let x = inputs
+        .iter()
+        .find(|i| dims(i).is_some_and(|d| d.len() == 4) && is_float(elem_type(i)))
+        .ok_or_else(|| bad(format!("no float input of rank 4 (the image x [N,C,H,W]); inputs: {}", describe())))?;
+    let t = inputs
+        .iter()
+        .find(|i| i.name != x.name && TIME_NAMES.contains(&i.name.to_ascii_lowercase().as_str()))
+        .or_else(|| inputs.iter().find(|i| i.name != x.name && dims(i).is_some_and(|d| d.len() <= 1)))
+        .ok_or_else(|| bad(format!("no timestep input (named t/timestep, or of rank 0/1); inputs: {}", describe())))?;
+    let t_dtype = match elem_type(t) {
+        ONNX_INT64 | ONNX_INT32 => TimeDtype::Int64,
+        e if is_float(e) => TimeDtype::Float,
+        e => {
+            return Err(bad(format!("timestep input `{}` has ONNX element type {e}; expected int64 or float", t.name)))
+        }
+    };
+    if elem_type(t) == ONNX_INT32 {
+        return Err(bad(format!("timestep input `{}` is int32; export it as int64 or float", t.name)));
+    }
+    if elem_type(x) != ONNX_FLOAT {
+        return Err(bad(format!("image input `{}` must be float32 (export the model in f32)", x.name)));
+    }
+    let xd = dims(x).unwrap_or_default();
+    let output = graph.output.first().ok_or_else(|| bad("the model has no output".into()))?.name.clone();
+    if graph.output.len() != 1 {
+        log::warn!("network {net}: {} outputs, using the first (`{output}`) as ε", graph.output.len());
+    }
+    Ok(Signature {
+        x_input: x.name.clone(),
+        t_input: t.name.clone(),
+        t_dtype,
+        output,
+        batch: xd[0],
+        image_dims: [xd[1].unwrap_or(0), xd[2].unwrap_or(0), xd[3].unwrap_or(0)],
+        opset,
+    })
+}
+
+impl Signature {
+    /// Checks declared image dims (where not symbolic) against the bundle's image shape.
+    pub fn check_image(&self, image: ImageSpec, net: &str) -> Result<()> {
+        let want = [image.channels, image.height, image.width];
+        for (i, (&got, &w)) in self.image_dims.iter().zip(&want).enumerate() {
+            if got != 0 && got != w {
+                return Err(Error::Shape {
+                    what: format!("network {net} input `{}` dimension {}", self.x_input, i + 1),
+                    expected: want.to_vec(),
+                    found: self.image_dims.to_vec(),
+                    hint: " (C, H, W); export the network for the bundle's image size".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Fails on the first node whose operator tract does not know, naming op and node.
+pub fn check_ops(model: &pb::ModelProto, net: &str) -> Result<()> {
+    let known = tract_onnx::onnx().op_register;
+    let Some(graph) = model.graph.as_ref() else { return Ok(()) };
+    for node in &graph.node {
+        let foreign = !(node.domain.is_empty() || node.domain == "ai.onnx");
+        if foreign || !known.0.contains_key(&node.op_type) {
+            let op = if foreign { format!("{}::{}", node.domain, node.op_type) } else { node.op_type.clone() };
+            return Err(Error::UnsupportedOp { net: net.into(), op, node: node.name.clone() });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! Semi-discrete optimal transport: the map kernel and the height solver that uses it.
+
+pub mod map;
+pub mod solve;
+
+pub use map::{assign, hard_map, nearest_target, soft_map, Assignment};
+pub use solve::{solve_heights, SolveConfig, SolveReport};

@@ -1,0 +1,170 @@
+//! The engine: a validated bundle, a backend, the schedule, and the two networks loaded on first
+//! use. It owns the DDIM loops (encode to T, decode from T) every pipeline is built from.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use crate::backend::{Backend, EpsNet};
+use crate::bundle::{Bundle, NetKey};
+use crate::error::{check_finite, Error, Result};
+use crate::rng::NoiseStream;
+use crate::sched::{encode_eval_t, grid, DdimCoeffs, Schedule};
+
+/// Receives progress from long loops (the CLI draws bars; libraries pass [`Silent`]).
+pub trait Observer: Sync {
+    fn stage(&self, _name: &str, _steps: usize) {}
+    fn step(&self) {}
+    fn done(&self) {}
+}
+
+pub struct Silent;
+impl Observer for Silent {}
+
+/// Counts and times network evaluations.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct NetTime {
+    pub nfe: usize,
+    pub seconds: f64,
+}
+
+pub struct Engine {
+    bundle: Bundle,
+    backend: Box<dyn Backend>,
+    schedule: Schedule,
+    nets: [OnceLock<Box<dyn EpsNet>>; 2],
+}
+
+impl Engine {
+    pub fn new(bundle: Bundle, backend: Box<dyn Backend>) -> Result<Engine> {
+        let schedule = Schedule::new(&bundle.manifest().schedule)?;
+        Ok(Engine { bundle, backend, schedule, nets: [OnceLock::new(), OnceLock::new()] })
+    }
+
+    pub fn bundle(&self) -> &Bundle {
+        &self.bundle
+    }
+    pub fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+    /// Values per image.
+    pub fn dim(&self) -> usize {
+        self.bundle.manifest().image.elems()
+    }
+
+    /// The network of a domain, prepared on first use.
+    pub fn net(&self, key: NetKey) -> Result<&dyn EpsNet> {
+        let slot = &self.nets[key as usize];
+        if let Some(net) = slot.get() {
+            return Ok(net.as_ref());
+        }
+        let m = self.bundle.manifest();
+        let label = format!("net {} ({})", key.as_str(), m.domain_name(key));
+        let t0 = Instant::now();
+        let net = self.backend.load_net(self.bundle.net_bytes(key)?, m.net(key), m.image, &label)?;
+        log::info!("{label} loaded on {} in {:.1} ms", self.backend.name(), t0.elapsed().as_secs_f64() * 1e3);
+        // A concurrent first use may have won the race; either copy is equivalent.
+        let _ = slot.set(net);
+        Ok(slot.get().map(|n| n.as_ref()).ok_or_else(|| Error::InvalidArgument("network slot empty".into()))?)
+    }
+
+    /// Checks a batch of model-space images against the bundle's shape and for NaN/Inf.
+    pub fn check_batch(&self, x: &[f32], what: &str) -> Result<usize> {
+        let d = self.dim();
+        if x.is_empty() || x.len() % d != 0 {
+            let img = self.bundle.manifest().image;
+            return Err(Error::Shape {
+                what: what.into(),
+                expected: vec![img.channels, img.height, img.width],
+                found: vec![x.len()],
+                hint: format!(" per image ({d} values); resize the input or use a bundle for this size"),
+            });
+        }
+        check_finite(x, what, "")?;
+        Ok(x.len() / d)
+    }
+
+    /// One network evaluation with its output checked for NaN/Inf.
+    pub fn eps(
+        &self,
+        key: NetKey,
+        x: &[f32],
+        batch: usize,
+        t: i64,
+        stage: &str,
+        time: &mut NetTime,
+    ) -> Result<Vec<f32>> {
+        let net = self.net(key)?;
+        let t0 = Instant::now();
+        let e = net.eps(x, batch, t)?;
+        time.seconds += t0.elapsed().as_secs_f64();
+        time.nfe += 1;
+        if e.iter().any(|v| !v.is_finite()) {
+            return Err(Error::NetworkNonFinite { net: net.label().into(), stage: format!("{stage}, t = {t}") });
+        }
+        Ok(e)
+    }
+
+    /// Deterministic DDIM encoding (η = 0) of `x` from clean data to `t_end` in `steps` steps.
+    pub fn encode(
+        &self,
+        key: NetKey,
+        x: &mut [f32],
+        t_end: usize,
+        steps: usize,
+        obs: &dyn Observer,
+        time: &mut NetTime,
+    ) -> Result<()> {
+        let batch = self.check_batch(x, "encoder input")?;
+        let g = grid(t_end, steps)?;
+        obs.stage(&format!("encode {}", self.bundle.manifest().domain_name(key)), steps);
+        for k in 1..g.len() {
+            let (from, to) = (g[k - 1], g[k]);
+            let stage = format!("encode step {k}/{steps}");
+            let e = self.eps(key, x, batch, encode_eval_t(from), &stage, time)?;
+            self.backend.ddim_update(x, &e, None, DdimCoeffs::new(&self.schedule, from, to, 0.0));
+            obs.step();
+        }
+        obs.done();
+        Ok(())
+    }
+
+    /// DDIM decoding of latents at `t_start` back to data in `steps` steps. With η > 0 the
+    /// noise of step k comes from stream (seed, k), so the same seed reproduces the output.
+    #[allow(clippy::too_many_arguments)]
+    pub fn decode(
+        &self,
+        key: NetKey,
+        x: &mut [f32],
+        t_start: usize,
+        steps: usize,
+        eta: f32,
+        seed: u64,
+        obs: &dyn Observer,
+        time: &mut NetTime,
+    ) -> Result<()> {
+        let batch = self.check_batch(x, "decoder input")?;
+        let g = grid(t_start, steps)?;
+        obs.stage(&format!("decode {}", self.bundle.manifest().domain_name(key)), steps);
+        let mut noise = vec![0f32; if eta > 0.0 { x.len() } else { 0 }];
+        for k in (1..g.len()).rev() {
+            let (from, to) = (g[k], g[k - 1]);
+            let stage = format!("decode step {}/{steps}", steps + 1 - k);
+            let e = self.eps(key, x, batch, from, &stage, time)?;
+            let c = DdimCoeffs::new(&self.schedule, from, to, eta as f64);
+            let z = if c.sigma > 0.0 {
+                NoiseStream::new(seed, k as u64).fill_normal(&mut noise);
+                Some(noise.as_slice())
+            } else {
+                None
+            };
+            self.backend.ddim_update(x, &e, z, c);
+            obs.step();
+        }
+        obs.done();
+        check_finite(x, "decoded output", "after the last DDIM step")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,11 @@
+//! Pipelines built on the engine: translation (DDIB, OT-ALD) and generation (DPM-OT, prior-OT).
+
+pub mod engine;
+pub mod generate;
+pub mod mapping;
+pub mod translate;
+
+pub use engine::{Engine, NetTime, Observer, Silent};
+pub use generate::{GenerateMethod, GenerateOptions, Generation};
+pub use mapping::MapStats;
+pub use translate::{TranslateMethod, TranslateOptions, Translation};

@@ -1,0 +1,105 @@
+//! A→B (or B→A) translation: DDIB (encode with the source net, decode with the target net) and
+//! OT-ALD (the same, with the OT map applied to the latents at T).
+
+use super::engine::{Engine, NetTime, Observer};
+use super::mapping::MapStats;
+use crate::bundle::{NetKey, OtSource};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TranslateMethod {
+    Ddib,
+    OtAld,
+}
+
+#[derive(Debug, Clone)]
+pub struct TranslateOptions {
+    pub method: TranslateMethod,
+    /// Source domain (the target is the other one).
+    pub from: NetKey,
+    /// Encode time T; `None` takes the manifest's (and for OT-ALD the map's) T.
+    pub t: Option<usize>,
+    /// Steps K for each of encode and decode; `None` takes the manifest's default.
+    pub steps: Option<usize>,
+    pub eta: Option<f32>,
+    /// Soft OT map temperature (OT-ALD only).
+    pub tau: Option<f32>,
+    pub seed: u64,
+}
+
+impl Default for TranslateOptions {
+    fn default() -> Self {
+        TranslateOptions {
+            method: TranslateMethod::OtAld,
+            from: NetKey::A,
+            t: None,
+            steps: None,
+            eta: None,
+            tau: None,
+            seed: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Translation {
+    #[serde(skip)]
+    pub images: Vec<f32>,
+    pub t: usize,
+    pub steps: usize,
+    pub eta: f32,
+    pub nfe: usize,
+    pub encode: NetTime,
+    pub decode: NetTime,
+    pub map: Option<MapStats>,
+}
+
+impl Engine {
+    /// Translates a batch of model-space images (B×C×H×W).
+    pub fn translate(&self, images: &[f32], opts: &TranslateOptions, obs: &dyn Observer) -> Result<Translation> {
+        self.check_batch(images, "input images")?;
+        let m = self.bundle().manifest();
+        let to = opts.from.other();
+        let map = match opts.method {
+            TranslateMethod::Ddib => None,
+            TranslateMethod::OtAld => {
+                let source = OtSource::Domain { domain: opts.from.as_str().into() };
+                Some(m.find_map(&source, to).ok_or_else(|| Error::NoOtMap {
+                    wanted: format!("{}->{}", opts.from.as_str(), to.as_str()),
+                    available: m.map_names(),
+                })?)
+            }
+        };
+        let t = match (opts.t, map) {
+            (Some(t), Some(spec)) if t != spec.t => {
+                return Err(Error::InvalidArgument(format!(
+                    "OT map `{}` was solved between latents at t = {}; OT-ALD must encode to that T (got --t {t})",
+                    spec.name, spec.t
+                )))
+            }
+            (Some(t), _) => t,
+            (None, Some(spec)) => spec.t,
+            (None, None) => m.t_encode,
+        };
+        if t >= self.schedule().n_train() {
+            return Err(Error::InvalidArgument(format!("--t {t} must be below {}", self.schedule().n_train())));
+        }
+        let steps = opts.steps.unwrap_or(m.steps.min(t + 1));
+        let eta = opts.eta.unwrap_or(m.eta);
+        if !(0.0..=1.0).contains(&eta) {
+            return Err(Error::InvalidArgument(format!("η = {eta} must be in [0, 1]")));
+        }
+        if opts.tau.is_some() && map.is_none() {
+            return Err(Error::InvalidArgument("--tau applies to the OT map; DDIB has none".into()));
+        }
+        let mut x = images.to_vec();
+        let (mut enc, mut dec) = (NetTime::default(), NetTime::default());
+        self.encode(opts.from, &mut x, t, steps, obs, &mut enc)?;
+        let map_stats = match map {
+            Some(spec) => Some(self.apply_map(spec, &mut x, opts.tau)?),
+            None => None,
+        };
+        self.decode(to, &mut x, t, steps, eta, opts.seed, obs, &mut dec)?;
+        Ok(Translation { images: x, t, steps, eta, nfe: enc.nfe + dec.nfe, encode: enc, decode: dec, map: map_stats })
+    }
+}
