@@ -70,7 +70,7 @@ pub fn oracle_spec(pair: &OraclePair, t: usize, steps: usize, n_targets: usize, 
     let d = pair.image.elems();
     let net = |g: &Gaussian, dt| to_bytes(&eps_network(g, pair.image, &schedule, dt, None));
     let latents = |g: &Gaussian, stream: u64, n: usize| g.sample_at(ab, &NoiseStream::new(seed, stream).normal(n * d));
-    let cfg = SolveConfig { max_iters: 400, grad_tol: 0.06, ..SolveConfig::default() };
+    let cfg = SolveConfig { max_iters: 3000, grad_tol: 0.15, patience: 30, ..SolveConfig::default() };
     let y_a = latents(&pair.a, 1, n_targets);
     let y_b = latents(&pair.b, 2, n_targets);
     let (h_ab, _) = solve_map(

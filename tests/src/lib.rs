@@ -1,1 +1,63 @@
+//! Shared helpers for the end-to-end tests: oracle bundles written to temp dirs and sample
+//! moment checks.
 
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use brenier::backend::CpuBackend;
+use brenier::bundle::{Bundle, ImageSpec};
+use brenier::Engine;
+use brenier_export::gaussian::Gaussian;
+use brenier_export::oracle_bundle::{oracle_spec, OraclePair};
+
+pub const IMAGE: ImageSpec = ImageSpec { channels: 1, height: 2, width: 3 };
+
+/// Writes the oracle bundle (T = 500, 256 targets) into `dir` and returns its path and pair.
+pub fn write_oracle_bundle(dir: &Path) -> (PathBuf, OraclePair) {
+    let pair = OraclePair::new(IMAGE, 5);
+    let path = dir.join("oracle.brn");
+    let spec = oracle_spec(&pair, 500, 25, 256, 17).expect("oracle spec");
+    brenier_export::export(&spec, &path).expect("oracle export");
+    (path, pair)
+}
+
+/// The oracle bundle, built once per test binary (solving its three maps takes seconds).
+pub fn oracle_bundle() -> &'static (PathBuf, OraclePair) {
+    static CELL: OnceLock<(tempfile::TempDir, (PathBuf, OraclePair))> = OnceLock::new();
+    let (_, b) = CELL.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let b = write_oracle_bundle(dir.path());
+        (dir, b)
+    });
+    b
+}
+
+pub fn engine(path: &Path) -> Engine {
+    Engine::new(Bundle::open(path).expect("open"), Box::new(CpuBackend::new(2).expect("cpu"))).expect("engine")
+}
+
+/// Sample mean and covariance of rows of `x` (D columns).
+pub fn moments(x: &[f32], d: usize) -> (Vec<f64>, Vec<f64>) {
+    let n = (x.len() / d) as f64;
+    let mut mean = vec![0.0; d];
+    x.chunks_exact(d).for_each(|r| r.iter().zip(&mut mean).for_each(|(v, m)| *m += *v as f64 / n));
+    let mut cov = vec![0.0; d * d];
+    for r in x.chunks_exact(d) {
+        for i in 0..d {
+            for j in 0..d {
+                cov[i * d + j] += (r[i] as f64 - mean[i]) * (r[j] as f64 - mean[j]) / (n - 1.0);
+            }
+        }
+    }
+    (mean, cov)
+}
+
+/// Max absolute difference between two slices.
+pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+}
+
+/// Latent moments of a Gaussian domain at step t (ᾱ).
+pub fn latent_moments(g: &Gaussian, alpha_bar: f64) -> (Vec<f64>, Vec<f64>) {
+    (g.mean.iter().map(|m| m * alpha_bar.sqrt()).collect(), g.cov_at(alpha_bar))
+}
