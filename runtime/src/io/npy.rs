@@ -127,7 +127,9 @@ mod tests {
         for cut in [0, 5, 9, 40, bytes.len() - 1] {
             assert!(parse(&bytes[..cut]).is_err(), "truncated at {cut} accepted");
         }
-        let f64_hdr = String::from_utf8_lossy(&bytes).replace("<f4", "<f8");
-        assert!(parse(f64_hdr.as_bytes()).unwrap_err().contains("float32"));
+        let mut f64_hdr = bytes.clone();
+        let at = f64_hdr.windows(3).position(|w| w == b"<f4").unwrap();
+        f64_hdr[at + 2] = b'8';
+        assert!(parse(&f64_hdr).unwrap_err().contains("float32"));
     }
 }

@@ -5,3 +5,6 @@ pub mod solve;
 
 pub use map::{assign, hard_map, nearest_target, soft_map, Assignment};
 pub use solve::{solve_heights, SolveConfig, SolveReport};
+
+#[cfg(test)]
+mod tests;

@@ -7,3 +7,6 @@ pub mod schedule;
 pub use ddim::{ddim_update, DdimCoeffs};
 pub use grid::{encode_eval_t, grid};
 pub use schedule::{Schedule, ScheduleSpec};
+
+#[cfg(test)]
+mod tests;

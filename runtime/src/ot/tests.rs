@@ -1,0 +1,115 @@
+//! The OT kernels against brute force (f64 dot products over the f16 targets).
+
+use half::f16;
+
+use super::map::*;
+use crate::rng::NoiseStream;
+
+fn data(b: usize, n: usize, d: usize, seed: u64) -> (Vec<f32>, Vec<f16>, Vec<f32>) {
+    let q = NoiseStream::new(seed, 0).normal(b * d);
+    let y: Vec<f16> = NoiseStream::new(seed, 1).normal(n * d).into_iter().map(f16::from_f32).collect();
+    let h = NoiseStream::new(seed, 2).normal(n);
+    (q, y, h)
+}
+
+fn brute(q: &[f32], d: usize, y: &[f16], h: &[f32]) -> Vec<(usize, f64)> {
+    q.chunks(d)
+        .map(|x| {
+            (0..h.len())
+                .map(|i| (i, (0..d).map(|k| x[k] as f64 * y[i * d + k].to_f64()).sum::<f64>() + h[i] as f64))
+                .fold((usize::MAX, f64::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a })
+        })
+        .collect()
+}
+
+#[test]
+fn hard_map_equals_brute_force_on_edge_shapes() {
+    // N not a multiple of the tile or chunk, D odd, batch 1.
+    for &(b, n, d) in &[(1, 1, 1), (1, 65, 7), (3, 1025, 33), (17, 2000, 5), (64, 130, 784)] {
+        let (q, y, h) = data(b, n, d, (b * n * d) as u64);
+        let got = assign(&q, d, &y, &h).unwrap();
+        for (g, (i, s)) in got.iter().zip(brute(&q, d, &y, &h)) {
+            // A different index is only acceptable for a numerical tie (f32 vs f64 sums).
+            assert!(
+                g.index == i || (g.score as f64 - s).abs() < 1e-4 * s.abs().max(1.0),
+                "b{b} n{n} d{d}: {g:?} vs {i} {s}"
+            );
+            assert!((g.score as f64 - s).abs() <= 1e-4 * s.abs().max(1.0));
+        }
+    }
+}
+
+#[test]
+fn constant_height_shift_changes_nothing_and_threads_agree() {
+    let (q, y, h) = data(9, 700, 12, 3);
+    let base = assign(&q, 12, &y, &h).unwrap();
+    let shifted: Vec<f32> = h.iter().map(|v| v + 3.5).collect();
+    let a: Vec<usize> = assign(&q, 12, &y, &shifted).unwrap().iter().map(|a| a.index).collect();
+    assert_eq!(a, base.iter().map(|a| a.index).collect::<Vec<_>>());
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let single = one.install(|| assign(&q, 12, &y, &h).unwrap());
+    assert_eq!(single, base, "result must not depend on the thread count");
+}
+
+#[test]
+fn soft_map_is_convex_combination_and_tends_to_hard_map() {
+    let (q, y, h) = data(5, 300, 6, 4);
+    let (hard, _) = hard_map(&q, 6, &y, &h).unwrap();
+    let mut last = f32::INFINITY;
+    for tau in [1.0f32, 0.1, 0.01, 0.001] {
+        let soft = soft_map(&q, 6, &y, &h, tau).unwrap();
+        let err = soft.iter().zip(&hard).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(err <= last + 1e-6, "τ={tau}: {err} > {last}");
+        last = err;
+    }
+    assert!(last < 1e-3, "τ=0.001 soft map still {last} from the hard map");
+    // Large τ: the weights flatten; every coordinate stays inside the targets' range.
+    let soft = soft_map(&q, 6, &y, &h, 1e6).unwrap();
+    for k in 0..6 {
+        let col: Vec<f32> = (0..300).map(|i| y[i * 6 + k].to_f32()).collect();
+        let (lo, hi) = col.iter().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+        let mean = col.iter().sum::<f32>() / 300.0;
+        for r in 0..5 {
+            let v = soft[r * 6 + k];
+            assert!(v >= lo && v <= hi);
+            assert!((v - mean).abs() < 1e-3, "τ→∞ gives the plain mean");
+        }
+    }
+}
+
+#[test]
+fn nearest_target_equals_brute_force() {
+    let (q, y, _) = data(7, 500, 9, 5);
+    for ((i, r), x) in nearest_target(&q, 9, &y).unwrap().into_iter().zip(q.chunks(9)) {
+        let dist = |j: usize| (0..9).map(|k| (x[k] as f64 - y[j * 9 + k].to_f64()).powi(2)).sum::<f64>().sqrt();
+        let best = (0..500).map(dist).fold(f64::INFINITY, f64::min);
+        assert!((dist(i) - best).abs() < 1e-3 && (r as f64 - best).abs() < 1e-3, "{r} vs {best}");
+    }
+}
+
+#[test]
+fn nan_query_is_an_error_not_a_silent_index() {
+    let (mut q, y, h) = data(2, 50, 4, 6);
+    q[5] = f32::NAN;
+    let err = assign(&q, 4, &y, &h).unwrap_err().to_string();
+    assert!(err.contains("NaN") && err.contains("index 1"), "{err}");
+}
+
+#[test]
+fn solver_equalises_cells_for_a_known_case() {
+    // Source uniform on the targets' own sample distribution: with targets drawn from N(0, I)
+    // and source N(0, I), the solved cells must each get mass close to 1/N on fresh samples.
+    use super::solve::{solve_heights, SolveConfig};
+    let (n, d) = (64, 3);
+    let y: Vec<f16> = NoiseStream::new(8, 0).normal(n * d).into_iter().map(f16::from_f32).collect();
+    let cfg = SolveConfig { grad_tol: 0.15, max_iters: 3000, patience: 30, ..SolveConfig::default() };
+    let (h, rep) =
+        solve_heights(&y, d, |i, out| NoiseStream::new(9, i as u64).fill_normal(out), &cfg, |_, _, _, _| {}).unwrap();
+    assert!(rep.converged, "solver did not converge: {:?}", &rep.grad_norm[rep.grad_norm.len() - 3..]);
+    let fresh = NoiseStream::new(10, 0).normal(200_000 * d);
+    let mut counts = vec![0usize; n];
+    assign(&fresh, d, &y, &h).unwrap().iter().for_each(|a| counts[a.index] += 1);
+    let worst = counts.iter().map(|&c| (c as f64 / 200_000.0 * n as f64 - 1.0).abs()).fold(0.0, f64::max);
+    println!("held-out max |mass − 1/N|·N = {worst:.3} after {} iterations", rep.iterations);
+    assert!(worst < 0.35, "held-out max relative cell-mass error {worst}");
+}
