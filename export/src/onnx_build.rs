@@ -3,6 +3,8 @@
 
 use prost::Message;
 use tract_onnx::pb;
+/// The ONNX protobuf types, re-exported so callers need no direct tract dependency.
+pub use tract_onnx::pb as pb_types;
 
 pub const FLOAT: i32 = 1;
 pub const INT64: i32 = 7;

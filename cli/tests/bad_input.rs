@@ -1,0 +1,184 @@
+//! Bad input through the real binary: each case exits non-zero with a message naming the
+//! problem and the fix, never panics, and leaves no output file behind.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use brenier::io::npy;
+use brenier_export::onnx_build::pb_types as pb;
+use brenier_export::onnx_build::*;
+use brenier_export::ExportSpec;
+use brenier_tests::{oracle_bundle, IMAGE};
+
+fn brenier(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_brenier")).args(args).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!text.contains("panicked"), "panic: {text}");
+    (out.status.success(), text)
+}
+
+fn fails_with(args: &[&str], needles: &[&str], output: Option<&Path>) {
+    let (ok, text) = brenier(args);
+    assert!(!ok, "expected failure for {args:?}: {text}");
+    for n in needles {
+        assert!(text.to_lowercase().contains(&n.to_lowercase()), "{args:?}: `{n}` not in: {text}");
+    }
+    if let Some(o) = output {
+        assert!(!o.exists(), "a failed run left {}", o.display());
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn input_npy(dir: &Path, shape: &[usize], fill: f32) -> PathBuf {
+    let p = dir.join(format!("in-{}-{fill}.npy", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x")));
+    npy::write(&p, shape, &vec![fill; shape.iter().product()]).unwrap();
+    p
+}
+
+#[test]
+fn damaged_bundles() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read(&oracle_bundle().0).unwrap();
+    let x = input_npy(dir.path(), &[1, 1, 2, 3], 0.1);
+    let out = dir.path().join("y.npy");
+    let truncated = dir.path().join("trunc.brn");
+    std::fs::write(&truncated, &good[..good.len() / 2]).unwrap();
+    fails_with(
+        &["translate", "--bundle", s(&truncated), "--input", s(&x), "--output", s(&out)],
+        &["truncated", "copy"],
+        Some(&out),
+    );
+    let mut bad = good.clone();
+    let b = brenier::Bundle::from_bytes(&good).unwrap();
+    let e = b.entry("net.a").unwrap();
+    bad[(e.offset + 100) as usize] ^= 0xff;
+    let corrupted = dir.path().join("corrupt.brn");
+    std::fs::write(&corrupted, &bad).unwrap();
+    fails_with(
+        &["translate", "--bundle", s(&corrupted), "--input", s(&x), "--output", s(&out)],
+        &["checksum", "net.a"],
+        Some(&out),
+    );
+    fails_with(&["inspect", s(&corrupted)], &["net.a", "damaged"], None);
+    let mut newer = good.clone();
+    newer[8..12].copy_from_slice(&9u32.to_le_bytes());
+    let newer_p = dir.path().join("newer.brn");
+    std::fs::write(&newer_p, &newer).unwrap();
+    fails_with(&["inspect", s(&newer_p)], &["version 9", "upgrade"], None);
+    fails_with(&["inspect", s(&dir.path().join("missing.brn"))], &["missing.brn", "no such file"], None);
+}
+
+#[test]
+fn wrong_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = &oracle_bundle().0;
+    let out = dir.path().join("y.npy");
+    let wrong = input_npy(dir.path(), &[2, 1, 4, 4], 0.1);
+    fails_with(
+        &["translate", "--bundle", s(bundle), "--input", s(&wrong), "--output", s(&out)],
+        &["shape", "[0, 1, 2, 3]"],
+        Some(&out),
+    );
+    let nan = dir.path().join("nan.npy");
+    npy::write(&nan, &[1, 1, 2, 3], &[0.0, f32::NAN, 0.0, 0.0, 0.0, 0.0]).unwrap();
+    fails_with(
+        &["translate", "--bundle", s(bundle), "--input", s(&nan), "--output", s(&out)],
+        &["non-finite", "index 1"],
+        Some(&out),
+    );
+    let ok = input_npy(dir.path(), &[1, 1, 2, 3], 0.1);
+    fails_with(
+        &["translate", "--bundle", s(bundle), "--t", "300", "--input", s(&ok), "--output", s(&out)],
+        &["t = 500"],
+        Some(&out),
+    );
+    let (good, text) =
+        brenier(&["translate", "--bundle", s(bundle), "--input", s(&ok), "--output", s(&out), "--quiet"]);
+    assert!(good && out.exists(), "{text}");
+}
+
+/// Grid(500, 5) is [−1, 99, 199, 300, 400, 500]; encode step 4 evaluates ε at t = 300.
+/// A network that is finite at t < 300 and emits NaN from t = 300 on (Sqrt of a per-t table
+/// holding −1 there): translation must stop naming the network and the step.
+fn nan_after_300() -> Vec<u8> {
+    let n = 1000usize;
+    let table: Vec<f32> = (0..n).map(|t| if t < 300 { 1.0 } else { -1.0 }).collect();
+    let graph = pb::GraphProto {
+        name: "nan_at_t".into(),
+        node: vec![
+            node("Gather", "pick", &["table", "t"], &["g"], vec![attr_int("axis", 0)]),
+            node("Sqrt", "root", &["g"], &["r"], vec![]),
+            node("Reshape", "col", &["r", "shape"], &["rc"], vec![]),
+            node("Mul", "scale", &["x", "rc"], &["eps"], vec![]),
+        ],
+        initializer: vec![tensor_f32("table", &[n as i64], &table), tensor_i64("shape", &[4], &[-1, 1, 1, 1])],
+        input: vec![value_info("x", FLOAT, &[None, Some(1), Some(2), Some(3)]), value_info("t", INT64, &[None])],
+        output: vec![value_info("eps", FLOAT, &[None, Some(1), Some(2), Some(3)])],
+        ..Default::default()
+    };
+    to_bytes(&model(graph, 17, "test"))
+}
+
+#[test]
+fn network_nan_names_the_step_and_ddib_only_bundle_refuses_ot() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = ExportSpec::new(nan_after_300(), nan_after_300());
+    spec.t_encode = 100; // the exporter's probe runs at t = 100, where the net is finite
+    let bundle = dir.path().join("nan.brn");
+    brenier_export::export(&spec, &bundle).unwrap();
+    let x = input_npy(dir.path(), &[1, 1, 2, 3], 0.1);
+    let out = dir.path().join("y.npy");
+    fails_with(
+        &[
+            "translate",
+            "--bundle",
+            s(&bundle),
+            "--method",
+            "ddib",
+            "--t",
+            "500",
+            "--steps",
+            "5",
+            "--input",
+            s(&x),
+            "--output",
+            s(&out),
+        ],
+        &["net a", "non-finite", "encode step 4/5", "t = 300"],
+        Some(&out),
+    );
+    fails_with(
+        &["translate", "--bundle", s(&bundle), "--method", "ot-ald", "--input", s(&x), "--output", s(&out)],
+        &["no OT map a->b", "--method ddib"],
+        Some(&out),
+    );
+    // The probe itself catches a net that is broken at the export's T.
+    let mut spec = ExportSpec::new(nan_after_300(), nan_after_300());
+    spec.t_encode = 500;
+    let err = brenier_export::export(&spec, &dir.path().join("never.brn")).unwrap_err().to_string();
+    assert!(err.contains("non-finite") && err.contains("t = 500"), "{err}");
+    assert!(!dir.path().join("never.brn").exists());
+}
+
+#[test]
+fn unknown_onnx_op_is_named_at_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut proto = brenier::onnx::decode(&nan_after_300(), "t").unwrap();
+    proto.graph.as_mut().unwrap().node[1].op_type = "FancyNorm".into();
+    let bad = dir.path().join("bad.onnx");
+    std::fs::write(&bad, to_bytes(&proto)).unwrap();
+    let out = dir.path().join("m.brn");
+    fails_with(
+        &["export", "--net-a", s(&bad), "--net-b", s(&bad), "-o", s(&out)],
+        &["FancyNorm", "node `root`", "supported opset"],
+        Some(&out),
+    );
+    fails_with(
+        &["export", "--net-a", s(&dir.path().join("nope.onnx")), "--net-b", s(&bad), "-o", s(&out)],
+        &["nope.onnx"],
+        Some(&out),
+    );
+}
