@@ -8,7 +8,7 @@ use brenier::io::npy;
 use brenier_export::onnx_build::pb_types as pb;
 use brenier_export::onnx_build::*;
 use brenier_export::ExportSpec;
-use brenier_tests::{oracle_bundle, IMAGE};
+use brenier_tests::oracle_bundle;
 
 fn brenier(args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_brenier")).args(args).output().unwrap();

@@ -222,7 +222,7 @@ mod tests {
             }
         }
         let l = cholesky(&a, 3);
-        let mut llt = vec![0.0; 9];
+        let mut llt = [0.0; 9];
         for i in 0..3 {
             for j in 0..3 {
                 llt[i * 3 + j] = (0..3).map(|k| l[i * 3 + k] * l[j * 3 + k]).sum();

@@ -118,7 +118,7 @@ pub fn run(a: Args) -> Result<()> {
     );
     println!("  {:<24} {:>5} {:>12} {:>12} {:>12}", "method", "NFE", "mean err", "cov err", "time/image");
     for (name, x, nfe, s) in [
-        (format!("DDIB T=999 K=100"), &ddib_full.images, ddib_full.nfe, ddib_full_s),
+        ("DDIB T=999 K=100".to_string(), &ddib_full.images, ddib_full.nfe, ddib_full_s),
         (format!("DDIB T=500 K={}", a.steps), &ddib.images, ddib.nfe, ddib_s),
         (format!("OT-ALD T=500 K={}", a.steps), &otald.images, otald.nfe, otald_s),
         ("DPM-OT (noise→B)".to_string(), &gen.images, gen.nfe, gen.decode.seconds + gen.map.seconds),

@@ -1,6 +1,6 @@
 //! `brenier export`: freeze two ε-networks and OT maps into a bundle.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use brenier::bundle::manifest::OtSource;
@@ -60,8 +60,8 @@ fn read_map(
     source: OtSource,
     target: &str,
     t: usize,
-    targets: &PathBuf,
-    heights: &PathBuf,
+    targets: &std::path::Path,
+    heights: &std::path::Path,
 ) -> Result<(MapInput, Vec<usize>)> {
     let y = npy::read(targets)?;
     let h = npy::read(heights)?;
@@ -96,7 +96,7 @@ fn parse_map(s: &str, default_t: usize) -> Result<(MapInput, Vec<usize>)> {
         other => bail!("--ot-map source `{other}`: expected a, b or noise"),
     };
     let t = kv.get("t").map(|v| v.parse()).transpose().context("--ot-map t= must be an integer")?.unwrap_or(default_t);
-    read_map(get("name")?, source, get("target")?, t, &PathBuf::from(get("targets")?), &PathBuf::from(get("heights")?))
+    read_map(get("name")?, source, get("target")?, t, Path::new(get("targets")?), Path::new(get("heights")?))
 }
 
 pub fn run(a: Args) -> Result<()> {

@@ -36,7 +36,7 @@ fn better(a: Assignment, b: Assignment) -> Assignment {
 
 fn check_shapes(queries: &[f32], d: usize, targets: &[f16], heights: &[f32]) -> Result<(usize, usize)> {
     let n = heights.len();
-    if d == 0 || queries.len() % d != 0 || targets.len() != n * d || n == 0 {
+    if d == 0 || !queries.len().is_multiple_of(d) || targets.len() != n * d || n == 0 {
         return Err(Error::InvalidArgument(format!(
             "OT map shapes: {} query values, dimension {d}, {} target values, {n} heights",
             queries.len(),
@@ -205,7 +205,7 @@ pub fn soft_map(queries: &[f32], d: usize, targets: &[f16], heights: &[f32], tau
 /// Distance from each point to its nearest target, with that target's index. Uses the same
 /// kernel: argmin ‖p − y‖² = argmax ⟨p, y⟩ − ½‖y‖².
 pub fn nearest_target(points: &[f32], d: usize, targets: &[f16]) -> Result<Vec<(usize, f32)>> {
-    if d == 0 || targets.len() % d != 0 {
+    if d == 0 || !targets.len().is_multiple_of(d) {
         return Err(Error::InvalidArgument(format!("nearest target: dimension {d} does not divide {}", targets.len())));
     }
     let half_norms: Vec<f32> =

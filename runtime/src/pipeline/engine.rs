@@ -66,14 +66,13 @@ impl Engine {
         let net = self.backend.load_net(self.bundle.net_bytes(key)?, m.net(key), m.image, &label)?;
         log::info!("{label} loaded on {} in {:.1} ms", self.backend.name(), t0.elapsed().as_secs_f64() * 1e3);
         // A concurrent first use may have won the race; either copy is equivalent.
-        let _ = slot.set(net);
-        Ok(slot.get().map(|n| n.as_ref()).ok_or_else(|| Error::InvalidArgument("network slot empty".into()))?)
+        Ok(slot.get_or_init(|| net).as_ref())
     }
 
     /// Checks a batch of model-space images against the bundle's shape and for NaN/Inf.
     pub fn check_batch(&self, x: &[f32], what: &str) -> Result<usize> {
         let d = self.dim();
-        if x.is_empty() || x.len() % d != 0 {
+        if x.is_empty() || !x.len().is_multiple_of(d) {
             let img = self.bundle.manifest().image;
             return Err(Error::Shape {
                 what: what.into(),
