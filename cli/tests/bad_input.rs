@@ -182,3 +182,53 @@ fn unknown_onnx_op_is_named_at_export() {
         Some(&out),
     );
 }
+
+#[test]
+fn png_in_png_out_with_metadata_and_size_check() {
+    use brenier::bundle::{ImageSpec, Normalization};
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = &oracle_bundle().0;
+    let img = ImageSpec { channels: 1, height: 2, width: 3 };
+    let input = dir.path().join("in.png");
+    let px = [-0.5f32, 0.0, 0.5, 0.25, -0.25, 0.75];
+    std::fs::write(&input, brenier::io::png::encode(&px, img, Normalization::default(), &[]).unwrap()).unwrap();
+    // Pixels survive the 8-bit round trip within half a grey level.
+    let back = brenier::io::png::read(&input, img, Normalization::default()).unwrap();
+    assert!(back.iter().zip(&px).all(|(a, b)| (a - b).abs() <= 1.0 / 255.0 + 1e-6), "{back:?}");
+    let out = dir.path().join("out.png");
+    let (ok, text) = brenier(&[
+        "translate",
+        "--bundle",
+        s(bundle),
+        "--seed",
+        "3",
+        "--input",
+        s(&input),
+        "--output",
+        s(&out),
+        "--quiet",
+    ]);
+    assert!(ok, "{text}");
+    let bytes = std::fs::read(&out).unwrap();
+    let text_chunks = String::from_utf8_lossy(&bytes);
+    assert!(
+        text_chunks.contains("brenier:method") && text_chunks.contains("OtAld") && text_chunks.contains("brenier:seed")
+    );
+    let big = dir.path().join("big.png");
+    std::fs::write(
+        &big,
+        brenier::io::png::encode(
+            &[0.0; 16],
+            ImageSpec { channels: 1, height: 4, width: 4 },
+            Normalization::default(),
+            &[],
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    fails_with(
+        &["translate", "--bundle", s(bundle), "--input", s(&big), "--output", s(&dir.path().join("o2.png"))],
+        &["[2, 3]", "[4, 4]", "resize"],
+        Some(&dir.path().join("o2.png")),
+    );
+}
