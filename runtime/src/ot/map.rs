@@ -96,11 +96,31 @@ fn chunks(n: usize) -> impl ParallelIterator<Item = std::ops::Range<usize>> {
     (0..n.div_ceil(CHUNK)).into_par_iter().map(move |c| c * CHUNK..((c + 1) * CHUNK).min(n))
 }
 
+/// Queries per parallel block: large batches split over queries as well as targets, so a map
+/// with few targets still uses every core.
+const QUERY_BLOCK: usize = 256;
+
 /// Hard OT map assignment for a batch of queries (`queries` is B×D row-major).
 pub fn assign(queries: &[f32], d: usize, targets: &[f16], heights: &[f32]) -> Result<Vec<Assignment>> {
     let (b, n) = check_shapes(queries, d, targets, heights)?;
+    let blocks: Vec<Vec<Assignment>> =
+        queries.par_chunks(QUERY_BLOCK * d).map(|q| assign_block(q, d, targets, heights, n)).collect();
+    let best: Vec<Assignment> = blocks.into_iter().flatten().collect();
+    debug_assert_eq!(best.len(), b);
+    if let Some(q) = best.iter().position(|a| a.index == usize::MAX) {
+        return Err(Error::NonFinite {
+            what: "OT map query".into(),
+            index: q,
+            context: " (every score was NaN: the latent or the heights are not finite)".into(),
+        });
+    }
+    Ok(best)
+}
+
+fn assign_block(queries: &[f32], d: usize, targets: &[f16], heights: &[f32], n: usize) -> Vec<Assignment> {
+    let b = queries.len() / d;
     let none = Assignment { index: usize::MAX, score: f32::NEG_INFINITY };
-    let best = chunks(n)
+    chunks(n)
         .map(|range| {
             let mut best = vec![none; b];
             for_each_scored_tile(queries, d, targets, heights, range, |i, row| {
@@ -110,15 +130,7 @@ pub fn assign(queries: &[f32], d: usize, targets: &[f16], heights: &[f32]) -> Re
             });
             best
         })
-        .reduce(|| vec![none; b], |x, y| x.into_iter().zip(y).map(|(a, b)| better(a, b)).collect());
-    if let Some(q) = best.iter().position(|a| a.index == usize::MAX) {
-        return Err(Error::NonFinite {
-            what: "OT map query".into(),
-            index: q,
-            context: " (every score was NaN: the latent or the heights are not finite)".into(),
-        });
-    }
-    Ok(best)
+        .reduce(|| vec![none; b], |x, y| x.into_iter().zip(y).map(|(a, b)| better(a, b)).collect())
 }
 
 /// Applies the hard map: writes y_{i*} (as f32) for each query. Returns the assignments.

@@ -25,7 +25,7 @@ fn brute(q: &[f32], d: usize, y: &[f16], h: &[f32]) -> Vec<(usize, f64)> {
 #[test]
 fn hard_map_equals_brute_force_on_edge_shapes() {
     // N not a multiple of the tile or chunk, D odd, batch 1.
-    for &(b, n, d) in &[(1, 1, 1), (1, 65, 7), (3, 1025, 33), (17, 2000, 5), (64, 130, 784)] {
+    for &(b, n, d) in &[(1, 1, 1), (1, 65, 7), (3, 1025, 33), (17, 2000, 5), (64, 130, 784), (600, 70, 3)] {
         let (q, y, h) = data(b, n, d, (b * n * d) as u64);
         let got = assign(&q, d, &y, &h).unwrap();
         for (g, (i, s)) in got.iter().zip(brute(&q, d, &y, &h)) {
