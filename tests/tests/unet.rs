@@ -1,0 +1,83 @@
+//! A real PyTorch export: the tiny guided-diffusion-style UNet of `fixtures/make_fixtures.py`
+//! (GroupNorm as InstanceNormalization pattern, SiLU, attention, strided conv, nearest Resize,
+//! skip concat, sinusoidal t embedding), exported with t as int64 (dynamic batch, opset 13) and
+//! as float (fixed batch 2, opset 17). brenier must reproduce onnxruntime's ε.
+
+use std::path::PathBuf;
+
+use brenier::backend::{Backend, CpuBackend};
+use brenier::bundle::manifest::{Fp16Report, NetSpec};
+use brenier::bundle::{ImageSpec, TimeDtype};
+use brenier::io::npy;
+use brenier::pipeline::NetTime;
+use brenier::NetKey;
+use brenier_export::ExportSpec;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/unet").join(name)
+}
+
+fn max_rel(a: &[f32], b: &[f32]) -> f32 {
+    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max) / scale
+}
+
+fn check(name: &str, ts: &[i64], t_dtype: TimeDtype, batch: Option<usize>) {
+    let onnx = std::fs::read(fixture(&format!("{name}.onnx"))).unwrap();
+    let x = npy::read(&fixture(&format!("{name}_x.npy"))).unwrap();
+    let want = npy::read(&fixture(&format!("{name}_eps_ort.npy"))).unwrap();
+    let image = ImageSpec { channels: 3, height: 16, width: 16 };
+    let d = image.elems();
+
+    // The signature is found as the exporter would find it.
+    let proto = brenier::onnx::decode(&onnx, name).unwrap();
+    let sig = brenier::onnx::signature(&proto, name).unwrap();
+    assert_eq!((sig.x_input.as_str(), sig.t_input.as_str(), sig.t_dtype, sig.batch), ("x", "t", t_dtype, batch));
+
+    // f32: the original file through tract, one image at a time at its own t.
+    let spec = NetSpec {
+        section: "net.a".into(),
+        x_input: sig.x_input.clone(),
+        t_input: sig.t_input.clone(),
+        t_dtype,
+        output: sig.output.clone(),
+        batch,
+        fp16: Fp16Report::default(),
+    };
+    let net = CpuBackend::new(1).unwrap().load_net(&onnx, &spec, image, name).unwrap();
+    let mut got = vec![];
+    for (i, &t) in ts.iter().enumerate() {
+        got.extend(net.eps(&x.data[i * d..(i + 1) * d], 1, t).unwrap());
+    }
+    let f32_err = max_rel(&got, &want.data);
+
+    // The same network frozen into a bundle (fp16 weights), run through the engine.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("unet.brn");
+    let (manifest, _) = brenier_export::export(&ExportSpec::new(onnx.clone(), onnx), &path).unwrap();
+    assert_eq!(manifest.image, image, "image shape taken from the network's declared input");
+    assert!(manifest.nets.a.fp16.tensors > 0, "Conv/Gemm weights must be stored fp16");
+    let engine = brenier_tests::engine(&path);
+    let mut got16 = vec![];
+    for (i, &t) in ts.iter().enumerate() {
+        got16
+            .extend(engine.eps(NetKey::A, &x.data[i * d..(i + 1) * d], 1, t, "test", &mut NetTime::default()).unwrap());
+    }
+    let f16_err = max_rel(&got16, &want.data);
+    println!(
+        "{name}: max |ε − ε_ort| / max|ε_ort| = {f32_err:.2e} (f32 weights), {f16_err:.2e} (bundle, fp16 weights: {} tensors, {} params, export-time output error {:.2e})",
+        manifest.nets.a.fp16.tensors, manifest.nets.a.fp16.params, manifest.nets.a.fp16.output_rel_err
+    );
+    assert!(f32_err < 1e-4, "{name}: f32 parity {f32_err}");
+    assert!(f16_err < 5e-3, "{name}: fp16-weight parity {f16_err}");
+}
+
+#[test]
+fn pytorch_unet_t_int64_dynamic_batch_matches_onnxruntime() {
+    check("unet_t_int64", &[0, 500, 999], TimeDtype::Int64, None);
+}
+
+#[test]
+fn pytorch_unet_t_float_fixed_batch_matches_onnxruntime() {
+    check("unet_t_float", &[0, 500], TimeDtype::Float, Some(2));
+}
