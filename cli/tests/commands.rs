@@ -59,7 +59,7 @@ fn inspect_and_bench_json_parse() {
     let bundle = s(&oracle_bundle().0).to_string();
     let v: serde_json::Value = serde_json::from_str(&brenier(&["inspect", &bundle, "--json"])).unwrap();
     assert!(v["sections"].as_array().unwrap().iter().all(|s| s["checksum_ok"] == true));
-    assert_eq!(v["manifest"]["ot_maps"].as_array().unwrap().len(), 3);
+    assert_eq!(v["manifest"]["ot_maps"].as_array().unwrap().len(), 4);
     let b: serde_json::Value = serde_json::from_str(&brenier(&[
         "bench", "--bundle", &bundle, "--batch", "2", "--repeat", "3", "--steps", "5", "--json",
     ]))

@@ -62,7 +62,8 @@ pub fn solve_map(
 }
 
 /// The full export spec of the oracle bundle: targets are `n_targets` samples of each domain's
-/// latent at step `t`; maps A→B, B→A (domain sources) and noise→B (N(0, I) source, for DPM-OT).
+/// latent at step `t`; maps A→B, B→A (domain sources), noise→B (N(0, I) source, for DPM-OT) and
+/// prior→B (N(0, I) to B diffused to the last train step, for prior-OT).
 pub fn oracle_spec(pair: &OraclePair, t: usize, steps: usize, n_targets: usize, seed: u64) -> Result<ExportSpec> {
     let spec = ScheduleSpec::default();
     let schedule = Schedule::new(&spec)?;
@@ -86,6 +87,9 @@ pub fn oracle_spec(pair: &OraclePair, t: usize, steps: usize, n_targets: usize, 
         &cfg,
     )?;
     let (h_nb, _) = solve_map(&y_b, d, |i, out| NoiseStream::new(seed ^ 0xC, i).fill_normal(out), &cfg)?;
+    let last = schedule.n_train() - 1;
+    let y_prior = pair.b.sample_at(schedule.alpha_bar(last as i64), &NoiseStream::new(seed, 3).normal(n_targets * d));
+    let (h_prior, _) = solve_map(&y_prior, d, |i, out| NoiseStream::new(seed ^ 0xD, i).fill_normal(out), &cfg)?;
     let mut export = ExportSpec::new(net(&pair.a, TimeDtype::Int64), net(&pair.b, TimeDtype::Float));
     export.image = Some(pair.image);
     export.schedule = spec;
@@ -107,6 +111,14 @@ pub fn oracle_spec(pair: &OraclePair, t: usize, steps: usize, n_targets: usize, 
             t,
             heights: h_nb,
             targets: y_b,
+        },
+        MapInput {
+            name: "prior->b".into(),
+            source: OtSource::Gaussian,
+            target: "b".into(),
+            t: last,
+            heights: h_prior,
+            targets: y_prior,
         },
     ];
     Ok(export)

@@ -29,7 +29,7 @@ fn round_trip_reads_every_section() {
         assert_eq!(s.offset % 64, 0);
     }
     let m = b.manifest();
-    assert_eq!(m.ot_maps.len(), 3);
+    assert_eq!(m.ot_maps.len(), 4);
     // a->b and noise->b share one targets section.
     assert_eq!(m.ot_maps[0].targets, m.ot_maps[2].targets);
     let (h, y) = b.ot_map(&m.ot_maps[0]).unwrap();

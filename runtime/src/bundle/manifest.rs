@@ -88,7 +88,8 @@ pub struct NetSpec {
     pub output: String,
     /// Fixed batch size baked into the graph, or `None` for a dynamic batch.
     pub batch: Option<usize>,
-    /// fp16 freezing report: tensors converted and their worst rounding error.
+    /// fp16 freezing report: tensors converted and their worst rounding error (relative error over
+    /// values in fp16's normal range, |v| ≥ 6.1e-5; absolute error over all).
     #[serde(default)]
     pub fp16: Fp16Report,
 }

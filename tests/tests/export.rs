@@ -1,0 +1,86 @@
+//! The exporter refuses bad inputs before writing anything, naming the input at fault.
+
+use std::path::PathBuf;
+
+use brenier::bundle::manifest::OtSource;
+use brenier_export::onnx_build::{f32_values, to_bytes};
+use brenier_export::{export, ExportSpec, MapInput};
+
+fn unet() -> Vec<u8> {
+    std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/unet/unet_t_int64.onnx")).unwrap()
+}
+
+fn map(n: usize, d: usize) -> MapInput {
+    MapInput {
+        name: "a->b".into(),
+        source: OtSource::Domain { domain: "a".into() },
+        target: "b".into(),
+        t: 500,
+        heights: vec![0.0; n],
+        targets: brenier::rng::NoiseStream::new(1, 0).normal(n * d),
+    }
+}
+
+fn fails(spec: &ExportSpec, needles: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.brn");
+    let err = export(spec, &out).unwrap_err().to_string();
+    for n in needles {
+        assert!(err.contains(n), "`{n}` not in: {err}");
+    }
+    assert!(!out.exists(), "a refused export left a file");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no temp file may remain");
+}
+
+#[test]
+fn nan_weight_is_named() {
+    let mut proto = brenier::onnx::decode(&unet(), "u").unwrap();
+    let g = proto.graph.as_mut().unwrap();
+    let t = g.initializer.iter_mut().find(|t| f32_values(t).is_some_and(|v| v.len() > 100)).unwrap();
+    let name = t.name.clone();
+    t.raw_data[8..12].copy_from_slice(&f32::NAN.to_le_bytes());
+    let spec = ExportSpec::new(to_bytes(&proto), unet());
+    fails(&spec, &[&name, "non-finite", "net A"]);
+}
+
+#[test]
+fn bad_ot_inputs_are_named() {
+    let d = 3 * 16 * 16;
+    let mut spec = ExportSpec::new(unet(), unet());
+    let mut m = map(8, d);
+    m.heights[3] = f32::INFINITY;
+    spec.maps = vec![m];
+    fails(&spec, &["heights of OT map `a->b`", "index 3"]);
+    let mut m = map(8, d);
+    m.targets[5] = f32::NAN;
+    spec.maps = vec![m];
+    fails(&spec, &["targets of OT map `a->b`", "index 5"]);
+    let mut m = map(8, d);
+    m.targets.truncate(8 * d - 1);
+    spec.maps = vec![m];
+    fails(&spec, &["targets must be [8, 3, 16, 16]"]);
+    let mut m = map(8, d);
+    m.targets[0] = 1e6;
+    spec.maps = vec![m];
+    fails(&spec, &["overflow f16"]);
+}
+
+#[test]
+fn image_size_disagreement_is_named() {
+    let mut spec = ExportSpec::new(unet(), unet());
+    spec.image = Some(brenier::bundle::ImageSpec { channels: 3, height: 28, width: 28 });
+    fails(&spec, &["dimension 2", "[3, 28, 28]", "[3, 16, 16]"]);
+}
+
+#[test]
+fn ddib_only_bundle_with_fp16_weights_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ddib.brn");
+    let (m, size) = export(&ExportSpec::new(unet(), unet()), &out).unwrap();
+    assert!(m.ot_maps.is_empty());
+    // fp16 weights: the bundle is much smaller than two f32 networks.
+    assert!((size as usize) < 2 * unet().len() * 6 / 10, "bundle {size} bytes for two {}-byte nets", unet().len());
+    assert!(m.nets.a.fp16.max_rel_err < 1e-3 && m.nets.a.fp16.output_rel_err < 5e-3);
+    let b = brenier::Bundle::open(&out).unwrap();
+    assert_eq!(b.manifest(), &m);
+}
