@@ -1,18 +1,49 @@
-//! Progress bars for the pipelines' observer hooks (hidden when stderr is not a terminal).
+//! Progress bars for the pipelines' observer hooks: one bar per stage (encode, decode) and, for
+//! work split into several batches, an overall bar over images. Hidden with `--quiet` or when
+//! stderr is not a terminal (indicatif's default draw target).
 
 use std::sync::Mutex;
 
 use brenier::pipeline::Observer;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 pub struct Bars {
-    bar: Mutex<Option<ProgressBar>>,
+    multi: MultiProgress,
+    stage: Mutex<Option<ProgressBar>>,
+    overall: Option<ProgressBar>,
     quiet: bool,
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> ")
 }
 
 impl Bars {
     pub fn new(quiet: bool) -> Bars {
-        Bars { bar: Mutex::new(None), quiet }
+        Bars { multi: MultiProgress::new(), stage: Mutex::new(None), overall: None, quiet }
+    }
+
+    /// Adds an overall bar over `images` (only worth it when the work comes in several batches).
+    pub fn with_images(mut self, images: usize, batches: usize) -> Bars {
+        if !self.quiet && batches > 1 {
+            let bar = self.multi.add(ProgressBar::new(images as u64));
+            bar.set_style(style("{msg:>16} [{bar:30}] {pos}/{len} images {elapsed_precise} eta {eta}"));
+            bar.set_message("images");
+            self.overall = Some(bar);
+        }
+        self
+    }
+
+    pub fn images_done(&self, n: usize) {
+        if let Some(b) = &self.overall {
+            b.inc(n as u64);
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.overall {
+            b.finish_and_clear();
+        }
     }
 }
 
@@ -21,28 +52,25 @@ impl Observer for Bars {
         if self.quiet {
             return;
         }
-        let bar = ProgressBar::new(steps as u64);
-        bar.set_style(
-            ProgressStyle::with_template("{msg:>16} [{bar:30}] {pos}/{len} steps {elapsed_precise} eta {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
+        let bar = self.multi.add(ProgressBar::new(steps as u64));
+        bar.set_style(style("{msg:>16} [{bar:30}] {pos}/{len} steps {elapsed_precise} eta {eta}"));
         bar.set_message(name.to_string());
-        if let Ok(mut b) = self.bar.lock() {
+        if let Ok(mut b) = self.stage.lock() {
             *b = Some(bar);
         }
     }
     fn step(&self) {
-        if let Ok(b) = self.bar.lock() {
+        if let Ok(b) = self.stage.lock() {
             if let Some(b) = b.as_ref() {
                 b.inc(1);
             }
         }
     }
     fn done(&self) {
-        if let Ok(mut b) = self.bar.lock() {
+        if let Ok(mut b) = self.stage.lock() {
             if let Some(b) = b.take() {
                 b.finish_and_clear();
+                self.multi.remove(&b);
             }
         }
     }

@@ -76,7 +76,7 @@ pub fn run(a: Args) -> Result<()> {
     };
     let d = m.image.elems();
     let per = if a.batch == 0 { input.count } else { a.batch };
-    let bars = Bars::new(a.quiet);
+    let bars = Bars::new(a.quiet).with_images(input.count, input.count.div_ceil(per));
     let mut out = Vec::with_capacity(input.data.len());
     let mut last = None;
     let (mut enc_s, mut dec_s, mut map_s, mut nfe) = (0.0, 0.0, 0.0, 0);
@@ -87,8 +87,10 @@ pub fn run(a: Args) -> Result<()> {
         map_s += r.map.as_ref().map_or(0.0, |s| s.seconds);
         nfe += r.nfe;
         out.extend_from_slice(&r.images);
+        bars.images_done(chunk.len() / d);
         last = Some(r);
     }
+    bars.finish();
     let Some(r) = last else { anyhow::bail!("no input images") };
     let meta = [
         ("brenier:method", format!("{:?}", a.method)),
@@ -101,8 +103,8 @@ pub fn run(a: Args) -> Result<()> {
     let written = write_outputs(&a.output, &m, &out, &input.names, &meta)?;
     let total = t0.elapsed().as_secs_f64();
     println!(
-        "{} image(s) {:?} T={} K={} η={}: {} NFE per image batch; encode {}, OT map {}, decode {}, total {} ({} per image) → {} file(s) at {}",
-        input.count, a.method, r.t, r.steps, r.eta, nfe, ms(enc_s), ms(map_s), ms(dec_s), ms(total), ms(total / input.count as f64),
+        "{} image(s) {:?} T={} K={} η={}: {} NFE per image ({} batched network calls); encode {}, OT map {}, decode {}, total {} ({} per image) → {} file(s) at {}",
+        input.count, a.method, r.t, r.steps, r.eta, r.nfe, nfe, ms(enc_s), ms(map_s), ms(dec_s), ms(total), ms(total / input.count as f64),
         written.len(), a.output.display()
     );
     if let Some(s) = &r.map {
