@@ -114,7 +114,7 @@ pub fn run(a: Args) -> Result<()> {
     let report = serde_json::json!({
         "bundle": a.run.bundle.display().to_string(),
         "backend": engine.backend().name(),
-        "threads": a.run.threads,
+        "threads": engine.backend().threads(),
         "batch": a.batch,
         "open_ms": open_s * 1e3,
         "load_nets_ms": load_nets_s * 1e3,
@@ -143,7 +143,13 @@ pub fn run(a: Args) -> Result<()> {
             );
         }
     };
-    println!("brenier bench: {} on {} (batch {})", a.run.bundle.display(), engine.backend().name(), a.batch);
+    println!(
+        "brenier bench: {} on {} ({} threads, batch {})",
+        a.run.bundle.display(),
+        engine.backend().name(),
+        engine.backend().threads(),
+        a.batch
+    );
     println!("  open bundle              {:.2} ms", open_s * 1e3);
     println!("  load + optimise nets     {:.1} ms", load_nets_s * 1e3);
     show("network evaluation", &report["network_eval"]);

@@ -31,10 +31,6 @@ impl CpuBackend {
             .map_err(|e| Error::InvalidArgument(format!("cannot start {threads} CPU threads: {e}")))?;
         Ok(CpuBackend { pool: Arc::new(pool), threads })
     }
-
-    pub fn threads(&self) -> usize {
-        self.threads
-    }
 }
 
 struct CpuNet {
@@ -52,6 +48,10 @@ struct CpuNet {
 impl Backend for CpuBackend {
     fn name(&self) -> &'static str {
         "cpu"
+    }
+
+    fn threads(&self) -> usize {
+        self.threads
     }
 
     fn load_net(&self, onnx: &[u8], spec: &NetSpec, image: ImageSpec, label: &str) -> Result<Box<dyn EpsNet>> {

@@ -23,6 +23,8 @@ pub trait EpsNet: Send + Sync {
 
 pub trait Backend: Send + Sync {
     fn name(&self) -> &'static str;
+    /// Worker threads the backend uses on the host.
+    fn threads(&self) -> usize;
     /// Prepares a network from its ONNX bytes (optimised once, here, not per call).
     fn load_net(&self, onnx: &[u8], spec: &NetSpec, image: ImageSpec, label: &str) -> Result<Box<dyn EpsNet>>;
     /// Hard OT assignment: argmax_i ⟨x, y_i⟩ + h_i for each query row.

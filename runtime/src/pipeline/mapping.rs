@@ -19,7 +19,8 @@ pub struct MapStats {
     /// Distance from each mapped latent to its nearest target (0 for the hard map, which
     /// returns stored targets).
     pub nearest_target_distance: Vec<f32>,
-    /// RMS norm of the targets, the scale to judge those distances against.
+    /// RMS norm of the targets, the scale to judge those distances against (soft map only;
+    /// computing it costs a pass over the targets the hard map does not need).
     pub target_rms: f32,
     pub seconds: f64,
 }
@@ -48,8 +49,6 @@ impl Engine {
             }
         }
         stats.seconds = t0.elapsed().as_secs_f64();
-        let sq: f64 = targets.iter().map(|v| (v.to_f32() as f64).powi(2)).sum();
-        stats.target_rms = (sq / spec.count as f64).sqrt() as f32;
         Ok(stats)
     }
 }
