@@ -41,6 +41,12 @@ impl NoiseStream {
         }
     }
 
+    /// A uniform index in 0..n for counter `i` (n ≥ 1; the modulo bias is below 2⁻⁴⁰ for the
+    /// sizes used here).
+    pub fn index(&self, i: u64, n: usize) -> usize {
+        (mix(self.key ^ mix(i.wrapping_mul(GOLDEN).wrapping_add(!GOLDEN))) % n.max(1) as u64) as usize
+    }
+
     pub fn normal(&self, n: usize) -> Vec<f32> {
         let mut v = vec![0f32; n];
         self.fill_normal(&mut v);

@@ -1,0 +1,70 @@
+//! A seconds-long training run on the committed Fashion-MNIST sample: the loss falls, a run
+//! resumes from its checkpoint, and the EMA network's ONNX export computes what burn computes.
+
+use std::path::Path;
+
+use brenier::backend::{Backend, CpuBackend};
+use brenier::bundle::manifest::{Fp16Report, NetSpec};
+use brenier::bundle::TimeDtype;
+use brenier::rng::NoiseStream;
+use brenier_train::data::{load_fashion_mnist, Split};
+use brenier_train::model::UNetConfig;
+use brenier_train::onnx::export_unet;
+use brenier_train::train::{load_ema, train, TrainConfig};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+fn config(steps: usize) -> TrainConfig {
+    TrainConfig {
+        unet: UNetConfig { channels: [8, 8, 16], time_dim: 8, attention: true, ..UNetConfig::default() },
+        steps,
+        batch: 8,
+        lr: 3e-3,
+        checkpoint_every: 10,
+        ema_decay: 0.9,
+        ..TrainConfig::default()
+    }
+}
+
+#[test]
+fn loss_falls_resume_continues_and_export_matches() {
+    let set = load_fashion_mnist(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data"), Split::Test).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let first = train(&set, &config(20), dir.path(), false, |_, _| {}).unwrap();
+    assert_eq!(first.losses.len(), 20);
+    let run = train(&set, &config(60), dir.path(), true, |_, _| {}).unwrap();
+    assert_eq!(run.losses.len(), 60, "resume continues the trace");
+    assert_eq!(run.losses[..20], first.losses[..], "resumed run keeps the first part");
+    let mean = |s: &[(usize, f32)]| s.iter().map(|l| l.1).sum::<f32>() / s.len() as f32;
+    let (early, late) = (mean(&run.losses[..10]), mean(&run.losses[50..]));
+    println!("loss: first 10 steps {early:.3}, last 10 steps {late:.3}");
+    assert!(late < 0.8 * early, "loss did not fall: {early} → {late}");
+    // A configuration change refuses to resume.
+    let mut other = config(60);
+    other.batch = 4;
+    assert!(train(&set, &other, dir.path(), true, |_, _| {}).is_err());
+
+    let (ema, cfg, image) = load_ema(dir.path()).unwrap();
+    assert_eq!(image.height, 28);
+    assert_eq!(cfg, config(60));
+    let device = Device::flex();
+    let x = NoiseStream::new(3, 0).normal(2 * 784);
+    let xt = Tensor::<4>::from_data(TensorData::new(x.clone(), [2, 1, 28, 28]), &device);
+    let tt = Tensor::<1>::from_floats([250.0f32, 250.0].as_slice(), &device);
+    let ct = Tensor::<1, Int>::from_ints([9i64, 9].as_slice(), &device);
+    let want = brenier_train::params::host(ema.forward(xt, tt, Some(ct)));
+    let onnx = brenier_export::onnx_build::to_bytes(&export_unet(&ema, 9, 1, 28));
+    let spec = NetSpec {
+        section: "n".into(),
+        x_input: "x".into(),
+        t_input: "t".into(),
+        t_dtype: TimeDtype::Int64,
+        output: "eps".into(),
+        batch: None,
+        fp16: Fp16Report::default(),
+    };
+    let image = brenier::bundle::ImageSpec { channels: 1, height: 28, width: 28 };
+    let got = CpuBackend::new(1).unwrap().load_net(&onnx, &spec, image, "ema").unwrap().eps(&x, 2, 250).unwrap();
+    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max) / scale;
+    assert!(err < 1e-4, "trained EMA export differs from burn by {err}");
+}
