@@ -4,5 +4,6 @@
 pub mod data;
 pub mod model;
 pub mod onnx;
+pub mod ot;
 pub mod params;
 pub mod train;

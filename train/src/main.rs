@@ -91,6 +91,50 @@ enum Command {
         #[arg(long)]
         resume: bool,
     },
+    /// Solve the OT maps A→B, B→A and noise→B of a DDIB bundle on real data and write the
+    /// bundle with them.
+    #[command(
+        after_help = "Example:\n  brenier-train ot --bundle ddib.brn --class-a 7 --class-b 9 --targets 2000 -o assets/demo.brn"
+    )]
+    Ot {
+        /// A bundle with the two networks (e.g. from `brenier export` without maps).
+        #[arg(long)]
+        bundle: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Class of domain A and of domain B in the dataset.
+        #[arg(long)]
+        class_a: u8,
+        #[arg(long)]
+        class_b: u8,
+        /// Encode time T of the maps (default: the bundle's).
+        #[arg(long)]
+        t: Option<usize>,
+        /// DDIM steps used to encode the training images.
+        #[arg(long, default_value_t = 50)]
+        encode_steps: usize,
+        /// Targets per domain (training images encoded to T).
+        #[arg(long, default_value_t = 2000)]
+        targets: usize,
+        /// Source images encoded for the domain source measures.
+        #[arg(long, default_value_t = 2000)]
+        sources: usize,
+        #[arg(long, default_value_t = 0.999)]
+        beta2: f32,
+        #[arg(long, default_value_t = 0.05)]
+        lr: f32,
+        #[arg(long, default_value_t = 0.1)]
+        tol: f32,
+        #[arg(long, default_value_t = 3000)]
+        max_iters: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Convergence report (JSON).
+        #[arg(long)]
+        report: Option<PathBuf>,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Write the EMA network of a run as ONNX, one file per class (class folded in).
     #[command(after_help = "Example:\n  brenier-train onnx --run runs/fashion --class 7 -o sneaker.onnx")]
     Onnx {
@@ -153,6 +197,41 @@ fn run(cli: Cli) -> Result<()> {
                 out.display()
             );
         }
+        Command::Ot {
+            bundle,
+            data,
+            class_a,
+            class_b,
+            t,
+            encode_steps,
+            targets,
+            sources,
+            beta2,
+            lr,
+            tol,
+            max_iters,
+            seed,
+            report,
+            output,
+        } => {
+            solve_bundle_maps(OtArgs {
+                bundle,
+                data,
+                class_a,
+                class_b,
+                t,
+                encode_steps,
+                targets,
+                sources,
+                beta2,
+                lr,
+                tol,
+                max_iters,
+                seed,
+                report,
+                output,
+            })?;
+        }
         Command::Onnx { run, class, output } => {
             let (net, cfg, image) = load_ema(&run)?;
             anyhow::ensure!(cfg.unet.num_classes == 0 || class < cfg.unet.num_classes, "class {class} out of range");
@@ -161,5 +240,107 @@ fn run(cli: Cli) -> Result<()> {
             println!("wrote {}", output.display());
         }
     }
+    Ok(())
+}
+
+struct OtArgs {
+    bundle: PathBuf,
+    data: DataArgs,
+    class_a: u8,
+    class_b: u8,
+    t: Option<usize>,
+    encode_steps: usize,
+    targets: usize,
+    sources: usize,
+    beta2: f32,
+    lr: f32,
+    tol: f32,
+    max_iters: usize,
+    seed: u64,
+    report: Option<PathBuf>,
+    output: PathBuf,
+}
+
+fn solve_bundle_maps(a: OtArgs) -> Result<()> {
+    use brenier::backend::CpuBackend;
+    use brenier::bundle::manifest::OtSource;
+    use brenier::pipeline::Silent;
+    use brenier::{Bundle, Engine, NetKey};
+    use brenier_train::ot::{encode_all, solve_map, Source};
+
+    let engine = Engine::new(Bundle::open(&a.bundle)?, Box::new(CpuBackend::new(0)?))?;
+    let m = engine.bundle().manifest().clone();
+    let t = a.t.unwrap_or(m.t_encode);
+    let train = a.data.load(Split::Train)?;
+    let set_a = train.filter_classes(&[a.class_a]);
+    let set_b = train.filter_classes(&[a.class_b]);
+    anyhow::ensure!(set_a.image == m.image, "dataset images {:?} do not match the bundle's {:?}", set_a.image, m.image);
+    let d = m.image.elems();
+    let ab = engine.schedule().alpha_bar(t as i64);
+    log::info!("encoding {} + {} training images to t = {t} in {} steps", a.targets, a.sources, a.encode_steps);
+    let y_b = encode_all(&engine, NetKey::B, &set_b.take(a.targets), t, a.encode_steps, &Silent)?;
+    let y_a = encode_all(&engine, NetKey::A, &set_a.take(a.targets), t, a.encode_steps, &Silent)?;
+    let lat_a = &y_a[..a.sources.min(a.targets) * d];
+    let lat_b = &y_b[..a.sources.min(a.targets) * d];
+    let cfg = brenier::ot::SolveConfig {
+        lr: a.lr,
+        beta2: a.beta2,
+        grad_tol: a.tol,
+        max_iters: a.max_iters,
+        ..Default::default()
+    };
+    let heldout = 50 * a.targets;
+    let mut solved = vec![];
+    for (name, targets, source) in [
+        ("a->b", y_b.clone(), Source::Domain { latents: lat_a, clean: &set_a, alpha_bar: ab }),
+        ("b->a", y_a.clone(), Source::Domain { latents: lat_b, clean: &set_b, alpha_bar: ab }),
+        ("noise->b", y_b.clone(), Source::Gaussian),
+    ] {
+        let bar = ProgressBar::new(a.max_iters as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos} it {elapsed_precise}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let s = solve_map(name, targets, d, &source, &cfg, a.seed, heldout, |i, e, g, empty| {
+            bar.set_position(i as u64);
+            bar.set_message(format!("{name}: E {e:.4} |g| {g:.4} empty {empty}"));
+        })?;
+        bar.finish_and_clear();
+        println!(
+            "{name}: {} iterations, converged {}, held-out max |mass-1/N|*N = {:.3} over {} samples",
+            s.report.iterations, s.report.converged, s.heldout_max_rel_mass_err, s.heldout_samples
+        );
+        solved.push(s);
+    }
+    if let Some(r) = &a.report {
+        brenier::io::write_atomic(r, &serde_json::to_vec_pretty(&solved)?)?;
+    }
+    let mut spec = brenier_export::ExportSpec::new(
+        engine.bundle().net_bytes(NetKey::A)?.to_vec(),
+        engine.bundle().net_bytes(NetKey::B)?.to_vec(),
+    );
+    spec.image = Some(m.image);
+    spec.schedule = m.schedule.clone();
+    spec.t_encode = t;
+    spec.steps = m.steps;
+    spec.eta = m.eta;
+    spec.name_a = m.domains.a.clone();
+    spec.name_b = m.domains.b.clone();
+    let dom = |k: &str| OtSource::Domain { domain: k.into() };
+    let sources = [dom("a"), dom("b"), OtSource::Gaussian];
+    let target_keys = ["b", "a", "b"];
+    for ((s, src), tgt) in solved.into_iter().zip(sources).zip(target_keys) {
+        spec.maps.push(brenier_export::MapInput {
+            name: s.name,
+            source: src,
+            target: tgt.into(),
+            t,
+            heights: s.heights,
+            targets: s.targets,
+        });
+    }
+    spec.provenance = serde_json::json!({ "ot": { "class_a": a.class_a, "class_b": a.class_b, "t": t, "encode_steps": a.encode_steps, "targets": a.targets } });
+    let (_, size) = brenier_export::export(&spec, &a.output)?;
+    println!("wrote {} ({:.1} MB)", a.output.display(), size as f64 / 1e6);
     Ok(())
 }

@@ -141,6 +141,7 @@ pub fn train(
         .with_grad_clipping(Some(GradientClippingConfig::Norm(cfg.grad_clip)))
         .init();
     let sizes: Vec<usize> = params::collect(&model).iter().map(Vec::len).collect();
+    log::info!("UNet {:?}: {} parameters in {} tensors", cfg.unet.channels, sizes.iter().sum::<usize>(), sizes.len());
     let mut state =
         State { config: cfg.clone(), step: 0, losses: vec![], seconds: 0.0, sizes: sizes.clone(), image: set.image };
     let mut ema = params::collect(&model);
