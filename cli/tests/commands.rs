@@ -82,3 +82,18 @@ fn eps_writes_one_evaluation_of_the_input_shape() {
     assert_eq!(e.shape, vec![3, 1, 2, 3]);
     assert!(e.data.iter().all(|v| v.is_finite()) && e.data.iter().any(|&v| v != 0.0));
 }
+
+#[test]
+fn demo_on_a_given_bundle_writes_the_grids() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = s(&oracle_bundle().0).to_string();
+    let x = dir.path().join("x.npy");
+    npy::write(&x, &[3, 1, 2, 3], &brenier::rng::NoiseStream::new(5, 0).normal(18)).unwrap();
+    let out = dir.path().join("demo");
+    let text = brenier(&["demo", "--bundle", &bundle, "--inputs", s(&x), "--out", s(&out), "--steps", "5"]);
+    assert!(text.contains("OtAld") && text.contains("Ddib"), "{text}");
+    for f in ["translate-grid.png", "generate-dpm-ot.png"] {
+        let bytes = std::fs::read(out.join(f)).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG", "{f}");
+    }
+}

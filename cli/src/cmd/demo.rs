@@ -1,142 +1,47 @@
-//! `brenier demo`: an end-to-end run with nothing to download. Until the trainer ships a real
-//! bundle, the demo builds the Gaussian oracle bundle (two 4×4 Gaussian "image" domains with
-//! exact ε-networks and solved OT maps), translates A→B with DDIB and OT-ALD, generates with
-//! DPM-OT, and scores each against domain B's exact mean and covariance.
+//! `brenier demo`: an end-to-end run with nothing to download. With a shipped bundle
+//! (`assets/demo.brn`, or `--bundle`) it translates the held-out inputs with OT-ALD and DDIB and
+//! generates with DPM-OT; without one it falls back to the Gaussian oracle bundle.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::Result;
-use brenier::backend::CpuBackend;
-use brenier::bundle::{Bundle, ImageSpec};
-use brenier::io::{npy, png, write_atomic};
-use brenier::pipeline::{GenerateMethod, GenerateOptions, Silent, TranslateMethod, TranslateOptions};
-use brenier::rng::NoiseStream;
-use brenier::{Engine, NetKey};
-use brenier_export::gaussian::Gaussian;
-use brenier_export::oracle_bundle::{oracle_spec, OraclePair};
 
-use super::common::ms;
-
-/// Build the oracle bundle and run translation and generation on it.
+/// Run the demo: translation (OT-ALD vs DDIB) and generation (DPM-OT) with timings.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Example:\n  cargo run --release -- demo\n  brenier demo --out out/demo --count 256")]
+#[command(
+    after_help = "Examples:\n  cargo run --release -- demo\n  brenier demo --bundle model.brn --inputs my-sneakers/ --out out/demo"
+)]
 pub struct Args {
-    /// Where the bundle, outputs and the grid PNG go.
+    /// The bundle to demonstrate (default: assets/demo.brn when it exists, else the oracle).
+    #[arg(long)]
+    pub bundle: Option<PathBuf>,
+    /// Inputs for a real bundle: a folder of PNGs or a .npy (default: assets/demo-inputs).
+    #[arg(long)]
+    pub inputs: Option<PathBuf>,
+    /// Where outputs, the grid PNG and (for the oracle) the bundle go.
     #[arg(long, default_value = "out/demo")]
-    out: PathBuf,
-    /// Source images to translate.
+    pub out: PathBuf,
+    /// Oracle demo: source samples to translate.
     #[arg(long, default_value_t = 2048)]
-    count: usize,
-    /// Steps K for OT-ALD and DDIB at T = 500.
-    #[arg(long, default_value_t = 25)]
-    steps: usize,
+    pub count: usize,
+    /// Steps K for OT-ALD and DDIB (default: the bundle's; 25 for the oracle).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Images generated with DPM-OT.
+    #[arg(long, default_value_t = 8)]
+    pub generate: usize,
     #[arg(long, default_value_t = 0)]
-    threads: usize,
+    pub threads: usize,
 }
 
-/// Relative error of the sample mean and covariance against a Gaussian's exact moments.
-fn moment_errors(x: &[f32], g: &Gaussian) -> (f64, f64) {
-    let d = g.dim();
-    let n = (x.len() / d) as f64;
-    let mut mean = vec![0.0; d];
-    x.chunks_exact(d).for_each(|r| r.iter().zip(&mut mean).for_each(|(v, m)| *m += *v as f64 / n));
-    let mut cov = vec![0.0; d * d];
-    for r in x.chunks_exact(d) {
-        for i in 0..d {
-            for j in 0..d {
-                cov[i * d + j] += (r[i] as f64 - mean[i]) * (r[j] as f64 - mean[j]) / (n - 1.0);
-            }
-        }
-    }
-    let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
-    let dm: Vec<f64> = mean.iter().zip(&g.mean).map(|(a, b)| a - b).collect();
-    let dc: Vec<f64> = cov.iter().zip(&g.cov).map(|(a, b)| a - b).collect();
-    (norm(&dm) / norm(&g.mean).max(1e-12), norm(&dc) / norm(&g.cov))
-}
-
-/// Rows of (source | DDIB | OT-ALD) tiles, each 4×4 image scaled up 8×.
-fn grid_png(rows: &[&[f32]], cols: usize, image: ImageSpec, n: usize) -> Result<Vec<u8>> {
-    const S: usize = 8;
-    let (h, w) = (image.height * S, image.width * S);
-    let gw = cols * (w + 2);
-    let gh = n * (h + 2);
-    let mut g = vec![-1f32; gh * gw];
-    for r in 0..n {
-        for (c, data) in rows.iter().enumerate() {
-            let img = &data[r * image.elems()..(r + 1) * image.elems()];
-            for y in 0..h {
-                for x in 0..w {
-                    // Latent values span about ±2.5; squeeze them into the PNG's [-1, 1].
-                    g[(r * (h + 2) + y) * gw + c * (w + 2) + x] = img[(y / S) * image.width + x / S] / 2.5;
-                }
-            }
-        }
-    }
-    let spec = ImageSpec { channels: 1, height: gh, width: gw };
-    Ok(png::encode(&g, spec, Default::default(), &[("brenier:demo", "source | DDIB | OT-ALD".into())])?)
-}
+pub const SHIPPED_BUNDLE: &str = "assets/demo.brn";
+pub const SHIPPED_INPUTS: &str = "assets/demo-inputs";
 
 pub fn run(a: Args) -> Result<()> {
-    anyhow::ensure!(a.count >= 2, "--count must be at least 2");
-    std::fs::create_dir_all(&a.out)?;
-    let image = ImageSpec { channels: 1, height: 4, width: 4 };
-    let pair = OraclePair::new(image, 7);
-    let bundle_path = a.out.join("oracle.brn");
-    let t0 = Instant::now();
-    println!("building the Gaussian oracle bundle (exact ε-networks, OT heights solved here)…");
-    let spec = oracle_spec(&pair, 500, a.steps, 512, 11)?;
-    let (_, size) = brenier_export::export(&spec, &bundle_path)?;
-    println!("  {} ({:.2} MB) in {}", bundle_path.display(), size as f64 / 1e6, ms(t0.elapsed().as_secs_f64()));
-
-    let engine = Engine::new(Bundle::open(&bundle_path)?, Box::new(CpuBackend::new(a.threads)?))?;
-    let d = image.elems();
-    let src = pair.a.sample_at(1.0, &NoiseStream::new(99, 0).normal(a.count * d));
-    let run = |method, t: Option<usize>, steps| {
-        let opts = TranslateOptions { method, t, steps: Some(steps), ..TranslateOptions::default() };
-        let s = Instant::now();
-        engine.translate(&src, &opts, &Silent).map(|r| (r, s.elapsed().as_secs_f64()))
-    };
-    let (ddib, ddib_s) = run(TranslateMethod::Ddib, Some(500), a.steps)?;
-    let (ddib_full, ddib_full_s) = run(TranslateMethod::Ddib, Some(999), 100)?;
-    let (otald, otald_s) = run(TranslateMethod::OtAld, None, a.steps)?;
-    let gen = engine.generate(
-        &GenerateOptions {
-            method: GenerateMethod::DpmOt,
-            domain: NetKey::B,
-            count: a.count,
-            nfe: 10,
-            eta: 0.0,
-            tau: None,
-            seed: 3,
-        },
-        &Silent,
-    )?;
-    println!(
-        "\n{} samples of domain A → B; error of the output's mean / covariance against B's exact moments:",
-        a.count
-    );
-    println!("  {:<24} {:>5} {:>12} {:>12} {:>12}", "method", "NFE", "mean err", "cov err", "time/image");
-    for (name, x, nfe, s) in [
-        ("DDIB T=999 K=100".to_string(), &ddib_full.images, ddib_full.nfe, ddib_full_s),
-        (format!("DDIB T=500 K={}", a.steps), &ddib.images, ddib.nfe, ddib_s),
-        (format!("OT-ALD T=500 K={}", a.steps), &otald.images, otald.nfe, otald_s),
-        ("DPM-OT (noise→B)".to_string(), &gen.images, gen.nfe, gen.decode.seconds + gen.map.seconds),
-    ] {
-        let (em, ec) = moment_errors(x, &pair.domain(NetKey::B).clone());
-        println!("  {name:<24} {nfe:>5} {:>11.1}% {:>11.1}% {:>12}", em * 100.0, ec * 100.0, ms(s / a.count as f64));
+    let shipped = PathBuf::from(SHIPPED_BUNDLE);
+    match (&a.bundle, shipped.exists()) {
+        (Some(b), _) => super::demo_bundle::run(&a, b),
+        (None, true) => super::demo_bundle::run(&a, &shipped),
+        (None, false) => super::demo_oracle::run(&a),
     }
-    println!(
-        "  (the source A itself:         {:>11.1}% {:>11.1}%)",
-        moment_errors(&src, &pair.b).0 * 100.0,
-        moment_errors(&src, &pair.b).1 * 100.0
-    );
-    npy::write(&a.out.join("source.npy"), &image.shape(a.count), &src)?;
-    npy::write(&a.out.join("ddib.npy"), &image.shape(a.count), &ddib.images)?;
-    npy::write(&a.out.join("ot-ald.npy"), &image.shape(a.count), &otald.images)?;
-    npy::write(&a.out.join("dpm-ot.npy"), &image.shape(a.count), &gen.images)?;
-    let grid = a.out.join("grid.png");
-    write_atomic(&grid, &grid_png(&[&src, &ddib.images, &otald.images], 3, image, 8.min(a.count))?)?;
-    println!("\nwrote source/ddib/ot-ald/dpm-ot .npy and {} (rows: source | DDIB | OT-ALD)", grid.display());
-    Ok(())
 }

@@ -3,6 +3,8 @@
 pub mod bench;
 pub mod common;
 pub mod demo;
+pub mod demo_bundle;
+pub mod demo_oracle;
 pub mod eps;
 pub mod export;
 pub mod generate;
