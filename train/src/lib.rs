@@ -6,4 +6,5 @@ pub mod model;
 pub mod onnx;
 pub mod ot;
 pub mod params;
+pub mod plot;
 pub mod train;

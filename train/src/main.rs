@@ -135,6 +135,11 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Redraw a run's loss curve (loss.png) from its loss.csv.
+    PlotLoss {
+        #[arg(long)]
+        run: PathBuf,
+    },
     /// Write the EMA network of a run as ONNX, one file per class (class folded in).
     #[command(after_help = "Example:\n  brenier-train onnx --run runs/fashion --class 7 -o sneaker.onnx")]
     Onnx {
@@ -231,6 +236,9 @@ fn run(cli: Cli) -> Result<()> {
                 report,
                 output,
             })?;
+        }
+        Command::PlotLoss { run } => {
+            println!("wrote {}", brenier_train::plot::loss_curve(&run)?.display());
         }
         Command::Onnx { run, class, output } => {
             let (net, cfg, image) = load_ema(&run)?;
