@@ -2,6 +2,7 @@
 //! a small ε-prediction UNet trained with burn, its ONNX export, and the OT height solve.
 
 pub mod data;
+pub mod metrics;
 pub mod model;
 pub mod onnx;
 pub mod ot;
