@@ -1,6 +1,7 @@
 //! brenier-train: the companion that makes a bundle from real data on the CPU — data loaders,
 //! a small ε-prediction UNet trained with burn, its ONNX export, and the OT height solve.
 
+pub mod classifier;
 pub mod data;
 pub mod metrics;
 pub mod model;

@@ -21,13 +21,37 @@ fn values<const D: usize>(p: &Param<Tensor<D>>) -> (Vec<i64>, Vec<f32>) {
 }
 
 /// Accumulates nodes and initializers with unique names.
-struct Graph {
+pub(crate) struct Graph {
     nodes: Vec<pb::NodeProto>,
     inits: Vec<pb::TensorProto>,
     n: usize,
 }
 
 impl Graph {
+    pub(crate) fn new() -> Graph {
+        Graph { nodes: vec![], inits: vec![], n: 0 }
+    }
+
+    /// Finishes the graph with `out` renamed to the output `name` and wraps it in a model.
+    pub(crate) fn finish(
+        mut self,
+        out: &str,
+        name: &str,
+        inputs: Vec<pb::ValueInfoProto>,
+        output: pb::ValueInfoProto,
+    ) -> pb::ModelProto {
+        self.nodes.push(node("Identity", name, &[out], &[name], vec![]));
+        let graph = pb::GraphProto {
+            name: "brenier_train".into(),
+            node: self.nodes,
+            initializer: self.inits,
+            input: inputs,
+            output: vec![output],
+            ..Default::default()
+        };
+        model(graph, 17, "brenier-train")
+    }
+
     fn name(&mut self, stem: &str) -> String {
         self.n += 1;
         format!("{stem}_{}", self.n)
@@ -39,24 +63,24 @@ impl Graph {
         name
     }
 
-    fn init_i64(&mut self, stem: &str, v: &[i64]) -> String {
+    pub(crate) fn init_i64(&mut self, stem: &str, v: &[i64]) -> String {
         let name = self.name(stem);
         self.inits.push(tensor_i64(&name, &[v.len() as i64], v));
         name
     }
 
-    fn op(&mut self, op: &str, inputs: &[&str], attrs: Vec<pb::AttributeProto>) -> String {
+    pub(crate) fn op(&mut self, op: &str, inputs: &[&str], attrs: Vec<pb::AttributeProto>) -> String {
         let out = self.name(&op.to_lowercase());
         self.nodes.push(node(op, &out, inputs, &[&out], attrs));
         out
     }
 
-    fn silu(&mut self, x: &str) -> String {
+    pub(crate) fn silu(&mut self, x: &str) -> String {
         let s = self.op("Sigmoid", &[x], vec![]);
         self.op("Mul", &[x, &s], vec![])
     }
 
-    fn linear(&mut self, x: &str, l: &Linear) -> String {
+    pub(crate) fn linear(&mut self, x: &str, l: &Linear) -> String {
         let (wd, w) = values(&l.weight);
         let w = self.init("linear_w", &wd, &w);
         match &l.bias {
@@ -69,7 +93,7 @@ impl Graph {
         }
     }
 
-    fn conv(&mut self, x: &str, c: &Conv2d) -> String {
+    pub(crate) fn conv(&mut self, x: &str, c: &Conv2d) -> String {
         let (wd, w) = values(&c.weight);
         let k = wd[2];
         let w = self.init("conv_w", &wd, &w);
@@ -181,7 +205,7 @@ impl Graph {
 /// The ONNX model of `net` for class `class` (ignored when unconditional), input `x`
 /// [N, C, H, W] f32 and `t` [N] int64, output `eps`.
 pub fn export_unet(net: &UNet, class: usize, in_channels: usize, size: usize) -> pb::ModelProto {
-    let mut g = Graph { nodes: vec![], inits: vec![], n: 0 };
+    let mut g = Graph::new();
     let half = net.time_dim / 2;
     let tf = g.op("Cast", &["t"], vec![attr_int("to", FLOAT as i64)]);
     let col = g.init_i64("t_col", &[-1, 1]);
@@ -225,15 +249,11 @@ pub fn export_unet(net: &UNet, class: usize, in_channels: usize, size: usize) ->
     let u = g.group_norm(&u, &net.norm_out);
     let u = g.silu(&u);
     let out = g.conv(&u, &net.conv_out);
-    g.nodes.push(node("Identity", "eps", &[&out], &["eps"], vec![]));
     let (c, s) = (in_channels as i64, size as i64);
-    let graph = pb::GraphProto {
-        name: "brenier_unet".into(),
-        node: g.nodes,
-        initializer: g.inits,
-        input: vec![value_info("x", FLOAT, &[None, Some(c), Some(s), Some(s)]), value_info("t", INT64, &[None])],
-        output: vec![value_info("eps", FLOAT, &[None, Some(c), Some(s), Some(s)])],
-        ..Default::default()
-    };
-    model(graph, 17, "brenier-train")
+    g.finish(
+        &out,
+        "eps",
+        vec![value_info("x", FLOAT, &[None, Some(c), Some(s), Some(s)]), value_info("t", INT64, &[None])],
+        value_info("eps", FLOAT, &[None, Some(c), Some(s), Some(s)]),
+    )
 }
