@@ -81,8 +81,7 @@ pub fn train_classifier(
         net = optim.step(2e-3, net, grads);
         on_step(step + 1, v);
     }
-    Ok(crate::params::load(Classifier::new(&Device::flex()), &crate::params::collect(&net))
-        .map_err(anyhow::Error::msg)?)
+    crate::params::load(Classifier::new(&Device::flex()), &crate::params::collect(&net)).map_err(anyhow::Error::msg)
 }
 
 /// ONNX with input `x` [N,1,28,28] and outputs `logits` [N,10] and `features` [N,64].
