@@ -171,7 +171,12 @@ pub fn train(
     let t_pick = NoiseStream::new(cfg.seed, 2);
     let started = Instant::now();
     let base_seconds = state.seconds;
-    let mut csv = std::fs::OpenOptions::new().create(true).append(true).open(out.join("loss.csv"))?;
+    // loss.csv restarts from what the checkpoint holds: steps logged after the last checkpoint
+    // of an interrupted run are redone, not duplicated.
+    let mut csv = std::fs::File::create(out.join("loss.csv"))?;
+    for (s, l) in &state.losses {
+        writeln!(csv, "{s},{l}")?;
+    }
     while state.step < cfg.steps {
         let step = state.step;
         let b = cfg.batch;
