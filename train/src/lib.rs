@@ -3,6 +3,7 @@
 
 pub mod classifier;
 pub mod data;
+pub mod eval;
 pub mod metrics;
 pub mod model;
 pub mod onnx;

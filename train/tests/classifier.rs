@@ -43,3 +43,17 @@ fn classifier_learns_and_exports() {
     };
     assert!(rel(&got_l, &want_l) < 1e-4 && rel(&got_f, &want_f) < 1e-4);
 }
+
+#[test]
+fn evaluation_of_real_images_against_themselves() {
+    use brenier_train::eval::{evaluate, ClassifierRunner};
+    let set = load_fashion_mnist(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data"), Split::Test).unwrap();
+    let net = train_classifier(&set, 40, 0, |_, _| {}).unwrap();
+    let runner = ClassifierRunner::new(&brenier_export::onnx_build::to_bytes(&export_classifier(&net))).unwrap();
+    let boots = set.filter_classes(&[9]);
+    let q = evaluate(&runner, &boots.pixels, Some(&boots.pixels), &boots.pixels, 9).unwrap();
+    assert_eq!(q.count, boots.len());
+    assert!(q.frechet < 1e-6, "a set against itself: {}", q.frechet);
+    assert!((q.ssim_to_source.unwrap() - 1.0).abs() < 1e-9 && q.rms_to_source.unwrap() == 0.0);
+    assert!(q.target_accuracy > 0.5, "the classifier fits its own training images: {}", q.target_accuracy);
+}
