@@ -135,6 +135,18 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Train the evaluation classifier on a dataset's train split and write it as ONNX.
+    #[command(after_help = "Example:\n  brenier-train classifier --steps 2000 -o assets/fashion-classifier.onnx")]
+    Classifier {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long, default_value_t = 2000)]
+        steps: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Redraw a run's loss curve (loss.png) from its loss.csv.
     PlotLoss {
         #[arg(long)]
@@ -237,6 +249,28 @@ fn run(cli: Cli) -> Result<()> {
                 output,
             })?;
         }
+        Command::Classifier { data, steps, seed, output } => {
+            let train_set = data.load(Split::Train)?;
+            let bar = ProgressBar::new(steps as u64);
+            let net = brenier_train::classifier::train_classifier(&train_set, steps, seed, |s, l| {
+                bar.set_position(s as u64);
+                bar.set_message(format!("{l:.3}"));
+            })?;
+            bar.finish_and_clear();
+            let onnx = brenier_export::onnx_build::to_bytes(&brenier_train::classifier::export_classifier(&net));
+            let test = data.load(Split::Test)?;
+            let runner = brenier_train::eval::ClassifierRunner::new(&onnx)?;
+            let (_, preds) = runner.run(&test.pixels)?;
+            let acc = preds.iter().zip(&test.labels).filter(|(p, l)| **p == **l as usize).count() as f64
+                / test.len().max(1) as f64;
+            brenier::io::write_atomic(&output, &onnx)?;
+            println!(
+                "classifier: test-split accuracy {:.2}% on {} images → {}",
+                acc * 100.0,
+                test.len(),
+                output.display()
+            );
+        }
         Command::PlotLoss { run } => {
             println!("wrote {}", brenier_train::plot::loss_curve(&run)?.display());
         }
@@ -322,6 +356,29 @@ fn solve_bundle_maps(a: OtArgs) -> Result<()> {
     }
     if let Some(r) = &a.report {
         brenier::io::write_atomic(r, &serde_json::to_vec_pretty(&solved)?)?;
+        let series: Vec<brenier_train::plot::Series> = solved
+            .iter()
+            .map(|s| brenier_train::plot::Series {
+                name: &s.name,
+                points: s
+                    .report
+                    .grad_norm
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &g)| (i as f64, g as f64 * (s.heights.len() as f64).sqrt()))
+                    .collect(),
+            })
+            .collect();
+        let png = r.with_extension("png");
+        brenier_train::plot::line_plot(
+            &png,
+            "OT height solver",
+            "iteration",
+            "‖g‖·√N (RMS relative cell-mass error)",
+            &series,
+            true,
+        )?;
+        println!("convergence report {} and plot {}", r.display(), png.display());
     }
     let mut spec = brenier_export::ExportSpec::new(
         engine.bundle().net_bytes(NetKey::A)?.to_vec(),
