@@ -9,7 +9,7 @@ pub enum ExportError {
     #[error(transparent)]
     Runtime(#[from] brenier::Error),
 
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Write {
         path: PathBuf,
         #[source]

@@ -59,7 +59,13 @@ pub fn run(a: &Args, bundle: &Path) -> Result<()> {
     );
     let steps = a.steps.unwrap_or(m.steps);
     let mut results = vec![];
-    for method in [TranslateMethod::Ddib, TranslateMethod::OtAld] {
+    let has_map = m.find_map(&brenier::bundle::OtSource::Domain { domain: "a".into() }, NetKey::B).is_some();
+    if !has_map {
+        println!("  (the bundle has no a->b OT map: showing DDIB only)");
+    }
+    let methods: &[TranslateMethod] =
+        if has_map { &[TranslateMethod::Ddib, TranslateMethod::OtAld] } else { &[TranslateMethod::Ddib] };
+    for &method in methods {
         let opts = TranslateOptions { method, steps: Some(steps), t: Some(m.t_encode), ..TranslateOptions::default() };
         let s = Instant::now();
         let r = engine.translate(&input.data, &opts, &Silent)?;
@@ -89,9 +95,10 @@ pub fn run(a: &Args, bundle: &Path) -> Result<()> {
         );
     }
     let grid_path = a.out.join("translate-grid.png");
-    let columns: Vec<&[f32]> = vec![&input.data, &results[0].1.images, &results[1].1.images];
+    let mut columns: Vec<&[f32]> = vec![&input.data];
+    columns.extend(results.iter().map(|r| r.1.images.as_slice()));
     write_atomic(&grid_path, &grid(&columns, input.count, m.image, m.normalization, 4)?)?;
-    println!("  wrote {} (rows: source | DDIB | OT-ALD)", grid_path.display());
+    println!("  wrote {} (rows: source | DDIB{})", grid_path.display(), if has_map { " | OT-ALD" } else { "" });
     match gen {
         Ok(g) => {
             let path = a.out.join("generate-dpm-ot.png");

@@ -15,7 +15,7 @@ pub use png_dir::load_png_dir;
 pub enum DataError {
     #[error("{what} not found at {path}; install it with `{install}`")]
     Missing { what: String, path: String, install: String },
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         path: String,
         #[source]
