@@ -115,6 +115,30 @@ pub fn eps_network(
     model(graph, 17, "brenier-gaussian-oracle")
 }
 
+/// Sample mean and (unbiased) covariance of the rows of `x` (`d` columns).
+pub fn sample_moments(x: &[f32], d: usize) -> (Vec<f64>, Vec<f64>) {
+    let n = x.len() / d;
+    let mut mean = vec![0.0; d];
+    x.chunks_exact(d).for_each(|r| r.iter().zip(&mut mean).for_each(|(v, m)| *m += *v as f64 / n as f64));
+    let mut cov = vec![0.0; d * d];
+    for r in x.chunks_exact(d) {
+        let c: Vec<f64> = r.iter().zip(&mean).map(|(v, m)| *v as f64 - m).collect();
+        for i in 0..d {
+            for j in i..d {
+                cov[i * d + j] += c[i] * c[j];
+            }
+        }
+    }
+    let denom = (n.max(2) - 1) as f64;
+    for i in 0..d {
+        for j in i..d {
+            cov[i * d + j] /= denom;
+            cov[j * d + i] = cov[i * d + j];
+        }
+    }
+    (mean, cov)
+}
+
 pub fn matvec(a: &[f64], x: &[f64], d: usize) -> Vec<f64> {
     (0..d).map(|i| (0..d).map(|j| a[i * d + j] * x[j]).sum()).collect()
 }

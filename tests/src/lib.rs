@@ -36,21 +36,7 @@ pub fn engine(path: &Path) -> Engine {
     Engine::new(Bundle::open(path).expect("open"), Box::new(CpuBackend::new(2).expect("cpu"))).expect("engine")
 }
 
-/// Sample mean and covariance of rows of `x` (D columns).
-pub fn moments(x: &[f32], d: usize) -> (Vec<f64>, Vec<f64>) {
-    let n = (x.len() / d) as f64;
-    let mut mean = vec![0.0; d];
-    x.chunks_exact(d).for_each(|r| r.iter().zip(&mut mean).for_each(|(v, m)| *m += *v as f64 / n));
-    let mut cov = vec![0.0; d * d];
-    for r in x.chunks_exact(d) {
-        for i in 0..d {
-            for j in 0..d {
-                cov[i * d + j] += (r[i] as f64 - mean[i]) * (r[j] as f64 - mean[j]) / (n - 1.0);
-            }
-        }
-    }
-    (mean, cov)
-}
+pub use brenier_export::gaussian::sample_moments as moments;
 
 /// Max absolute difference between two slices.
 pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {

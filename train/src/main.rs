@@ -96,45 +96,7 @@ enum Command {
     #[command(
         after_help = "Example:\n  brenier-train ot --bundle ddib.brn --class-a 7 --class-b 9 --targets 2000 -o assets/demo.brn"
     )]
-    Ot {
-        /// A bundle with the two networks (e.g. from `brenier export` without maps).
-        #[arg(long)]
-        bundle: PathBuf,
-        #[command(flatten)]
-        data: DataArgs,
-        /// Class of domain A and of domain B in the dataset.
-        #[arg(long)]
-        class_a: u8,
-        #[arg(long)]
-        class_b: u8,
-        /// Encode time T of the maps (default: the bundle's).
-        #[arg(long)]
-        t: Option<usize>,
-        /// DDIM steps used to encode the training images.
-        #[arg(long, default_value_t = 50)]
-        encode_steps: usize,
-        /// Targets per domain (training images encoded to T).
-        #[arg(long, default_value_t = 2000)]
-        targets: usize,
-        /// Source images encoded for the domain source measures.
-        #[arg(long, default_value_t = 2000)]
-        sources: usize,
-        #[arg(long, default_value_t = 0.999)]
-        beta2: f32,
-        #[arg(long, default_value_t = 0.05)]
-        lr: f32,
-        #[arg(long, default_value_t = 0.1)]
-        tol: f32,
-        #[arg(long, default_value_t = 3000)]
-        max_iters: usize,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Convergence report (JSON).
-        #[arg(long)]
-        report: Option<PathBuf>,
-        #[arg(short, long)]
-        output: PathBuf,
-    },
+    Ot(OtArgs),
     /// Train the evaluation classifier on a dataset's train split and write it as ONNX.
     #[command(after_help = "Example:\n  brenier-train classifier --steps 2000 -o assets/fashion-classifier.onnx")]
     Classifier {
@@ -207,48 +169,16 @@ fn run(cli: Cli) -> Result<()> {
                 bar.set_message(format!("{a:.4}"));
             })?;
             bar.finish();
+            let plot = brenier_train::plot::loss_curve(&out)?;
             println!(
-                "trained {} steps in {:.0} s; checkpoint and loss.csv in {}",
+                "trained {} steps in {:.0} s; checkpoint, loss.csv and {} in {}",
                 trained.losses.len(),
                 trained.seconds,
+                plot.display(),
                 out.display()
             );
         }
-        Command::Ot {
-            bundle,
-            data,
-            class_a,
-            class_b,
-            t,
-            encode_steps,
-            targets,
-            sources,
-            beta2,
-            lr,
-            tol,
-            max_iters,
-            seed,
-            report,
-            output,
-        } => {
-            solve_bundle_maps(OtArgs {
-                bundle,
-                data,
-                class_a,
-                class_b,
-                t,
-                encode_steps,
-                targets,
-                sources,
-                beta2,
-                lr,
-                tol,
-                max_iters,
-                seed,
-                report,
-                output,
-            })?;
-        }
+        Command::Ot(a) => solve_bundle_maps(a)?,
         Command::Classifier { data, steps, seed, output } => {
             let train_set = data.load(Split::Train)?;
             let bar = ProgressBar::new(steps as u64);
@@ -285,21 +215,45 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+/// Options of `brenier-train ot`.
+#[derive(clap::Args, Debug)]
 struct OtArgs {
+    /// A bundle with the two networks (e.g. from `brenier export` without maps).
+    #[arg(long)]
     bundle: PathBuf,
+    #[command(flatten)]
     data: DataArgs,
+    /// Class of domain A and of domain B in the dataset.
+    #[arg(long)]
     class_a: u8,
+    #[arg(long)]
     class_b: u8,
+    /// Encode time T of the maps (default: the bundle's).
+    #[arg(long)]
     t: Option<usize>,
+    /// DDIM steps used to encode the training images.
+    #[arg(long, default_value_t = 50)]
     encode_steps: usize,
+    /// Targets per domain (training images encoded to T).
+    #[arg(long, default_value_t = 2000)]
     targets: usize,
+    /// Source images encoded for the domain source measures.
+    #[arg(long, default_value_t = 2000)]
     sources: usize,
+    #[arg(long, default_value_t = 0.999)]
     beta2: f32,
+    #[arg(long, default_value_t = 0.05)]
     lr: f32,
+    #[arg(long, default_value_t = 0.1)]
     tol: f32,
+    #[arg(long, default_value_t = 3000)]
     max_iters: usize,
+    #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Convergence report (JSON).
+    #[arg(long)]
     report: Option<PathBuf>,
+    #[arg(short, long)]
     output: PathBuf,
 }
 

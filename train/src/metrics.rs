@@ -1,31 +1,7 @@
 //! Quality metrics for translated and generated images: Fréchet distance between feature sets,
 //! SSIM (Wang et al. 2004, 7×7 uniform window as scikit-image's default) and RMS error.
 
-use brenier_export::gaussian::{matmul, reconstruct, sym_eigen};
-
-/// Mean and covariance (unbiased) of `n` rows of `dim` features.
-pub fn moments(x: &[f32], dim: usize) -> (Vec<f64>, Vec<f64>) {
-    let n = x.len() / dim;
-    let mut mean = vec![0.0; dim];
-    x.chunks_exact(dim).for_each(|r| r.iter().zip(&mut mean).for_each(|(v, m)| *m += *v as f64 / n as f64));
-    let mut cov = vec![0.0; dim * dim];
-    for r in x.chunks_exact(dim) {
-        let c: Vec<f64> = r.iter().zip(&mean).map(|(v, m)| *v as f64 - m).collect();
-        for i in 0..dim {
-            for j in i..dim {
-                cov[i * dim + j] += c[i] * c[j];
-            }
-        }
-    }
-    let denom = (n.max(2) - 1) as f64;
-    for i in 0..dim {
-        for j in i..dim {
-            cov[i * dim + j] /= denom;
-            cov[j * dim + i] = cov[i * dim + j];
-        }
-    }
-    (mean, cov)
-}
+use brenier_export::gaussian::{matmul, reconstruct, sample_moments as moments, sym_eigen};
 
 fn sqrt_psd(m: &[f64], d: usize) -> Vec<f64> {
     let (vals, vecs) = sym_eigen(m, d);

@@ -18,18 +18,7 @@ use super::common::ms;
 
 /// Relative error of the sample mean and covariance against a Gaussian's exact moments.
 fn moment_errors(x: &[f32], g: &Gaussian) -> (f64, f64) {
-    let d = g.dim();
-    let n = (x.len() / d) as f64;
-    let mut mean = vec![0.0; d];
-    x.chunks_exact(d).for_each(|r| r.iter().zip(&mut mean).for_each(|(v, m)| *m += *v as f64 / n));
-    let mut cov = vec![0.0; d * d];
-    for r in x.chunks_exact(d) {
-        for i in 0..d {
-            for j in 0..d {
-                cov[i * d + j] += (r[i] as f64 - mean[i]) * (r[j] as f64 - mean[j]) / (n - 1.0);
-            }
-        }
-    }
+    let (mean, cov) = brenier_export::gaussian::sample_moments(x, g.dim());
     let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
     let dm: Vec<f64> = mean.iter().zip(&g.mean).map(|(a, b)| a - b).collect();
     let dc: Vec<f64> = cov.iter().zip(&g.cov).map(|(a, b)| a - b).collect();
