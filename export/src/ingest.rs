@@ -45,15 +45,7 @@ pub fn ingest(
 ) -> Result<IngestedNet> {
     let (mut proto, sig) = inspect(bytes, label)?;
     sig.check_image(image, label)?;
-    let mut spec = NetSpec {
-        section: section.into(),
-        x_input: sig.x_input.clone(),
-        t_input: sig.t_input.clone(),
-        t_dtype: sig.t_dtype,
-        output: sig.output.clone(),
-        batch: sig.batch,
-        fp16: Fp16Report::default(),
-    };
+    let mut spec = sig.net_spec(section);
     let backend = CpuBackend::new(1)?;
     let batch = sig.batch.unwrap_or(2);
     let probe = NoiseStream::new(0x5EED, 0).normal(batch * image.elems());

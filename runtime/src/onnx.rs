@@ -5,6 +5,7 @@
 use prost::Message;
 use tract_onnx::pb;
 
+use crate::bundle::manifest::{Fp16Report, NetSpec};
 use crate::bundle::{ImageSpec, TimeDtype};
 use crate::error::{Error, Result};
 
@@ -122,6 +123,20 @@ pub fn signature(model: &pb::ModelProto, net: &str) -> Result<Signature> {
 }
 
 impl Signature {
+    /// The manifest entry for a network with this signature stored in section `section`
+    /// (no fp16 report yet: freezing fills it in).
+    pub fn net_spec(&self, section: &str) -> NetSpec {
+        NetSpec {
+            section: section.into(),
+            x_input: self.x_input.clone(),
+            t_input: self.t_input.clone(),
+            t_dtype: self.t_dtype,
+            output: self.output.clone(),
+            batch: self.batch,
+            fp16: Fp16Report::default(),
+        }
+    }
+
     /// Checks declared image dims (where not symbolic) against the bundle's image shape.
     pub fn check_image(&self, image: ImageSpec, net: &str) -> Result<()> {
         let want = [image.channels, image.height, image.width];

@@ -6,7 +6,6 @@
 use std::path::PathBuf;
 
 use brenier::backend::{Backend, CpuBackend};
-use brenier::bundle::manifest::{Fp16Report, NetSpec};
 use brenier::bundle::{ImageSpec, TimeDtype};
 use brenier::io::npy;
 use brenier::pipeline::NetTime;
@@ -35,15 +34,7 @@ fn check(name: &str, ts: &[i64], t_dtype: TimeDtype, batch: Option<usize>) {
     assert_eq!((sig.x_input.as_str(), sig.t_input.as_str(), sig.t_dtype, sig.batch), ("x", "t", t_dtype, batch));
 
     // f32: the original file through tract, one image at a time at its own t.
-    let spec = NetSpec {
-        section: "net.a".into(),
-        x_input: sig.x_input.clone(),
-        t_input: sig.t_input.clone(),
-        t_dtype,
-        output: sig.output.clone(),
-        batch,
-        fp16: Fp16Report::default(),
-    };
+    let spec = sig.net_spec("net.a");
     let net = CpuBackend::new(1).unwrap().load_net(&onnx, &spec, image, name).unwrap();
     let mut got = vec![];
     for (i, &t) in ts.iter().enumerate() {

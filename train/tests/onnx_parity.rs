@@ -2,8 +2,7 @@
 //! CPU backend), for an untrained network with randomised norms so every path carries signal.
 
 use brenier::backend::{Backend, CpuBackend};
-use brenier::bundle::manifest::{Fp16Report, NetSpec};
-use brenier::bundle::{ImageSpec, TimeDtype};
+use brenier::bundle::ImageSpec;
 use brenier::rng::NoiseStream;
 use brenier_train::model::{UNet, UNetConfig};
 use brenier_train::onnx::export_unet;
@@ -23,15 +22,8 @@ fn exported_unet_matches_burn_forward() {
         let ct = Tensor::<1, Int>::from_ints(vec![class as i64; n].as_slice(), &device);
         let want: Vec<f32> = brenier_train::params::host(net.forward(xt, tt, Some(ct)));
         let onnx = brenier_export::onnx_build::to_bytes(&export_unet(&net, class, 1, size));
-        let spec = NetSpec {
-            section: "net".into(),
-            x_input: "x".into(),
-            t_input: "t".into(),
-            t_dtype: TimeDtype::Int64,
-            output: "eps".into(),
-            batch: None,
-            fp16: Fp16Report::default(),
-        };
+        let spec =
+            brenier::onnx::signature(&brenier::onnx::decode(&onnx, "unet").unwrap(), "unet").unwrap().net_spec("net");
         let image = ImageSpec { channels: 1, height: size, width: size };
         let got = CpuBackend::new(1).unwrap().load_net(&onnx, &spec, image, "unet").unwrap().eps(&x, n, t).unwrap();
         let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));

@@ -4,8 +4,6 @@
 use std::path::Path;
 
 use brenier::backend::{Backend, CpuBackend};
-use brenier::bundle::manifest::{Fp16Report, NetSpec};
-use brenier::bundle::TimeDtype;
 use brenier::rng::NoiseStream;
 use brenier_train::data::{load_fashion_mnist, Split};
 use brenier_train::model::UNetConfig;
@@ -53,15 +51,8 @@ fn loss_falls_resume_continues_and_export_matches() {
     let ct = Tensor::<1, Int>::from_ints([9i64, 9].as_slice(), &device);
     let want = brenier_train::params::host(ema.forward(xt, tt, Some(ct)));
     let onnx = brenier_export::onnx_build::to_bytes(&export_unet(&ema, 9, 1, 28));
-    let spec = NetSpec {
-        section: "n".into(),
-        x_input: "x".into(),
-        t_input: "t".into(),
-        t_dtype: TimeDtype::Int64,
-        output: "eps".into(),
-        batch: None,
-        fp16: Fp16Report::default(),
-    };
+    let spec =
+        brenier::onnx::signature(&brenier::onnx::decode(&onnx, "unet").unwrap(), "unet").unwrap().net_spec("net");
     let image = brenier::bundle::ImageSpec { channels: 1, height: 28, width: 28 };
     let got = CpuBackend::new(1).unwrap().load_net(&onnx, &spec, image, "ema").unwrap().eps(&x, 2, 250).unwrap();
     let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));

@@ -7,4 +7,4 @@ pub mod reader;
 
 pub use format::{Dtype, SectionEntry, SectionKind};
 pub use manifest::{ImageSpec, Manifest, NetKey, NetSpec, Normalization, OtMapSpec, OtSource, TimeDtype};
-pub use reader::{Bundle, LoadMode, CALIBRATION_SECTION, MANIFEST_SECTION};
+pub use reader::{Bundle, LoadMode, MANIFEST_SECTION};

@@ -14,8 +14,6 @@ use crate::error::{Error, Result};
 
 /// Name of the mandatory manifest section.
 pub const MANIFEST_SECTION: &str = "manifest";
-/// Name of the optional calibration record section.
-pub const CALIBRATION_SECTION: &str = "calibration";
 
 enum Storage {
     Mapped(memmap2::Mmap),

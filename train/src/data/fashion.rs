@@ -5,24 +5,14 @@ use std::path::Path;
 
 use brenier::bundle::ImageSpec;
 
-use super::{to_model, DataError, ImageSet, Split};
+use super::{open_package_file, to_model, DataError, ImageSet, Split};
 
 pub const FASHION_DIR: &str = "/usr/share/datasets/fashion-mnist";
 pub const FASHION_CLASSES: [&str; 10] =
     ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot"];
 
 fn read_gz(path: &Path) -> Result<Vec<u8>, DataError> {
-    let file = std::fs::File::open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            DataError::Missing {
-                what: "Fashion-MNIST".into(),
-                path: path.display().to_string(),
-                install: "apt-get install dataset-fashion-mnist".into(),
-            }
-        } else {
-            DataError::Io { path: path.display().to_string(), source: e }
-        }
-    })?;
+    let file = open_package_file(path, "Fashion-MNIST", "apt-get install dataset-fashion-mnist")?;
     let mut out = vec![];
     flate2::read::GzDecoder::new(file)
         .read_to_end(&mut out)

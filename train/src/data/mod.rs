@@ -102,6 +102,17 @@ impl ImageSet {
     }
 }
 
+/// Opens a package file, turning "not found" into [`DataError::Missing`] with the install command.
+pub(crate) fn open_package_file(path: &std::path::Path, what: &str, install: &str) -> Result<std::fs::File, DataError> {
+    std::fs::File::open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            DataError::Missing { what: what.into(), path: path.display().to_string(), install: install.into() }
+        } else {
+            DataError::Io { path: path.display().to_string(), source: e }
+        }
+    })
+}
+
 /// Pixel byte 0..255 → model space [−1, 1].
 pub(crate) fn to_model(v: u8) -> f32 {
     v as f32 / 127.5 - 1.0
