@@ -58,7 +58,7 @@ pub fn solve_map(
     cfg: &SolveConfig,
 ) -> Result<(Vec<f32>, SolveReport)> {
     let t16: Vec<f16> = targets.iter().map(|&v| f16::from_f32(v)).collect();
-    Ok(solve_heights(&t16, d, |iter, out| source(iter as u64, out), cfg, |_, _, _, _| {})?)
+    Ok(solve_heights(&t16, d, |iter, out| source(iter as u64, out), cfg, |_| {})?)
 }
 
 /// The full export spec of the oracle bundle: targets are `n_targets` samples of each domain's

@@ -46,7 +46,7 @@ impl ClassifierRunner {
 }
 
 /// Quality of a batch of outputs.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Quality {
     pub count: usize,
     /// Fraction classified as the target class.

@@ -10,4 +10,5 @@ pub mod onnx;
 pub mod ot;
 pub mod params;
 pub mod plot;
+pub mod report;
 pub mod train;

@@ -109,6 +109,24 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Score a bundle's translations and generation with the classifier on the test split and
+    /// write the quality report (JSON, plus a Markdown table beside it).
+    #[command(
+        after_help = "Example:\n  brenier-train report --bundle assets/demo.brn --class-a 7 --class-b 9 -o assets/demo-report.json"
+    )]
+    Report(ReportArgs),
+    /// Write held-out test-split images of one class as PNGs (the demo inputs).
+    #[command(after_help = "Example:\n  brenier-train inputs --class 7 --count 8 -o assets/demo-inputs")]
+    Inputs {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long)]
+        class: u8,
+        #[arg(long, default_value_t = 8)]
+        count: usize,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Redraw a run's loss curve (loss.png) from its loss.csv.
     PlotLoss {
         #[arg(long)]
@@ -201,6 +219,17 @@ fn run(cli: Cli) -> Result<()> {
                 output.display()
             );
         }
+        Command::Report(a) => write_report(a)?,
+        Command::Inputs { data, class, count, output } => {
+            let set = data.load(Split::Test)?.filter_classes(&[class]).take(count);
+            std::fs::create_dir_all(&output)?;
+            let norm = brenier::bundle::Normalization::default();
+            for i in 0..set.len() {
+                let path = output.join(format!("{class}-{i:03}.png"));
+                brenier::io::write_atomic(&path, &brenier::io::png::encode(set.get(i), set.image, norm, &[])?)?;
+            }
+            println!("wrote {} test-split images of class {class} to {}", set.len(), output.display());
+        }
         Command::PlotLoss { run } => {
             println!("wrote {}", brenier_train::plot::loss_curve(&run)?.display());
         }
@@ -242,9 +271,11 @@ struct OtArgs {
     sources: usize,
     #[arg(long, default_value_t = 0.999)]
     beta2: f32,
-    #[arg(long, default_value_t = 0.05)]
+    /// Adam step as a fraction of the score scale (see SolveConfig::lr).
+    #[arg(long, default_value_t = 0.02)]
     lr: f32,
-    #[arg(long, default_value_t = 0.1)]
+    /// Target RMS relative cell-mass error.
+    #[arg(long, default_value_t = 0.05)]
     tol: f32,
     #[arg(long, default_value_t = 3000)]
     max_iters: usize,
@@ -297,9 +328,12 @@ fn solve_bundle_maps(a: OtArgs) -> Result<()> {
             ProgressStyle::with_template("{msg} [{bar:30}] {pos} it {elapsed_precise}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
-        let s = solve_map(name, targets, d, &source, &cfg, a.seed, heldout, |i, e, g, empty| {
-            bar.set_position(i as u64);
-            bar.set_message(format!("{name}: E {e:.4} |g| {g:.4} empty {empty}"));
+        let s = solve_map(name, targets, d, &source, &cfg, a.seed, heldout, |s| {
+            bar.set_position(s.iter as u64);
+            bar.set_message(format!(
+                "{name}: E {:.4} mass err {:.3} empty {} n_mc {}",
+                s.energy, s.mass_err, s.empty, s.n_mc
+            ));
         })?;
         bar.finish_and_clear();
         println!(
@@ -314,13 +348,7 @@ fn solve_bundle_maps(a: OtArgs) -> Result<()> {
             .iter()
             .map(|s| brenier_train::plot::Series {
                 name: &s.name,
-                points: s
-                    .report
-                    .grad_norm
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &g)| (i as f64, g as f64 * (s.heights.len() as f64).sqrt()))
-                    .collect(),
+                points: s.report.mass_err.iter().enumerate().map(|(i, &g)| (i as f64, g.max(1e-3) as f64)).collect(),
             })
             .collect();
         let png = r.with_extension("png");
@@ -328,7 +356,7 @@ fn solve_bundle_maps(a: OtArgs) -> Result<()> {
             &png,
             "OT height solver",
             "iteration",
-            "‖g‖·√N (RMS relative cell-mass error)",
+            "RMS relative cell-mass error",
             &series,
             true,
         )?;
@@ -361,5 +389,61 @@ fn solve_bundle_maps(a: OtArgs) -> Result<()> {
     spec.provenance = serde_json::json!({ "ot": { "class_a": a.class_a, "class_b": a.class_b, "t": t, "encode_steps": a.encode_steps, "targets": a.targets } });
     let (_, size) = brenier_export::export(&spec, &a.output)?;
     println!("wrote {} ({:.1} MB)", a.output.display(), size as f64 / 1e6);
+    Ok(())
+}
+
+/// Options of `brenier-train report`.
+#[derive(clap::Args, Debug)]
+struct ReportArgs {
+    #[arg(long)]
+    bundle: PathBuf,
+    /// The evaluation classifier (from `brenier-train classifier`).
+    #[arg(long, default_value = "assets/fashion-classifier.onnx")]
+    classifier: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    #[arg(long)]
+    class_a: u8,
+    #[arg(long)]
+    class_b: u8,
+    /// Test-split source images to translate.
+    #[arg(long, default_value_t = 128)]
+    count: usize,
+    /// Soft-map temperature.
+    #[arg(long, default_value_t = 1.0)]
+    tau: f32,
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+fn write_report(a: ReportArgs) -> Result<()> {
+    use brenier::backend::CpuBackend;
+    use brenier::{Bundle, Engine};
+    use brenier_train::report::{build_report, markdown, ReportConfig, ReportData};
+
+    let engine = Engine::new(Bundle::open(&a.bundle)?, Box::new(CpuBackend::new(0)?))?;
+    let onnx = std::fs::read(&a.classifier).with_context(|| format!("reading {}", a.classifier.display()))?;
+    let runner = brenier_train::eval::ClassifierRunner::new(&onnx)?;
+    let (train, test) = (a.data.load(Split::Train)?, a.data.load(Split::Test)?);
+    let sources = test.filter_classes(&[a.class_a]).take(a.count);
+    let target_test = test.filter_classes(&[a.class_b]);
+    let target_train = train.filter_classes(&[a.class_b]);
+    let cfg = ReportConfig { tau: a.tau, gen_count: a.count, ..ReportConfig::default() };
+    let data = ReportData {
+        sources: &sources.pixels,
+        target_test: &target_test.pixels,
+        target_train: &target_train.pixels,
+        source_class: a.class_a as usize,
+        target_class: a.class_b as usize,
+    };
+    let start = std::time::Instant::now();
+    let report = build_report(&engine, &runner, &data, &cfg, &brenier::pipeline::Silent, &|stage| {
+        log::info!("report: {stage} ({:.0} s)", start.elapsed().as_secs_f64())
+    })?;
+    brenier::io::write_atomic(&a.output, &serde_json::to_vec_pretty(&report)?)?;
+    let md = a.output.with_extension("md");
+    brenier::io::write_atomic(&md, markdown(&report).as_bytes())?;
+    println!("{}", markdown(&report));
+    println!("wrote {} and {} in {:.0} s", a.output.display(), md.display(), start.elapsed().as_secs_f64());
     Ok(())
 }

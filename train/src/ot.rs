@@ -22,8 +22,10 @@ pub struct SolvedMap {
     #[serde(skip)]
     pub targets: Vec<f32>,
     pub report: SolveReport,
-    /// max_i |mass_i − 1/N|·N on fresh held-out source samples.
+    /// max_i |mass_i − 1/N|·N and its RMS over the cells, on fresh held-out source samples
+    /// (binomial noise alone gives an RMS of √(N/heldout_samples)).
     pub heldout_max_rel_mass_err: f32,
+    pub heldout_rms_rel_mass_err: f32,
     pub heldout_samples: usize,
 }
 
@@ -48,7 +50,7 @@ pub fn encode_all(
 /// Where the solver's source samples come from.
 pub enum Source<'a> {
     /// Encoded latents of the source domain mixed half and half with forward-noise samples of
-    /// its clean images at ᾱ_T.
+    /// its clean images at ᾱ_T (all forward-noise samples when `latents` is empty).
     Domain { latents: &'a [f32], clean: &'a ImageSet, alpha_bar: f64 },
     /// N(0, I).
     Gaussian,
@@ -64,7 +66,7 @@ impl Source<'_> {
                 let noise = z.normal(out.len());
                 let (sa, sn) = (alpha_bar.sqrt() as f32, (1.0 - alpha_bar).sqrt() as f32);
                 for (j, row) in out.chunks_mut(d).enumerate() {
-                    if j % 2 == 0 {
+                    if j % 2 == 0 && n_lat > 0 {
                         let i = z.index(j as u64, n_lat);
                         row.copy_from_slice(&latents[i * d..(i + 1) * d]);
                     } else {
@@ -90,7 +92,7 @@ pub fn solve_map(
     cfg: &SolveConfig,
     seed: u64,
     heldout: usize,
-    mut on_iter: impl FnMut(usize, f32, f32, usize),
+    mut on_iter: impl FnMut(&brenier::ot::IterStats),
 ) -> Result<SolvedMap> {
     let t16: Vec<f16> = targets.iter().map(|&v| f16::from_f32(v)).collect();
     let (heights, report) =
@@ -108,13 +110,16 @@ pub fn solve_map(
         done += b;
         block += 1;
     }
-    let err = counts.iter().map(|&c| (c as f32 / heldout as f32 * n as f32 - 1.0).abs()).fold(0f32, f32::max);
+    let rel: Vec<f32> = counts.iter().map(|&c| (c as f32 / heldout as f32 * n as f32 - 1.0).abs()).collect();
+    let err = rel.iter().copied().fold(0f32, f32::max);
+    let rms = (rel.iter().map(|e| e * e).sum::<f32>() / n.max(1) as f32).sqrt();
     Ok(SolvedMap {
         name: name.into(),
         heights,
         targets,
         report,
         heldout_max_rel_mass_err: err,
+        heldout_rms_rel_mass_err: rms,
         heldout_samples: heldout,
     })
 }

@@ -4,7 +4,7 @@ pub mod map;
 pub mod solve;
 
 pub use map::{assign, hard_map, nearest_target, soft_map, Assignment};
-pub use solve::{solve_heights, SolveConfig, SolveReport};
+pub use solve::{solve_heights, IterStats, SolveConfig, SolveReport};
 
 #[cfg(test)]
 mod tests;

@@ -103,8 +103,7 @@ fn solver_equalises_cells_for_a_known_case() {
     let (n, d) = (64, 3);
     let y: Vec<f16> = NoiseStream::new(8, 0).normal(n * d).into_iter().map(f16::from_f32).collect();
     let cfg = SolveConfig { grad_tol: 0.15, max_iters: 3000, patience: 30, ..SolveConfig::default() };
-    let (h, rep) =
-        solve_heights(&y, d, |i, out| NoiseStream::new(9, i as u64).fill_normal(out), &cfg, |_, _, _, _| {}).unwrap();
+    let (h, rep) = solve_heights(&y, d, |i, out| NoiseStream::new(9, i as u64).fill_normal(out), &cfg, |_| {}).unwrap();
     assert!(rep.converged, "solver did not converge: {:?}", &rep.grad_norm[rep.grad_norm.len() - 3..]);
     let fresh = NoiseStream::new(10, 0).normal(200_000 * d);
     let mut counts = vec![0usize; n];
