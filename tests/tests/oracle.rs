@@ -133,6 +133,29 @@ fn ot_ald_latents_have_target_latent_moments() {
     assert!(empty < spec.count / 10, "{empty} of {} cells empty", spec.count);
 }
 
+/// The soft map's statistics: the target scale is the RMS of the targets' norms and each
+/// nearest-target distance is the brute-force minimum, both computed here independently.
+#[test]
+fn soft_map_reports_target_scale_and_nearest_distances() {
+    let (path, _) = oracle_bundle();
+    let engine = engine(path);
+    let d = IMAGE.elems();
+    let spec = engine.bundle().manifest().ot_maps.iter().find(|s| s.name == "a->b").unwrap().clone();
+    let (_, targets) = engine.bundle().ot_map(&spec).unwrap();
+    let y: Vec<f32> = targets.iter().map(|v| v.to_f32()).collect();
+    let mut x = NoiseStream::new(12, 0).normal(16 * d);
+    let stats = engine.apply_map(&spec, &mut x, Some(0.5)).unwrap();
+    let rms = (y.chunks(d).map(|r| r.iter().map(|v| v * v).sum::<f32>()).sum::<f32>() / spec.count as f32).sqrt();
+    assert!((stats.target_rms - rms).abs() < 1e-3 * rms, "{} vs {rms}", stats.target_rms);
+    for (p, &got) in x.chunks(d).zip(&stats.nearest_target_distance) {
+        let want = y
+            .chunks(d)
+            .map(|r| r.iter().zip(p).map(|(a, b)| (a - b) * (a - b)).sum::<f32>().sqrt())
+            .fold(f32::INFINITY, f32::min);
+        assert!((got - want).abs() < 1e-3 * (1.0 + want), "{got} vs {want}");
+    }
+}
+
 /// DPM-OT (noise → B latents at t_M = 500, 10 reverse steps) and prior-OT (noise → B diffused to
 /// t = 999, 25 reverse steps) both produce samples with B's moments. A plain DDIM from N(0, I)
 /// at t = 500 with the same 10 steps starts from the wrong law (B's latent mean at t = 500 is

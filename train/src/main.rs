@@ -269,13 +269,19 @@ struct OtArgs {
     /// Source images encoded for the domain source measures.
     #[arg(long, default_value_t = 2000)]
     sources: usize,
+    /// Share of the domain source measure drawn from the encoded source latents (the rest are
+    /// forward-noise samples q(x_T|x_0) of all the domain's training images). Latents are
+    /// atoms; a large share makes the cell masses lumpy and the solve plateau.
+    #[arg(long, default_value_t = 0.0)]
+    latent_share: f32,
     #[arg(long, default_value_t = 0.999)]
     beta2: f32,
     /// Adam step as a fraction of the score scale (see SolveConfig::lr).
     #[arg(long, default_value_t = 0.02)]
     lr: f32,
-    /// Target RMS relative cell-mass error.
-    #[arg(long, default_value_t = 0.05)]
+    /// Target RMS relative cell-mass error. 0.1 needs ~40·N samples per iteration to be
+    /// certified; 0.05 needs ~160·N and, for 784-D latents, many restarts.
+    #[arg(long, default_value_t = 0.1)]
     tol: f32,
     #[arg(long, default_value_t = 3000)]
     max_iters: usize,
@@ -319,8 +325,16 @@ fn solve_bundle_maps(a: OtArgs) -> Result<()> {
     let heldout = 50 * a.targets;
     let mut solved = vec![];
     for (name, targets, source) in [
-        ("a->b", y_b.clone(), Source::Domain { latents: lat_a, clean: &set_a, alpha_bar: ab }),
-        ("b->a", y_a.clone(), Source::Domain { latents: lat_b, clean: &set_b, alpha_bar: ab }),
+        (
+            "a->b",
+            y_b.clone(),
+            Source::Domain { latents: lat_a, clean: &set_a, alpha_bar: ab, latent_share: a.latent_share },
+        ),
+        (
+            "b->a",
+            y_a.clone(),
+            Source::Domain { latents: lat_b, clean: &set_b, alpha_bar: ab, latent_share: a.latent_share },
+        ),
         ("noise->b", y_b.clone(), Source::Gaussian),
     ] {
         let bar = ProgressBar::new(a.max_iters as u64);
@@ -386,7 +400,7 @@ fn solve_bundle_maps(a: OtArgs) -> Result<()> {
             targets: s.targets,
         });
     }
-    spec.provenance = serde_json::json!({ "ot": { "class_a": a.class_a, "class_b": a.class_b, "t": t, "encode_steps": a.encode_steps, "targets": a.targets } });
+    spec.provenance = serde_json::json!({ "ot": { "class_a": a.class_a, "class_b": a.class_b, "t": t, "encode_steps": a.encode_steps, "targets": a.targets, "latent_share": a.latent_share, "lr": a.lr, "beta2": a.beta2, "tol": a.tol } });
     let (_, size) = brenier_export::export(&spec, &a.output)?;
     println!("wrote {} ({:.1} MB)", a.output.display(), size as f64 / 1e6);
     Ok(())

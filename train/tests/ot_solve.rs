@@ -30,15 +30,22 @@ fn domain_source_map_equalises_cells_on_heldout_samples() {
     let set_b = samples(&pair.b, image, 128, 2);
     let y_b = encode_all(&engine, NetKey::B, &set_b, t as usize, 50, &Silent).unwrap();
     let lat_a = encode_all(&engine, NetKey::A, &set_a, t as usize, 50, &Silent).unwrap();
-    let source = Source::Domain { latents: &lat_a, clean: &set_a, alpha_bar: ab };
-    let cfg = SolveConfig { grad_tol: 0.15, max_iters: 3000, patience: 30, ..SolveConfig::default() };
+    let source = Source::Domain { latents: &lat_a, clean: &set_a, alpha_bar: ab, latent_share: 0.5 };
+    let cfg = SolveConfig { grad_tol: 0.1, max_iters: 3000, patience: 30, ..SolveConfig::default() };
     let s = solve_map("a->b", y_b, d, &source, &cfg, 3, 64_000, |_| {}).unwrap();
     println!(
-        "converged {} in {} iterations; held-out max |mass−1/N|·N = {:.3}",
-        s.report.converged, s.report.iterations, s.heldout_max_rel_mass_err
+        "converged {} in {} iterations (n_mc {}); held-out |mass−1/N|·N max {:.3} rms {:.3}",
+        s.report.converged,
+        s.report.iterations,
+        s.report.final_n_mc,
+        s.heldout_max_rel_mass_err,
+        s.heldout_rms_rel_mass_err
     );
     assert!(s.report.converged);
-    assert!(s.heldout_max_rel_mass_err < 0.5, "{}", s.heldout_max_rel_mass_err);
+    // Certified RMS below 0.1, plus √(128/64000) = 0.045 of held-out sampling noise; the worst
+    // of 128 cells may sit ~3 RMS out.
+    assert!(s.heldout_rms_rel_mass_err < 0.1 + 0.05, "{}", s.heldout_rms_rel_mass_err);
+    assert!(s.heldout_max_rel_mass_err < 0.45, "{}", s.heldout_max_rel_mass_err);
 }
 
 /// The solver on the real problem's geometry without a network: Fashion-MNIST sneakers and boots
@@ -57,7 +64,7 @@ fn forward_noise_fashion_latents_converge() {
     let (sa, sn) = (ab.sqrt() as f32, (1.0 - ab).sqrt() as f32);
     let z = NoiseStream::new(1, 0).normal(boots.pixels.len());
     let targets: Vec<f32> = boots.pixels.iter().zip(&z).map(|(x, e)| sa * x + sn * e).collect();
-    let source = Source::Domain { latents: &[], clean: &sneakers, alpha_bar: ab };
+    let source = Source::Domain { latents: &[], clean: &sneakers, alpha_bar: ab, latent_share: 0.0 };
     let cfg = SolveConfig { grad_tol: 0.05, max_iters: 1500, ..SolveConfig::default() };
     let start = std::time::Instant::now();
     let s = solve_map("sneaker->boot", targets, d, &source, &cfg, 5, 100_000, |s| {

@@ -9,7 +9,7 @@ use anyhow::Result;
 /// Run the demo: translation (OT-ALD vs DDIB) and generation (DPM-OT) with timings.
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Examples:\n  cargo run --release -- demo\n  brenier demo --bundle model.brn --inputs my-sneakers/ --out out/demo"
+    after_help = "Examples:\n  cargo run --release -- demo\n  brenier demo --oracle\n  brenier demo --bundle model.brn --inputs my-sneakers/ --out out/demo"
 )]
 pub struct Args {
     /// The bundle to demonstrate (default: assets/demo.brn when it exists, else the oracle).
@@ -32,6 +32,9 @@ pub struct Args {
     pub generate: usize,
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Run the Gaussian oracle demo (closed-form check) even where a shipped bundle exists.
+    #[arg(long, conflicts_with = "bundle")]
+    pub oracle: bool,
 }
 
 pub const SHIPPED_BUNDLE: &str = "assets/demo.brn";
@@ -40,6 +43,7 @@ pub const SHIPPED_INPUTS: &str = "assets/demo-inputs";
 pub fn run(a: Args) -> Result<()> {
     let shipped = PathBuf::from(SHIPPED_BUNDLE);
     match (&a.bundle, shipped.exists()) {
+        _ if a.oracle => super::demo_oracle::run(&a),
         (Some(b), _) => super::demo_bundle::run(&a, b),
         (None, true) => super::demo_bundle::run(&a, &shipped),
         (None, false) => super::demo_oracle::run(&a),

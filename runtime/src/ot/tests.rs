@@ -102,13 +102,19 @@ fn solver_equalises_cells_for_a_known_case() {
     use super::solve::{solve_heights, SolveConfig};
     let (n, d) = (64, 3);
     let y: Vec<f16> = NoiseStream::new(8, 0).normal(n * d).into_iter().map(f16::from_f32).collect();
-    let cfg = SolveConfig { grad_tol: 0.15, max_iters: 3000, patience: 30, ..SolveConfig::default() };
+    let cfg = SolveConfig { grad_tol: 0.1, max_iters: 3000, patience: 30, ..SolveConfig::default() };
     let (h, rep) = solve_heights(&y, d, |i, out| NoiseStream::new(9, i as u64).fill_normal(out), &cfg, |_| {}).unwrap();
-    assert!(rep.converged, "solver did not converge: {:?}", &rep.grad_norm[rep.grad_norm.len() - 3..]);
-    let fresh = NoiseStream::new(10, 0).normal(200_000 * d);
+    assert!(rep.converged, "solver did not converge: {:?}", &rep.mass_err[rep.mass_err.len() - 3..]);
+    let m = 200_000;
+    let fresh = NoiseStream::new(10, 0).normal(m * d);
     let mut counts = vec![0usize; n];
     assign(&fresh, d, &y, &h).unwrap().iter().for_each(|a| counts[a.index] += 1);
-    let worst = counts.iter().map(|&c| (c as f64 / 200_000.0 * n as f64 - 1.0).abs()).fold(0.0, f64::max);
-    println!("held-out max |mass − 1/N|·N = {worst:.3} after {} iterations", rep.iterations);
-    assert!(worst < 0.35, "held-out max relative cell-mass error {worst}");
+    let rel: Vec<f64> = counts.iter().map(|&c| c as f64 / m as f64 * n as f64 - 1.0).collect();
+    let worst = rel.iter().fold(0.0f64, |a, e| a.max(e.abs()));
+    let rms = (rel.iter().map(|e| e * e).sum::<f64>() / n as f64).sqrt();
+    println!("held-out |mass − 1/N|·N rms {rms:.3} max {worst:.3} after {} iterations", rep.iterations);
+    // The solver certifies an RMS below grad_tol; the held-out sample adds √(N/m) = 0.018 of
+    // noise. The worst of 64 cells may sit ~3 RMS out.
+    assert!(rms < 0.1 + 0.03, "held-out RMS relative cell-mass error {rms}");
+    assert!(worst < 0.4, "held-out max relative cell-mass error {worst}");
 }

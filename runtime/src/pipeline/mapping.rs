@@ -19,7 +19,7 @@ pub struct MapStats {
     /// Distance from each mapped latent to its nearest target (0 for the hard map, which
     /// returns stored targets).
     pub nearest_target_distance: Vec<f32>,
-    /// RMS norm of the targets, the scale to judge those distances against (soft map only;
+    /// RMS of the targets' L2 norms, the scale to judge those distances against (soft map only;
     /// computing it costs a pass over the targets the hard map does not need).
     pub target_rms: f32,
     pub seconds: f64,
@@ -38,6 +38,9 @@ impl Engine {
                 latents.copy_from_slice(&mapped);
                 stats.nearest_target_distance =
                     nearest_target(latents, d, targets)?.into_iter().map(|(_, r)| r).collect();
+                let n = (targets.len() / d).max(1);
+                let sq: f64 = targets.iter().map(|v| (v.to_f32() as f64).powi(2)).sum();
+                stats.target_rms = (sq / n as f64).sqrt() as f32;
             }
             None => {
                 let a = self.backend().ot_assign(latents, d, targets, heights)?;
