@@ -236,9 +236,16 @@ fn run(cli: Cli) -> Result<()> {
         Command::Onnx { run, class, output } => {
             let (net, cfg, image) = load_ema(&run)?;
             anyhow::ensure!(cfg.unet.num_classes == 0 || class < cfg.unet.num_classes, "class {class} out of range");
-            let proto = export_unet(&net, class, cfg.unet.in_channels, image.height);
-            brenier::io::write_atomic(&output, &brenier_export::onnx_build::to_bytes(&proto))?;
-            println!("wrote {}", output.display());
+            let bytes =
+                brenier_export::onnx_build::to_bytes(&export_unet(&net, class, cfg.unet.in_channels, image.height));
+            // The file must compute what the trained network computes: checked before it is written.
+            let err = brenier_train::onnx::export_parity(&net, class, cfg.unet.in_channels, image.height, &bytes)?;
+            anyhow::ensure!(
+                err < 1e-4,
+                "ONNX export differs from the burn network by {err:.2e} (max relative); not written"
+            );
+            brenier::io::write_atomic(&output, &bytes)?;
+            println!("wrote {} (tract vs burn max relative error {err:.1e})", output.display());
         }
     }
     Ok(())

@@ -257,3 +257,28 @@ pub fn export_unet(net: &UNet, class: usize, in_channels: usize, size: usize) ->
         value_info("eps", FLOAT, &[None, Some(c), Some(s), Some(s)]),
     )
 }
+
+/// Runs the exported graph through tract (brenier's CPU backend) and the network through burn on
+/// the same probe input at t ∈ {3, 500, 999}; returns the max error relative to max |ε|.
+pub fn export_parity(net: &UNet, class: usize, in_channels: usize, size: usize, onnx: &[u8]) -> anyhow::Result<f32> {
+    use brenier::backend::{Backend, CpuBackend};
+    use brenier::bundle::ImageSpec;
+    use burn::tensor::{Device, TensorData};
+    let device = Device::flex();
+    let n = 2usize;
+    let x = brenier::rng::NoiseStream::new(1, 0).normal(n * in_channels * size * size);
+    let spec = brenier::onnx::signature(&brenier::onnx::decode(onnx, "unet")?, "unet")?.net_spec("net");
+    let image = ImageSpec { channels: in_channels, height: size, width: size };
+    let runner = CpuBackend::new(1)?.load_net(onnx, &spec, image, "unet")?;
+    let mut worst = 0f32;
+    for t in [3i64, 500, 999] {
+        let xt = Tensor::<4>::from_data(TensorData::new(x.clone(), [n, in_channels, size, size]), &device);
+        let tt = Tensor::<1>::from_floats(vec![t as f32; n].as_slice(), &device);
+        let ct = net.class_emb.as_ref().map(|_| Tensor::<1, Int>::from_ints(vec![class as i64; n].as_slice(), &device));
+        let want = host(net.forward(xt, tt, ct));
+        let got = runner.eps(&x, n, t)?;
+        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(f32::MIN_POSITIVE);
+        worst = worst.max(got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max) / scale);
+    }
+    Ok(worst)
+}
