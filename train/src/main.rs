@@ -251,10 +251,10 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-/// Options of `brenier-train ot`.
+/// The bundle and the dataset classes of its two domains, as `ot` and `report` take them.
 #[derive(clap::Args, Debug)]
-struct OtArgs {
-    /// A bundle with the two networks (e.g. from `brenier export` without maps).
+struct PairArgs {
+    /// The bundle (for `ot`: one with the two networks, e.g. from `brenier export` without maps).
     #[arg(long)]
     bundle: PathBuf,
     #[command(flatten)]
@@ -264,6 +264,13 @@ struct OtArgs {
     class_a: u8,
     #[arg(long)]
     class_b: u8,
+}
+
+/// Options of `brenier-train ot`.
+#[derive(clap::Args, Debug)]
+struct OtArgs {
+    #[command(flatten)]
+    pair: PairArgs,
     /// Encode time T of the maps (default: the bundle's).
     #[arg(long)]
     t: Option<usize>,
@@ -273,7 +280,7 @@ struct OtArgs {
     /// Targets per domain (training images encoded to T).
     #[arg(long, default_value_t = 2000)]
     targets: usize,
-    /// Source images encoded for the domain source measures.
+    /// Source images encoded for the domain source measures (used only with --latent-share > 0).
     #[arg(long, default_value_t = 2000)]
     sources: usize,
     /// Share of the domain source measure drawn from the encoded source latents (the rest are
@@ -308,12 +315,12 @@ fn solve_bundle_maps(a: OtArgs) -> Result<()> {
     use brenier::{Bundle, Engine, NetKey};
     use brenier_train::ot::{encode_all, solve_map, Source};
 
-    let engine = Engine::new(Bundle::open(&a.bundle)?, Box::new(CpuBackend::new(0)?))?;
+    let engine = Engine::new(Bundle::open(&a.pair.bundle)?, Box::new(CpuBackend::new(0)?))?;
     let m = engine.bundle().manifest().clone();
     let t = a.t.unwrap_or(m.t_encode);
-    let train = a.data.load(Split::Train)?;
-    let set_a = train.filter_classes(&[a.class_a]);
-    let set_b = train.filter_classes(&[a.class_b]);
+    let train = a.pair.data.load(Split::Train)?;
+    let set_a = train.filter_classes(&[a.pair.class_a]);
+    let set_b = train.filter_classes(&[a.pair.class_b]);
     anyhow::ensure!(set_a.image == m.image, "dataset images {:?} do not match the bundle's {:?}", set_a.image, m.image);
     let d = m.image.elems();
     let ab = engine.schedule().alpha_bar(t as i64);
@@ -407,7 +414,7 @@ fn solve_bundle_maps(a: OtArgs) -> Result<()> {
             targets: s.targets,
         });
     }
-    spec.provenance = serde_json::json!({ "ot": { "class_a": a.class_a, "class_b": a.class_b, "t": t, "encode_steps": a.encode_steps, "targets": a.targets, "latent_share": a.latent_share, "lr": a.lr, "beta2": a.beta2, "tol": a.tol } });
+    spec.provenance = serde_json::json!({ "ot": { "class_a": a.pair.class_a, "class_b": a.pair.class_b, "t": t, "encode_steps": a.encode_steps, "targets": a.targets, "latent_share": a.latent_share, "lr": a.lr, "beta2": a.beta2, "tol": a.tol } });
     let (_, size) = brenier_export::export(&spec, &a.output)?;
     println!("wrote {} ({:.1} MB)", a.output.display(), size as f64 / 1e6);
     Ok(())
@@ -416,17 +423,11 @@ fn solve_bundle_maps(a: OtArgs) -> Result<()> {
 /// Options of `brenier-train report`.
 #[derive(clap::Args, Debug)]
 struct ReportArgs {
-    #[arg(long)]
-    bundle: PathBuf,
+    #[command(flatten)]
+    pair: PairArgs,
     /// The evaluation classifier (from `brenier-train classifier`).
     #[arg(long, default_value = "assets/fashion-classifier.onnx")]
     classifier: PathBuf,
-    #[command(flatten)]
-    data: DataArgs,
-    #[arg(long)]
-    class_a: u8,
-    #[arg(long)]
-    class_b: u8,
     /// Test-split source images to translate.
     #[arg(long, default_value_t = 128)]
     count: usize,
@@ -442,20 +443,20 @@ fn write_report(a: ReportArgs) -> Result<()> {
     use brenier::{Bundle, Engine};
     use brenier_train::report::{build_report, markdown, ReportConfig, ReportData};
 
-    let engine = Engine::new(Bundle::open(&a.bundle)?, Box::new(CpuBackend::new(0)?))?;
+    let engine = Engine::new(Bundle::open(&a.pair.bundle)?, Box::new(CpuBackend::new(0)?))?;
     let onnx = std::fs::read(&a.classifier).with_context(|| format!("reading {}", a.classifier.display()))?;
     let runner = brenier_train::eval::ClassifierRunner::new(&onnx)?;
-    let (train, test) = (a.data.load(Split::Train)?, a.data.load(Split::Test)?);
-    let sources = test.filter_classes(&[a.class_a]).take(a.count);
-    let target_test = test.filter_classes(&[a.class_b]);
-    let target_train = train.filter_classes(&[a.class_b]);
+    let (train, test) = (a.pair.data.load(Split::Train)?, a.pair.data.load(Split::Test)?);
+    let sources = test.filter_classes(&[a.pair.class_a]).take(a.count);
+    let target_test = test.filter_classes(&[a.pair.class_b]);
+    let target_train = train.filter_classes(&[a.pair.class_b]);
     let cfg = ReportConfig { tau: a.tau, gen_count: a.count, ..ReportConfig::default() };
     let data = ReportData {
         sources: &sources.pixels,
         target_test: &target_test.pixels,
         target_train: &target_train.pixels,
-        source_class: a.class_a as usize,
-        target_class: a.class_b as usize,
+        source_class: a.pair.class_a as usize,
+        target_class: a.pair.class_b as usize,
     };
     let start = std::time::Instant::now();
     let report = build_report(&engine, &runner, &data, &cfg, &brenier::pipeline::Silent, &|stage| {
