@@ -1,7 +1,5 @@
 //! Export errors: what was wrong with the inputs, named so the user knows which file to fix.
 
-use std::path::PathBuf;
-
 pub type Result<T, E = ExportError> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
@@ -9,12 +7,10 @@ pub enum ExportError {
     #[error(transparent)]
     Runtime(#[from] brenier::Error),
 
-    #[error("cannot write {path}")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The sink given to `writer::write_to` failed (files go through the runtime's atomic
+    /// writer and fail with `Runtime(Error::Write | Error::NoSpace)` instead).
+    #[error("bundle stream write failed")]
+    Stream(#[source] std::io::Error),
 
     #[error("{0}")]
     Invalid(String),

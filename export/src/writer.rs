@@ -1,14 +1,15 @@
 //! The bundle writer: lays sections out as FORMAT.md specifies (64-byte aligned, in the order
-//! given, checksummed) and writes the file atomically — temp file, fsync, rename, fsync of the
-//! directory — so a crash or a full disk leaves the old file or none, never a partial one.
+//! given, checksummed) and writes the file through `brenier::io::atomic`, so a crash or a full
+//! disk leaves the old file or none, never a partial one.
 
 use std::io::Write;
 use std::path::Path;
 
 use brenier::bundle::format::{
-    align_up, checksum, Header, SectionEntry, ENTRY_LEN, HEADER_LEN, MAX_SECTIONS, NAME_LEN, VERSION,
+    align_up, checksum, Header, SectionEntry, ALIGN, ENTRY_LEN, HEADER_LEN, MAX_SECTIONS, NAME_LEN, VERSION,
 };
 use brenier::bundle::{Dtype, SectionKind};
+use brenier::io::write_atomic_with;
 
 use crate::error::{ExportError, Result};
 
@@ -92,51 +93,32 @@ fn layout(sections: &[Section]) -> Result<(Header, Vec<SectionEntry>)> {
     Ok((header, entries))
 }
 
-/// Streams a complete bundle into `w` (used for files and for fault-injection tests).
-pub fn write_to(mut w: impl Write, sections: &[Section]) -> Result<u64> {
+/// Streams a complete bundle into `w`: the byte stream the file gets (also what the fault-injection
+/// tests cut short).
+pub fn write_to(w: &mut dyn Write, sections: &[Section]) -> Result<u64> {
     let (header, entries) = layout(sections)?;
-    let io = |e| ExportError::Write { path: "<stream>".into(), source: e };
-    w.write_all(&header.encode()).map_err(io)?;
-    let mut pos = HEADER_LEN as u64;
-    for e in &entries {
-        w.write_all(&e.encode()).map_err(io)?;
-        pos += ENTRY_LEN as u64;
-    }
-    let zeros = [0u8; 64];
-    for (e, s) in entries.iter().zip(sections) {
-        w.write_all(&zeros[..(e.offset - pos) as usize]).map_err(io)?;
-        w.write_all(&s.bytes).map_err(io)?;
-        pos = e.offset + e.len;
-    }
-    w.flush().map_err(io)?;
-    Ok(pos)
+    stream(w, &header, &entries, sections).map_err(ExportError::Stream)?;
+    Ok(header.file_len)
 }
 
-/// Writes the bundle to `path` atomically.
-pub fn write_bundle(path: &Path, sections: &[Section]) -> Result<u64> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| ExportError::invalid(format!("{} has no file name", path.display())))?;
-    let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
-    let wrap = |e: std::io::Error| ExportError::Write { path: path.to_path_buf(), source: e };
-    let result = (|| -> Result<u64> {
-        let file = std::fs::File::create(&tmp).map_err(wrap)?;
-        let mut buf = std::io::BufWriter::with_capacity(1 << 20, file);
-        let n = write_to(&mut buf, sections).map_err(|e| match e {
-            ExportError::Write { source, .. } => wrap(source),
-            other => other,
-        })?;
-        let file = buf.into_inner().map_err(|e| wrap(e.into_error()))?;
-        file.sync_all().map_err(wrap)?;
-        drop(file);
-        std::fs::rename(&tmp, path).map_err(wrap)?;
-        // Make the rename itself durable.
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(n)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+fn stream(w: &mut dyn Write, header: &Header, entries: &[SectionEntry], sections: &[Section]) -> std::io::Result<()> {
+    w.write_all(&header.encode())?;
+    for e in entries {
+        w.write_all(&e.encode())?;
     }
-    result
+    let mut pos = header.table_end();
+    let zeros = [0u8; ALIGN as usize];
+    for (e, s) in entries.iter().zip(sections) {
+        w.write_all(&zeros[..(e.offset - pos) as usize])?;
+        w.write_all(&s.bytes)?;
+        pos = e.offset + e.len;
+    }
+    Ok(())
+}
+
+/// Writes the bundle to `path` atomically (brenier's one atomic write path): the layout is
+/// checked before any file is created, and a failure leaves the old file as it was.
+pub fn write_bundle(path: &Path, sections: &[Section]) -> Result<u64> {
+    let (header, entries) = layout(sections)?;
+    Ok(write_atomic_with(path, |w| stream(w, &header, &entries, sections))?)
 }

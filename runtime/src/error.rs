@@ -15,6 +15,24 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error("cannot write {path} (it was left unchanged)")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("no space left to write {path} (ran out after {written} bytes); free space on that device and retry — {path} was left unchanged")]
+    NoSpace {
+        path: PathBuf,
+        written: u64,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{path} changed on disk while in use ({detail}): something overwrote it in place. Replace a bundle by writing a new file and renaming it over the old one (as `brenier export` does), or run with --no-mmap")]
+    ChangedOnDisk { path: PathBuf, detail: String },
+
     #[error("{path} is not a brenier bundle (bad magic bytes); was it written by `brenier export`?")]
     NotABundle { path: PathBuf },
 

@@ -9,6 +9,7 @@ pub mod backend;
 pub mod bundle;
 pub mod error;
 pub mod io;
+#[cfg(feature = "cpu")]
 pub mod onnx;
 pub mod ot;
 pub mod pipeline;

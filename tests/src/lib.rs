@@ -1,6 +1,9 @@
 //! Shared helpers for the end-to-end tests: oracle bundles written to temp dirs and sample
 //! moment checks.
 
+pub mod bundle_edit;
+pub mod faults;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 

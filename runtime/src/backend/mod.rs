@@ -2,6 +2,7 @@
 //! DDIM update). Device-specific code stays behind these traits; the CPU reference kernels in
 //! `ot::map` and `sched::ddim` are the truth every backend is tested against (`tests/backend_suite`).
 
+#[cfg(feature = "cpu")]
 pub mod cpu;
 
 use half::f16;
@@ -11,6 +12,7 @@ use crate::error::Result;
 use crate::ot::Assignment;
 use crate::sched::DdimCoeffs;
 
+#[cfg(feature = "cpu")]
 pub use cpu::CpuBackend;
 
 /// A loaded ε-prediction network.

@@ -16,20 +16,34 @@ use crate::error::{Error, Result};
 pub const MANIFEST_SECTION: &str = "manifest";
 
 enum Storage {
-    Mapped(memmap2::Mmap),
+    /// The mapping and the file it maps, kept open to notice in-place changes (see
+    /// [`Bundle::check_unchanged`]).
+    Mapped { map: memmap2::Mmap, file: File, stamp: FileStamp },
     /// Owned copy, u64-backed so f16/f32 views are aligned.
-    Owned {
-        words: Vec<u64>,
-        len: usize,
-    },
+    Owned { words: Vec<u64>, len: usize },
 }
 
 impl Storage {
     fn bytes(&self) -> &[u8] {
         match self {
-            Storage::Mapped(m) => m,
+            Storage::Mapped { map, .. } => map,
             Storage::Owned { words, len } => &bytemuck::cast_slice(words)[..*len],
         }
+    }
+}
+
+/// What identifies the file's contents at open without reading them: length and modification
+/// time. An in-place overwrite (cp, dd, rsync --inplace) changes at least one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl FileStamp {
+    fn of(file: &File) -> std::io::Result<FileStamp> {
+        let meta = file.metadata()?;
+        Ok(FileStamp { len: meta.len(), modified: meta.modified().ok() })
     }
 }
 
@@ -72,10 +86,21 @@ impl Bundle {
             return Err(Error::Truncated { what: "header".into(), needed: HEADER_LEN as u64, actual: len });
         }
         let storage = match mode {
-            // SAFETY: the mapping is read-only. If another process truncates the file while it
-            // is mapped, reads past the new end raise SIGBUS; FORMAT.md documents the hazard and
-            // `LoadMode::Read` avoids it.
-            LoadMode::Mmap => Storage::Mapped(unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?),
+            LoadMode::Mmap => {
+                let stamp = FileStamp::of(&file).map_err(|e| Error::io(&path, e))?;
+                // SAFETY: the mapping is read-only. If another process truncates the file while
+                // it is mapped, reads past the new end raise SIGBUS: every payload access first
+                // checks the file is unchanged (`check_unchanged`), FORMAT.md documents the
+                // remaining window, and `LoadMode::Read` avoids the hazard altogether.
+                let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?;
+                if map.len() as u64 != stamp.len {
+                    return Err(Error::ChangedOnDisk {
+                        path,
+                        detail: format!("{} bytes when opened, {} when mapped", stamp.len, map.len()),
+                    });
+                }
+                Storage::Mapped { map, file, stamp }
+            }
             LoadMode::Read => {
                 use std::io::Read;
                 let n = usize::try_from(len).map_err(|_| Error::input(&path, "file too large for this platform"))?;
@@ -209,8 +234,32 @@ impl Bundle {
         self.sections.iter().position(|s| s.name == name).ok_or_else(|| Error::MissingSection(name.into()))
     }
 
+    /// Fails if a mapped file was changed in place since it was opened: then its pages may
+    /// hold other bytes than were validated, or be gone (reading them would raise SIGBUS).
+    /// Every payload access calls this; pipelines call it again before returning results. A
+    /// file replaced by rename (how brenier writes) does not count: the mapping keeps the old
+    /// file alive. Bundles read into memory (`LoadMode::Read`) cannot change.
+    pub fn check_unchanged(&self) -> Result<()> {
+        let Storage::Mapped { file, stamp, .. } = &self.storage else { return Ok(()) };
+        let now = FileStamp::of(file).map_err(|e| Error::io(&self.path, e))?;
+        if now.len != stamp.len {
+            return Err(Error::ChangedOnDisk {
+                path: self.path.clone(),
+                detail: format!("{} bytes when opened, {} now", stamp.len, now.len),
+            });
+        }
+        if now.modified != stamp.modified {
+            return Err(Error::ChangedOnDisk {
+                path: self.path.clone(),
+                detail: "its modification time changed since it was opened".into(),
+            });
+        }
+        Ok(())
+    }
+
     /// Payload bytes of a section, checksum-verified (once) before they are returned.
     pub fn bytes(&self, name: &str) -> Result<&[u8]> {
+        self.check_unchanged()?;
         let i = self.index(name)?;
         let e = &self.sections[i];
         // Ranges were checked against the file length at open.
@@ -258,13 +307,15 @@ impl Bundle {
 }
 
 /// Section ranges: aligned, after the table, inside the file, not overlapping, names unique.
+/// Each section's own range is judged before any pair, so the error names the section that is
+/// wrong rather than a neighbour it now collides with.
 fn check_ranges(sections: &[SectionEntry], table_end: u64, file_len: u64) -> Result<()> {
-    let mut order: Vec<&SectionEntry> = sections.iter().collect();
-    order.sort_by_key(|s| s.offset);
-    for (i, s) in order.iter().enumerate() {
-        if sections.iter().filter(|o| o.name == s.name).count() > 1 {
+    for (i, s) in sections.iter().enumerate() {
+        if sections[..i].iter().any(|o| o.name == s.name) {
             return Err(Error::corrupted(format!("section `{}` appears twice", s.name)));
         }
+    }
+    for s in sections {
         if s.offset % ALIGN != 0 {
             return Err(Error::section(&s.name, format!("offset {} is not {ALIGN}-byte aligned", s.offset)));
         }
@@ -278,10 +329,12 @@ fn check_ranges(sections: &[SectionEntry], table_end: u64, file_len: u64) -> Res
         if end > file_len {
             return Err(Error::Truncated { what: format!("section `{}`", s.name), needed: end, actual: file_len });
         }
-        if let Some(next) = order.get(i + 1) {
-            if end > next.offset {
-                return Err(Error::corrupted(format!("sections `{}` and `{}` overlap", s.name, next.name)));
-            }
+    }
+    let mut order: Vec<&SectionEntry> = sections.iter().collect();
+    order.sort_by_key(|s| s.offset);
+    for pair in order.windows(2) {
+        if pair[0].end() > pair[1].offset {
+            return Err(Error::corrupted(format!("sections `{}` and `{}` overlap", pair[0].name, pair[1].name)));
         }
     }
     Ok(())

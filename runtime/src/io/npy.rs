@@ -61,8 +61,11 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<Array, String> {
         return Err("Fortran order is not supported; save a C-contiguous array (np.ascontiguousarray)".into());
     }
     let shape_txt = field("shape")?;
-    let close = shape_txt.find(')').ok_or("malformed shape")?;
-    let shape: Vec<usize> = shape_txt[1..close]
+    let (inner, _) = shape_txt
+        .strip_prefix('(')
+        .and_then(|rest| rest.split_once(')'))
+        .ok_or("malformed shape: expected a tuple like (1, 3, 32, 32)")?;
+    let shape: Vec<usize> = inner
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())

@@ -6,12 +6,23 @@ use std::path::Path;
 use crate::bundle::{ImageSpec, Normalization};
 use crate::error::{Error, Result};
 
-/// Decodes a PNG into model space `[C, H, W]`. Gray inputs feed 3-channel models by
-/// replication, colour inputs feed 1-channel models by Rec. 601 luma; alpha is dropped.
-/// A size mismatch is an error naming the expected size (no silent resizing).
+/// Reads a PNG file into model space `[C, H, W]` (see [`decode`]).
 pub fn read(path: &Path, image: ImageSpec, norm: Normalization) -> Result<Vec<f32>> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    decode(&bytes, path, image, norm)
+}
+
+/// Decodes PNG bytes (from `origin`, named in errors) into model space `[C, H, W]`. Gray inputs
+/// feed 3-channel models by replication, colour inputs feed 1-channel models by Rec. 601 luma;
+/// alpha is dropped. A size mismatch is an error naming the expected size (no silent resizing),
+/// checked from the header before any pixel buffer is allocated; the decoder's own allocations
+/// (metadata chunks included) are capped at a small multiple of the expected image.
+pub fn decode(bytes: &[u8], origin: &Path, image: ImageSpec, norm: Normalization) -> Result<Vec<f32>> {
+    let path = origin;
+    // RGBA at 8 bits is the largest output the transformations below produce; the rest is
+    // room for ancillary chunks (text, ICC profiles) that a legitimate file may carry.
+    let limit = image.height.saturating_mul(image.width).saturating_mul(4).saturating_add(1 << 20);
+    let mut decoder = png::Decoder::new_with_limits(std::io::Cursor::new(bytes), png::Limits { bytes: limit });
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let bad = |e: png::DecodingError| Error::input(path, format!("not a readable PNG: {e}"));
     let mut reader = decoder.read_info().map_err(bad)?;

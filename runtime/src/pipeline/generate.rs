@@ -67,6 +67,9 @@ impl Engine {
         let map = self.apply_map(spec, &mut x, opts.tau)?;
         let mut dec = NetTime::default();
         self.decode(opts.domain, &mut x, spec.t, steps, opts.eta, opts.seed, obs, &mut dec)?;
+        // The OT targets were read in place from the mapping: refuse results computed from a
+        // file that changed underneath.
+        self.bundle().check_unchanged()?;
         Ok(Generation { images: x, t: spec.t, nfe: dec.nfe, decode: dec, map })
     }
 }

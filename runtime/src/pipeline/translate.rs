@@ -100,6 +100,9 @@ impl Engine {
             None => None,
         };
         self.decode(to, &mut x, t, steps, eta, opts.seed, obs, &mut dec)?;
+        // The OT targets were read in place from the mapping: refuse results computed from a
+        // file that changed underneath.
+        self.bundle().check_unchanged()?;
         Ok(Translation { images: x, t, steps, eta, nfe: enc.nfe + dec.nfe, encode: enc, decode: dec, map: map_stats })
     }
 }

@@ -7,6 +7,9 @@ use crate::error::{Error, Result};
 
 /// Largest schedule a manifest may declare; bounds the table allocated from it.
 pub const MAX_TRAIN_STEPS: usize = 100_000;
+/// Smallest ᾱ the last train step may reach. DDIM divides by √ᾱ_t; below this the update's
+/// coefficients (~1/√ᾱ) leave f32's comfortable range and a step turns finite latents into Inf.
+pub const MIN_ALPHA_BAR: f64 = 1e-20;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -51,20 +54,29 @@ impl ScheduleSpec {
                 }
             }
         }
+        let last = (0..n).fold(1.0f64, |acc, i| acc * (1.0 - self.beta(i)));
+        if last < MIN_ALPHA_BAR {
+            return Err(Error::Manifest(format!(
+                "schedule drives ᾱ to {last:.3e} by its last step (minimum {MIN_ALPHA_BAR:e}): the data signal \
+                 vanishes and DDIM cannot invert it; use fewer steps or smaller β"
+            )));
+        }
         Ok(())
     }
 
-    pub fn betas(&self) -> Vec<f64> {
+    /// β of train step `i` (< n_train), computed without building the table.
+    fn beta(&self, i: usize) -> f64 {
         match self {
+            ScheduleSpec::Linear { n_train: 1, beta_start, .. } => *beta_start,
             ScheduleSpec::Linear { n_train, beta_start, beta_end } => {
-                let n = *n_train;
-                if n == 1 {
-                    return vec![*beta_start];
-                }
-                (0..n).map(|i| beta_start + (beta_end - beta_start) * i as f64 / (n - 1) as f64).collect()
+                beta_start + (beta_end - beta_start) * i as f64 / (*n_train - 1) as f64
             }
-            ScheduleSpec::Betas { betas } => betas.clone(),
+            ScheduleSpec::Betas { betas } => betas[i],
         }
+    }
+
+    pub fn betas(&self) -> Vec<f64> {
+        (0..self.n_train()).map(|i| self.beta(i)).collect()
     }
 }
 

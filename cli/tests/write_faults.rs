@@ -1,0 +1,83 @@
+//! `brenier export` under faults: into a file system that fills up, and killed at arbitrary
+//! moments. The target path holds the old bundle or a complete new one, never a partial file.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use brenier::bundle::Bundle;
+use brenier_tests::bundle_edit::without_ot_maps;
+use brenier_tests::faults::{strays, SmallFs};
+use brenier_tests::oracle_bundle;
+
+/// The oracle bundle's two networks as ONNX files in `dir`.
+fn nets(dir: &Path) -> (PathBuf, PathBuf) {
+    let b = Bundle::open(&oracle_bundle().0).unwrap();
+    let (a, bb) = (dir.join("a.onnx"), dir.join("b.onnx"));
+    std::fs::write(&a, b.net_bytes(brenier::NetKey::A).unwrap()).unwrap();
+    std::fs::write(&bb, b.net_bytes(brenier::NetKey::B).unwrap()).unwrap();
+    (a, bb)
+}
+
+fn export(a: &Path, b: &Path, out: &Path, stderr: Stdio) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_brenier"))
+        .args(["export", "--net-a"])
+        .arg(a)
+        .arg("--net-b")
+        .arg(b)
+        .arg("-o")
+        .arg(out)
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn export_command_into_a_full_file_system_says_so() {
+    let Some(fs) = SmallFs::mount(256) else {
+        println!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = nets(dir.path());
+    let out = fs.path().join("model.brn");
+    let o = export(&a, &b, &out, Stdio::piped()).wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && !text.contains("panicked"), "{text}");
+    assert!(text.contains("no space left") && text.contains("left unchanged"), "{text}");
+    assert!(!out.exists() && strays(fs.path(), &[]).is_empty(), "a partial file was left");
+}
+
+#[test]
+fn export_command_killed_at_any_moment_leaves_old_or_complete_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = nets(dir.path());
+    let out_dir = tempfile::tempdir().unwrap();
+    let target = out_dir.path().join("model.brn");
+    let old = without_ot_maps(&std::fs::read(&oracle_bundle().0).unwrap());
+    let start = || export(&a, &b, &target, Stdio::null());
+    // Time one whole export, then kill others at fractions of that time.
+    std::fs::write(&target, &old).unwrap();
+    let t0 = std::time::Instant::now();
+    assert!(start().wait().unwrap().success());
+    let whole = t0.elapsed();
+    let complete = std::fs::read(&target).unwrap();
+    Bundle::from_bytes(&complete).unwrap();
+    let (mut kept_old, mut got_new) = (0, 0);
+    for i in 1..=8u32 {
+        std::fs::write(&target, &old).unwrap();
+        let mut child = start();
+        std::thread::sleep(whole * i / 9);
+        let _ = child.kill();
+        let _ = child.wait();
+        let now = std::fs::read(&target).unwrap();
+        if now == old {
+            kept_old += 1;
+        } else {
+            // Not the old file: it must be a complete new bundle (the kill came after the rename).
+            Bundle::from_bytes(&now).expect("a partial bundle was left at the target path");
+            got_new += 1;
+        }
+    }
+    println!("export killed 8 times over {whole:?}: old kept {kept_old}, complete new {got_new}, partial 0");
+}
