@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes brenier's input readers with cargo-fuzz (libFuzzer + AddressSanitizer, nightly).
 #
-#   scripts/fuzz.sh smoke [SECONDS]    each target for SECONDS (default 60): what .ci/run does
-#   scripts/fuzz.sh campaign [RUNS]    each target for RUNS executions (default 1000000)
+#   scripts/fuzz.sh smoke [SECONDS [TARGET...]]    each target SECONDS (default 60): what .ci/run does
+#   scripts/fuzz.sh campaign [RUNS [TARGET...]]    each target RUNS executions (default 1000000)
 #   scripts/fuzz.sh seeds              regenerate fuzz/seeds/ from code (tests/examples/fuzz_seeds.rs)
 #
 # Targets: bundle (open, validate, read every section), manifest (JSON parser and rules), npy,
@@ -17,6 +17,9 @@ cd "$(dirname "$0")/.."
 
 mode=${1:-smoke}
 targets=(bundle manifest npy png)
+if (( $# > 2 )); then
+  targets=("${@:3}")
+fi
 
 if [[ $mode == seeds ]]; then
   rm -rf fuzz/seeds
@@ -36,7 +39,7 @@ fi
 case $mode in
   smoke) limit=(-max_total_time="${2:-60}") ;;
   campaign) limit=(-runs="${2:-1000000}") ;;
-  *) echo "usage: scripts/fuzz.sh smoke [SECONDS] | campaign [RUNS] | seeds" >&2; exit 2 ;;
+  *) echo "usage: scripts/fuzz.sh smoke [SECONDS [TARGET...]] | campaign [RUNS [TARGET...]] | seeds" >&2; exit 2 ;;
 esac
 
 echo "== cargo +nightly fuzz build -O"

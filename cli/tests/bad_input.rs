@@ -1,42 +1,13 @@
 //! Bad input through the real binary: each case exits non-zero with a message naming the
 //! problem and the fix, never panics, and leaves no output file behind.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
 use brenier::io::npy;
-use brenier_export::onnx_build::pb_types as pb;
-use brenier_export::onnx_build::*;
+use brenier_export::onnx_build::to_bytes;
 use brenier_export::ExportSpec;
 use brenier_tests::oracle_bundle;
-
-fn brenier(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_brenier")).args(args).output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(!text.contains("panicked"), "panic: {text}");
-    (out.status.success(), text)
-}
-
-fn fails_with(args: &[&str], needles: &[&str], output: Option<&Path>) {
-    let (ok, text) = brenier(args);
-    assert!(!ok, "expected failure for {args:?}: {text}");
-    for n in needles {
-        assert!(text.to_lowercase().contains(&n.to_lowercase()), "{args:?}: `{n}` not in: {text}");
-    }
-    if let Some(o) = output {
-        assert!(!o.exists(), "a failed run left {}", o.display());
-    }
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn input_npy(dir: &Path, shape: &[usize], fill: f32) -> PathBuf {
-    let p = dir.join(format!("in-{}-{fill}.npy", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x")));
-    npy::write(&p, shape, &vec![fill; shape.iter().product()]).unwrap();
-    p
-}
+use common::{brenier, fails_with, input_npy, s, translate};
 
 #[test]
 fn damaged_bundles() {
@@ -101,25 +72,11 @@ fn wrong_inputs() {
 }
 
 /// Grid(500, 5) is [−1, 99, 199, 300, 400, 500]; encode step 4 evaluates ε at t = 300.
-/// A network that is finite at t < 300 and emits NaN from t = 300 on (Sqrt of a per-t table
-/// holding −1 there): translation must stop naming the network and the step.
+/// A network that is finite at t < 300 and emits NaN from t = 300 on: translation must stop
+/// naming the network and the step.
 fn nan_after_300() -> Vec<u8> {
-    let n = 1000usize;
-    let table: Vec<f32> = (0..n).map(|t| if t < 300 { 1.0 } else { -1.0 }).collect();
-    let graph = pb::GraphProto {
-        name: "nan_at_t".into(),
-        node: vec![
-            node("Gather", "pick", &["table", "t"], &["g"], vec![attr_int("axis", 0)]),
-            node("Sqrt", "root", &["g"], &["r"], vec![]),
-            node("Reshape", "col", &["r", "shape"], &["rc"], vec![]),
-            node("Mul", "scale", &["x", "rc"], &["eps"], vec![]),
-        ],
-        initializer: vec![tensor_f32("table", &[n as i64], &table), tensor_i64("shape", &[4], &[-1, 1, 1, 1])],
-        input: vec![value_info("x", FLOAT, &[None, Some(1), Some(2), Some(3)]), value_info("t", INT64, &[None])],
-        output: vec![value_info("eps", FLOAT, &[None, Some(1), Some(2), Some(3)])],
-        ..Default::default()
-    };
-    to_bytes(&model(graph, 17, "test"))
+    use brenier_tests::faulty_net::{eps_net, Output};
+    eps_net(brenier_tests::IMAGE, |t| if t < 300 { Output::Finite } else { Output::Nan })
 }
 
 #[test]
@@ -132,21 +89,7 @@ fn network_nan_names_the_step_and_ddib_only_bundle_refuses_ot() {
     let x = input_npy(dir.path(), &[1, 1, 2, 3], 0.1);
     let out = dir.path().join("y.npy");
     fails_with(
-        &[
-            "translate",
-            "--bundle",
-            s(&bundle),
-            "--method",
-            "ddib",
-            "--t",
-            "500",
-            "--steps",
-            "5",
-            "--input",
-            s(&x),
-            "--output",
-            s(&out),
-        ],
+        &translate(&bundle, &x, &out, &["--method", "ddib", "--t", "500", "--steps", "5"]),
         &["net a", "non-finite", "encode step 4/5", "t = 300"],
         Some(&out),
     );
@@ -167,7 +110,8 @@ fn network_nan_names_the_step_and_ddib_only_bundle_refuses_ot() {
 fn unknown_onnx_op_is_named_at_export() {
     let dir = tempfile::tempdir().unwrap();
     let mut proto = brenier::onnx::decode(&nan_after_300(), "t").unwrap();
-    proto.graph.as_mut().unwrap().node[1].op_type = "FancyNorm".into();
+    let graph = proto.graph.as_mut().unwrap();
+    graph.node.iter_mut().find(|n| n.name == "root").unwrap().op_type = "FancyNorm".into();
     let bad = dir.path().join("bad.onnx");
     std::fs::write(&bad, to_bytes(&proto)).unwrap();
     let out = dir.path().join("m.brn");

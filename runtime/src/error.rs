@@ -66,7 +66,7 @@ pub enum Error {
     #[error("{what} contains a non-finite value (NaN or Inf) at flat index {index}{context}")]
     NonFinite { what: String, index: usize, context: String },
 
-    #[error("network `{net}` produced a non-finite value (NaN or Inf) at {stage}; the network or its export is broken for this input (run `brenier eps` to inspect one evaluation)")]
+    #[error("network `{net}` produced a non-finite value (NaN or Inf) at {stage}; either the input is far outside the model range (check its normalisation) or the network or its export is broken for it (run `brenier eps` to inspect one evaluation)")]
     NetworkNonFinite { net: String, stage: String },
 
     #[error("the bundle has no OT map {wanted}; available: {available}. Export one with `brenier export --targets/--heights` (or `--ot-map`), or use `--method ddib`")]

@@ -3,6 +3,7 @@
 
 pub mod bundle_edit;
 pub mod faults;
+pub mod faulty_net;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -8,7 +8,9 @@ use std::sync::OnceLock;
 
 use half::f16;
 
-use super::format::{checksum, Dtype, Header, SectionEntry, SectionKind, ALIGN, ENTRY_LEN, HEADER_LEN};
+use super::format::{
+    checksum, checksum_matches, Dtype, Header, SectionEntry, SectionKind, ALIGN, ENTRY_LEN, HEADER_LEN,
+};
 use super::manifest::{Manifest, NetKey, OtMapSpec};
 use crate::error::{Error, Result};
 
@@ -146,7 +148,7 @@ impl Bundle {
         }
         let table = &bytes[HEADER_LEN..table_end as usize];
         let computed = checksum(table);
-        if computed != header.table_crc {
+        if !checksum_matches(header.table_crc, computed) {
             return Err(Error::Checksum { section: "section table".into(), stored: header.table_crc, computed });
         }
         let sections = table
@@ -166,7 +168,7 @@ impl Bundle {
         }
         let manifest_bytes = &bytes[me.offset as usize..me.end() as usize];
         let computed = checksum(manifest_bytes);
-        if computed != me.crc {
+        if !checksum_matches(me.crc, computed) {
             return Err(Error::Checksum { section: me.name.clone(), stored: me.crc, computed });
         }
         let manifest = Manifest::parse(manifest_bytes)?;
@@ -265,7 +267,7 @@ impl Bundle {
         // Ranges were checked against the file length at open.
         let payload = &self.storage.bytes()[e.offset as usize..e.end() as usize];
         let computed = *self.computed_crc[i].get_or_init(|| checksum(payload));
-        if computed != e.crc {
+        if !checksum_matches(e.crc, computed) {
             return Err(Error::Checksum { section: e.name.clone(), stored: e.crc, computed });
         }
         Ok(payload)

@@ -118,3 +118,98 @@ fn solver_equalises_cells_for_a_known_case() {
     assert!(rms < 0.1 + 0.03, "held-out RMS relative cell-mass error {rms}");
     assert!(worst < 0.4, "held-out max relative cell-mass error {worst}");
 }
+
+mod properties {
+    //! Invariants of the map on random shapes (N across tile and chunk boundaries, odd D,
+    //! batch 1..5), each against an f64 brute force over the same f16 targets.
+
+    use half::f16;
+    use proptest::prelude::*;
+
+    use super::brute;
+    use crate::ot::map::*;
+
+    /// Queries, f16 targets and heights of the given shape, values in a few units.
+    fn problem() -> impl Strategy<Value = (usize, Vec<f32>, Vec<f16>, Vec<f32>)> {
+        (1usize..6, prop_oneof![1usize..80, 1000usize..1100], 1usize..24).prop_flat_map(|(b, n, d)| {
+            (
+                Just(d),
+                proptest::collection::vec(-3.0f32..3.0, b * d),
+                proptest::collection::vec((-3.0f32..3.0).prop_map(f16::from_f32), n * d),
+                proptest::collection::vec(-5.0f32..5.0, n),
+            )
+        })
+    }
+
+    /// The score gap between the best and the second-best target of each query (f64).
+    fn margins(q: &[f32], d: usize, y: &[f16], h: &[f32]) -> Vec<f64> {
+        q.chunks(d)
+            .map(|x| {
+                let mut s: Vec<f64> = (0..h.len())
+                    .map(|i| (0..d).map(|k| x[k] as f64 * y[i * d + k].to_f64()).sum::<f64>() + h[i] as f64)
+                    .collect();
+                s.sort_by(|a, b| b.total_cmp(a));
+                if s.len() > 1 {
+                    s[0] - s[1]
+                } else {
+                    f64::INFINITY
+                }
+            })
+            .collect()
+    }
+
+    /// f32 accumulation error allowed on a score of magnitude ~|s| (sums of ≤ 24 terms).
+    fn tol(s: f64) -> f64 {
+        1e-5 * s.abs().max(1.0) * 8.0
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn argmax_is_the_brute_force_maximum((d, q, y, h) in problem()) {
+            let got = assign(&q, d, &y, &h).unwrap();
+            for (g, (_, best)) in got.iter().zip(brute(&q, d, &y, &h)) {
+                // The chosen target's score is the maximum, up to f32 summation error (a
+                // different index is only possible for a numerical tie).
+                prop_assert!((g.score as f64 - best).abs() <= tol(best), "{g:?} vs best {best}");
+            }
+        }
+
+        #[test]
+        fn adding_a_constant_to_all_heights_changes_no_assignment((d, q, y, h) in problem(), c in -50.0f32..50.0) {
+            let shifted: Vec<f32> = h.iter().map(|v| v + c).collect();
+            let a = assign(&q, d, &y, &h).unwrap();
+            let b = assign(&q, d, &y, &shifted).unwrap();
+            for ((a, b), m) in a.iter().zip(&b).zip(margins(&q, d, &y, &h)) {
+                // Rounding of h + c may only flip a choice between near-tied targets.
+                if m > tol(a.score as f64 + c.abs() as f64) * 4.0 {
+                    prop_assert_eq!(a.index, b.index);
+                }
+                prop_assert!(((b.score - a.score) as f64 - c as f64).abs() <= tol(a.score as f64 + c.abs() as f64) * 4.0);
+            }
+        }
+
+        #[test]
+        fn soft_map_is_the_softmax_weighted_convex_combination((d, q, y, h) in problem(), tau in 0.05f32..20.0) {
+            let got = soft_map(&q, d, &y, &h, tau).unwrap();
+            let n = h.len();
+            for (x, out) in q.chunks(d).zip(got.chunks(d)) {
+                let s: Vec<f64> = (0..n)
+                    .map(|i| ((0..d).map(|k| x[k] as f64 * y[i * d + k].to_f64()).sum::<f64>() + h[i] as f64) / tau as f64)
+                    .collect();
+                let top = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let w: Vec<f64> = s.iter().map(|v| (v - top).exp()).collect();
+                let z: f64 = w.iter().sum();
+                for k in 0..d {
+                    let want: f64 = (0..n).map(|i| w[i] / z * y[i * d + k].to_f64()).sum();
+                    let (lo, hi) = (0..n).map(|i| y[i * d + k].to_f64()).fold((f64::INFINITY, f64::NEG_INFINITY), |(l, u), v| (l.min(v), u.max(v)));
+                    // Inside the targets' bounding box (a convex combination), and equal to
+                    // the softmax-weighted sum.
+                    prop_assert!(out[k] as f64 >= lo - 1e-4 && out[k] as f64 <= hi + 1e-4);
+                    prop_assert!((out[k] as f64 - want).abs() <= 1e-4 * (1.0 + want.abs()), "{} vs {want}", out[k]);
+                }
+            }
+        }
+    }
+}

@@ -3,7 +3,7 @@
 
 use super::engine::{Engine, NetTime, Observer};
 use super::mapping::MapStats;
-use crate::bundle::{NetKey, OtSource};
+use crate::bundle::{NetKey, Normalization, OtSource};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +59,7 @@ impl Engine {
     pub fn translate(&self, images: &[f32], opts: &TranslateOptions, obs: &dyn Observer) -> Result<Translation> {
         self.check_batch(images, "input images")?;
         let m = self.bundle().manifest();
+        warn_out_of_range(images, m.normalization);
         let to = opts.from.other();
         let map = match opts.method {
             TranslateMethod::Ddib => None,
@@ -104,5 +105,24 @@ impl Engine {
         // file that changed underneath.
         self.bundle().check_unchanged()?;
         Ok(Translation { images: x, t, steps, eta, nfe: enc.nfe + dec.nfe, encode: enc, decode: dec, map: map_stats })
+    }
+}
+
+/// Inputs are expected inside the manifest's normalisation range. Values outside it are legal
+/// (a user may feed latents, or scaled data on purpose) but usually mean a normalisation
+/// mistake, such as pixels 0..255 given as model space: they are reported, not refused.
+fn warn_out_of_range(images: &[f32], n: Normalization) {
+    let slack = 0.01 * (n.high - n.low);
+    let outside = images.iter().filter(|&&v| v < n.low - slack || v > n.high + slack).count();
+    if outside > 0 {
+        let lo = images.iter().copied().fold(f32::INFINITY, f32::min);
+        let hi = images.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        log::warn!(
+            "{outside} of {} input values lie outside the bundle's model range [{}, {}] (input min {lo}, max {hi}); \
+             if these are pixels 0..255, map them onto the range first or pass PNG files",
+            images.len(),
+            n.low,
+            n.high
+        );
     }
 }
