@@ -159,3 +159,42 @@ fn write_error(path: &Path, e: std::io::Error, written: u64) -> Error {
         _ => Error::Write { path: path.to_path_buf(), source: e },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_temporaries_of_dead_writers_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("model.brn");
+        // A process that has exited: its pid names no live process any more.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let stale = dir.path().join(format!(".model.brn.tmp-{dead}-0"));
+        let live = dir.path().join(format!(".model.brn.tmp-{}-999", std::process::id()));
+        let other_target = dir.path().join(format!(".other.brn.tmp-{dead}-0"));
+        for p in [&stale, &live, &other_target] {
+            std::fs::write(p, b"partial").unwrap();
+        }
+        write_atomic(&target, b"complete").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"complete");
+        assert!(!stale.exists(), "a dead writer's temporary file was kept");
+        assert!(live.exists(), "a live writer's temporary file was removed");
+        assert!(other_target.exists(), "another target's temporary file was touched");
+    }
+
+    #[test]
+    fn a_failing_producer_leaves_nothing_and_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.npy");
+        let err = write_atomic_with(&target, |w| {
+            w.write_all(b"half")?;
+            Err(std::io::Error::other("producer failed"))
+        })
+        .unwrap_err();
+        assert!(matches!(err, Error::Write { ref path, .. } if *path == target), "{err:?}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}
