@@ -10,6 +10,9 @@
 # what it learns goes to fuzz/corpus/<target>/ (not committed). A crash stops the run with the
 # input saved under fuzz/artifacts/<target>/: commit it to tests/fixtures/fuzz-regressions/
 # <target>/ so `cargo test` replays it (tests/tests/fuzz_regressions.rs), then fix the reader.
+# Fuzzing builds skip checksums (brenier's, see bundle::format::checksum_matches, and the png
+# crate's chunk CRCs), so first repair the input's checksums and check that the regression test
+# fails without the fix: otherwise a normal build stops at the checksum and the test proves nothing.
 # A single allocation over 64 MiB counts as a crash: no input here is that large, so such an
 # allocation would be a size taken from the file without checking it.
 set -euo pipefail

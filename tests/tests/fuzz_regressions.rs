@@ -71,3 +71,13 @@ fn seeds_are_valid_inputs_and_pass_their_targets() {
         }
     }
 }
+
+#[test]
+fn a_damaged_png_palette_is_a_typed_error() {
+    use brenier::bundle::{ImageSpec, Normalization};
+    let f = root().join("tests/fixtures/fuzz-regressions/png/palette-length-not-multiple-of-3.png");
+    let data = std::fs::read(&f).unwrap();
+    let img = ImageSpec { channels: 3, height: 6, width: 6 };
+    let err = brenier::io::png::decode(&data, &f, img, Normalization::default()).unwrap_err().to_string();
+    assert!(err.contains("palette (PLTE) has 49 bytes") && err.contains("damaged"), "{err}");
+}

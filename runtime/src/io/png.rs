@@ -19,6 +19,7 @@ pub fn read(path: &Path, image: ImageSpec, norm: Normalization) -> Result<Vec<f3
 /// (metadata chunks included) are capped at a small multiple of the expected image.
 pub fn decode(bytes: &[u8], origin: &Path, image: ImageSpec, norm: Normalization) -> Result<Vec<f32>> {
     let path = origin;
+    check_palette(bytes).map_err(|problem| Error::input(path, format!("not a readable PNG: {problem}")))?;
     // RGBA at 8 bits is the largest output the transformations below produce; the rest is
     // room for ancillary chunks (text, ICC profiles) that a legitimate file may carry.
     let limit = image.height.saturating_mul(image.width).saturating_mul(4).saturating_add(1 << 20);
@@ -64,6 +65,24 @@ pub fn decode(bytes: &[u8], origin: &Path, image: ImageSpec, norm: Normalization
         }
     }
     Ok(out)
+}
+
+/// The palette rule of the PNG specification (11.2.3: PLTE holds 1 to 256 three-byte entries),
+/// checked before decoding: the png crate (0.18.1) does not check it and panics expanding a
+/// palette whose length is not a multiple of 3 (found by the png fuzz target).
+fn check_palette(bytes: &[u8]) -> std::result::Result<(), String> {
+    let mut at = 8; // after the signature
+    while let Some(head) = bytes.get(at..at + 8) {
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        if &head[4..8] == b"PLTE" && (len == 0 || !len.is_multiple_of(3) || len > 3 * 256) {
+            return Err(format!("its palette (PLTE) has {len} bytes, not 1 to 256 RGB entries; the file is damaged"));
+        }
+        if &head[4..8] == b"IDAT" || &head[4..8] == b"IEND" {
+            return Ok(()); // PLTE must come before the image data
+        }
+        at = at.saturating_add(12).saturating_add(len);
+    }
+    Ok(()) // truncated: the decoder reports that
 }
 
 /// Encodes one model-space image `[C, H, W]` as PNG bytes with tEXt metadata. Values outside
