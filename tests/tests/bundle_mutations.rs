@@ -530,7 +530,8 @@ fn manifest_edits_that_must_be_refused_name_the_problem() {
         let e = open_error(needle, &with_manifest(&good, m.to_string().as_bytes()));
         assert!(text_has(&e, needle), "`{needle}` not in: {e}");
     };
-    refuse(&|m| m["t_encode"] = json!("five hundred"), "invalid type");
+    refuse(&|m| m["t_encode"] = json!("five hundred"), "invalid JSON at `t_encode`: invalid type");
+    refuse(&|m| m["nets"]["b"]["fp16"]["max_rel_err"] = json!(1e300), "at `nets.b.fp16.max_rel_err`");
     refuse(&|m| m["image"]["height"] = json!(1u64 << 40), "exceeds");
     // Product of the image dimensions overflows usize: caught before any multiplication.
     refuse(&|m| m["image"] = json!({"channels": 1u64 << 32, "height": 1u64 << 32, "width": 1u64 << 32}), "exceeds");
@@ -538,7 +539,7 @@ fn manifest_edits_that_must_be_refused_name_the_problem() {
     refuse(&|m| m["t_encode"] = json!(u64::MAX), "must be below n_train");
     refuse(&|m| m["steps"] = json!(u64::MAX), "steps");
     refuse(&|m| m["steps"] = json!(0), "steps 0");
-    refuse(&|m| m["eta"] = json!(1e300), "eta");
+    refuse(&|m| m["eta"] = json!(1e300), "at `eta`: number out of range");
     refuse(&|m| m["normalization"]["low"] = json!(2.0), "low < high");
     refuse(&|m| m["schedule"]["n_train"] = json!(u64::MAX), "steps, expected 1..=100000");
     refuse(&|m| m["schedule"] = json!({"kind": "betas", "betas": []}), "0 steps");

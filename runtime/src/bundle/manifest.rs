@@ -130,7 +130,13 @@ pub struct OtMapSpec {
 
 impl Manifest {
     pub fn parse(bytes: &[u8]) -> Result<Manifest> {
-        let m: Manifest = serde_json::from_slice(bytes).map_err(|e| Error::Manifest(format!("invalid JSON: {e}")))?;
+        // The error names the field path (`nets.a.batch: invalid type …`), not only a column.
+        let de = &mut serde_json::Deserializer::from_slice(bytes);
+        let m: Manifest = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let at = if path == "." { String::new() } else { format!(" at `{path}`") };
+            Error::Manifest(format!("invalid JSON{at}: {}", e.into_inner()))
+        })?;
         m.validate()?;
         Ok(m)
     }
