@@ -3,6 +3,7 @@
 use brenier::bundle::format::{Header, HEADER_LEN};
 use brenier::bundle::Bundle;
 use brenier::Error;
+use brenier_tests::bundle_edit::{reseal, section_count};
 use brenier_tests::oracle_bundle;
 
 fn valid() -> Vec<u8> {
@@ -11,13 +12,6 @@ fn valid() -> Vec<u8> {
 
 fn open(bytes: &[u8]) -> Result<Bundle, Error> {
     Bundle::from_bytes(bytes)
-}
-
-/// Rewrites the header's checksum after a deliberate edit so the damage reaches the check
-/// under test instead of the header checksum.
-fn reseal(b: &mut [u8]) {
-    let crc = brenier::bundle::format::checksum(&b[..60]);
-    b[60..64].copy_from_slice(&crc.to_le_bytes());
 }
 
 #[test]
@@ -96,13 +90,11 @@ fn header_and_table_damage_detected() {
     assert_eq!(h.file_len as usize, bytes.len());
 }
 
-/// Edits one table row (re-sealing table and header checksums) and returns the error.
+/// Edits the section table (re-sealing table and header checksums) and returns the error.
 fn with_row_edit(edit: impl Fn(&mut [u8])) -> Error {
     let mut bytes = valid();
-    let n = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+    let n = section_count(&bytes);
     edit(&mut bytes[HEADER_LEN..HEADER_LEN + n * 128]);
-    let crc = brenier::bundle::format::checksum(&bytes[HEADER_LEN..HEADER_LEN + n * 128]);
-    bytes[32..36].copy_from_slice(&crc.to_le_bytes());
     reseal(&mut bytes);
     open(&bytes).unwrap_err()
 }
