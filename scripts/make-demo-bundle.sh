@@ -23,6 +23,13 @@ stage export "$B" export --net-a "$WORK/sneaker.onnx" --net-b "$WORK/boot.onnx" 
     --t 500 --steps 25 -o "$WORK/ddib.brn"
 stage ot "$T" ot --bundle "$WORK/ddib.brn" --class-a 7 --class-b 9 --targets 640 --sources 640 --encode-steps 25 \
     --tol 0.1 --max-iters 600 --report assets/demo-ot-report.json -o assets/demo.brn
+# A->B maps at the other encode times of the calibration sweep (T ablation, OT-ALD figure 3b).
+for t in 100 250 750 999; do
+    stage "ot t=$t" "$T" ot --bundle assets/demo.brn --t "$t" --maps 'a->b' --class-a 7 --class-b 9 --targets 640 \
+        --sources 640 --encode-steps 25 --tol 0.1 --max-iters 600 --report "$WORK/ot-t$t.json" -o assets/demo.brn
+done
 stage inputs "$T" inputs --class 7 --count 8 -o assets/demo-inputs
+stage calib-set "$T" calib-set --class-a 7 --class-b 9 --classifier ../fashion-classifier.onnx -o assets/demo.calib
 stage report "$T" report --bundle assets/demo.brn --class-a 7 --class-b 9 --count 128 -o assets/demo-report.json
+stage calibrate "$B" calibrate --bundle assets/demo.brn --report assets/demo.calibration
 cat "$WORK/stages.txt"

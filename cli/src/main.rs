@@ -26,6 +26,8 @@ enum Command {
     Generate(cmd::generate::Args),
     Eps(cmd::eps::Args),
     Bench(cmd::bench::Args),
+    Calibrate(cmd::calibrate::Args),
+    Selftest(cmd::selftest::Args),
     Demo(cmd::demo::Args),
 }
 
@@ -39,6 +41,8 @@ fn main() -> std::process::ExitCode {
         Command::Generate(a) => cmd::generate::run(a),
         Command::Eps(a) => cmd::eps::run(a),
         Command::Bench(a) => cmd::bench::run(a),
+        Command::Calibrate(a) => cmd::calibrate::run(a),
+        Command::Selftest(a) => cmd::selftest::run(a),
         Command::Demo(a) => cmd::demo::run(a),
     };
     match result {

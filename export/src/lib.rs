@@ -9,8 +9,10 @@ pub mod gaussian;
 pub mod ingest;
 pub mod onnx_build;
 pub mod oracle_bundle;
+pub mod rewrite;
 pub mod writer;
 
 pub use bundle::{build_sections, export, ExportSpec, MapInput};
 pub use error::{ExportError, Result};
+pub use rewrite::rewrite_sections;
 pub use writer::{write_bundle, write_to, Section};

@@ -84,6 +84,9 @@ pub enum Error {
     #[error("{path}: {problem}")]
     Input { path: PathBuf, problem: String },
 
+    #[error("running this bundle needs about {needed_mib:.1} MiB ({detail}) but the memory budget is {budget_mib:.1} MiB; use a smaller --batch, a device with more memory, or raise --memory-budget")]
+    MemoryBudget { needed_mib: f64, budget_mib: f64, detail: String },
+
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 }

@@ -3,12 +3,9 @@
 
 pub mod classifier;
 pub mod data;
-pub mod eval;
-pub mod metrics;
 pub mod model;
 pub mod onnx;
 pub mod ot;
 pub mod params;
-pub mod plot;
 pub mod report;
 pub mod train;

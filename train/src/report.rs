@@ -8,8 +8,8 @@ use brenier::rng::NoiseStream;
 use brenier::{Engine, NetKey};
 use half::f16;
 
-use crate::eval::{evaluate, ClassifierRunner, Quality};
-use crate::metrics::{rms, ssim};
+use brenier_calibration::classify::{evaluate, ClassifierRunner, Quality};
+use brenier_calibration::metrics::{rms, ssim};
 
 /// What to run.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -150,7 +150,7 @@ pub fn build_report(
         let side = engine.bundle().manifest().image.height;
         if name == "OT-ALD" && t == cfg.t && subset.is_none() {
             let k = cfg.subset.min(count);
-            let (_, predicted) = runner.run(&fwd.images[..k * d])?;
+            let (_, _, predicted) = runner.run(&fwd.images[..k * d])?;
             subset = Some(SubsetRecord {
                 assignments: fwd.map.as_ref().map(|m| m.assignments[..k].to_vec()).unwrap_or_default(),
                 predicted,

@@ -46,10 +46,15 @@ fn classifier_learns_and_exports() {
 
 #[test]
 fn evaluation_of_real_images_against_themselves() {
-    use brenier_train::eval::{evaluate, ClassifierRunner};
+    use brenier_calibration::classify::{evaluate, ClassifierRunner};
     let set = load_fashion_mnist(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data"), Split::Test).unwrap();
     let net = train_classifier(&set, 40, 0, |_, _| {}).unwrap();
-    let runner = ClassifierRunner::new(&brenier_export::onnx_build::to_bytes(&export_classifier(&net))).unwrap();
+    let runner = ClassifierRunner::new(
+        &brenier_export::onnx_build::to_bytes(&export_classifier(&net)),
+        set.image,
+        Default::default(),
+    )
+    .unwrap();
     let boots = set.filter_classes(&[9]);
     let q = evaluate(&runner, &boots.pixels, Some(&boots.pixels), &boots.pixels, 9).unwrap();
     assert_eq!(q.count, boots.len());

@@ -8,8 +8,8 @@ use brenier::backend::CpuBackend;
 use brenier::io::png;
 use brenier::pipeline::{Silent, TranslateMethod, TranslateOptions};
 use brenier::{Bundle, Engine, NetKey};
-use brenier_train::eval::ClassifierRunner;
-use brenier_train::metrics::rms;
+use brenier_calibration::classify::ClassifierRunner;
+use brenier_calibration::metrics::rms;
 use brenier_train::report::Report;
 
 fn asset(name: &str) -> PathBuf {
@@ -42,8 +42,10 @@ fn shipped_report_subset_recomputes_from_the_shipped_bundle() {
     // cells score within that rounding may flip, so allow one in the subset.
     let same = got.iter().zip(&sub.assignments).filter(|(a, b)| a == b).count();
     assert!(same + 1 >= k, "assignments {got:?} vs report {:?}", sub.assignments);
-    let runner = ClassifierRunner::new(&std::fs::read(asset("fashion-classifier.onnx")).unwrap()).unwrap();
-    let (_, pred) = runner.run(&out.images).unwrap();
+    let runner =
+        ClassifierRunner::new(&std::fs::read(asset("fashion-classifier.onnx")).unwrap(), m.image, m.normalization)
+            .unwrap();
+    let (_, _, pred) = runner.run(&out.images).unwrap();
     let agree = pred.iter().zip(&sub.predicted).filter(|(a, b)| a == b).count();
     assert!(agree + 1 >= k, "classes {pred:?} vs report {:?}", sub.predicted);
     let d = m.image.elems();

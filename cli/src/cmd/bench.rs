@@ -63,13 +63,16 @@ fn peak_rss_mib() -> Option<f64> {
 pub fn run(a: Args) -> Result<()> {
     anyhow::ensure!(a.repeat > 0 && a.batch > 0, "--repeat and --batch must be at least 1");
     let t0 = Instant::now();
-    let engine = a.run.engine()?;
+    let engine = a.run.open()?;
     let open_s = t0.elapsed().as_secs_f64();
-    let rss_open = peak_rss_mib();
+    let mut rss = vec![("open", peak_rss_mib())];
     let t1 = Instant::now();
     engine.net(NetKey::A)?;
     engine.net(NetKey::B)?;
     let load_nets_s = t1.elapsed().as_secs_f64();
+    rss.push(("load nets", peak_rss_mib()));
+    a.run.check_budget(&engine, a.batch)?;
+    let estimate = engine.memory_estimate(a.batch)?;
     let m = engine.bundle().manifest().clone();
     let d = m.image.elems();
     let x = NoiseStream::new(1, 0).normal(a.batch * d);
@@ -82,6 +85,7 @@ pub fn run(a: Args) -> Result<()> {
             engine.eps(NetKey::A, &x, a.batch, t, "bench", &mut nt).map(|_| s.elapsed().as_secs_f64())
         })
         .collect::<brenier::Result<_>>()?;
+    rss.push(("network evaluation", peak_rss_mib()));
     let map_spec = m.find_map(&brenier::bundle::OtSource::Domain { domain: "a".into() }, NetKey::B).cloned();
     let map_times = match &map_spec {
         Some(spec) => Some(
@@ -95,6 +99,7 @@ pub fn run(a: Args) -> Result<()> {
         ),
         None => None,
     };
+    rss.push(("OT map", peak_rss_mib()));
     let method = match a.method {
         Method::Ddib => TranslateMethod::Ddib,
         Method::OtAld => TranslateMethod::OtAld,
@@ -111,6 +116,7 @@ pub fn run(a: Args) -> Result<()> {
             })
         })
         .collect::<brenier::Result<_>>()?;
+    rss.push(("end to end", peak_rss_mib()));
     let report = serde_json::json!({
         "bundle": a.run.bundle.display().to_string(),
         "backend": engine.backend().name(),
@@ -118,7 +124,10 @@ pub fn run(a: Args) -> Result<()> {
         "batch": a.batch,
         "open_ms": open_s * 1e3,
         "load_nets_ms": load_nets_s * 1e3,
-        "rss_after_open_mib": rss_open,
+        "precision": engine.backend().precision(),
+        // VmHWM after each stage: the peak so far, so each figure includes the stages before.
+        "peak_rss_mib_after": rss.iter().map(|(s, v)| serde_json::json!({ "stage": s, "mib": v })).collect::<Vec<_>>(),
+        "memory_estimate": estimate,
         "network_eval": stats(eps_times),
         "ot_map": map_times.map(stats),
         "end_to_end_per_image": stats(e2e),
@@ -155,8 +164,18 @@ pub fn run(a: Args) -> Result<()> {
     show("network evaluation", &report["network_eval"]);
     show("OT map (a->b)", &report["ot_map"]);
     show(&format!("{:?} per image ({nfe} NFE)", a.method), &report["end_to_end_per_image"]);
-    if let Some(r) = peak_rss_mib() {
-        println!("  peak RSS                 {r:.1} MiB");
+    let mib = |b: u64| b as f64 / 1048576.0;
+    println!("  peak RSS after each stage (VmHWM, includes the stages before):");
+    for (stage, v) in &rss {
+        println!("    {stage:<22} {}", v.map_or("n/a".into(), |v| format!("{v:.1} MiB")));
     }
+    println!(
+        "  estimate (--memory-budget) {:.1} MiB: bundle {:.1} + weights {:.1} + activations {:.1} + buffers {:.1}",
+        mib(estimate.total_bytes),
+        mib(estimate.bundle_bytes),
+        mib(estimate.weight_bytes),
+        mib(estimate.activation_bytes),
+        mib(estimate.working_bytes)
+    );
     Ok(())
 }

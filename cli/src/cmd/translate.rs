@@ -59,9 +59,10 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     let t0 = Instant::now();
-    let engine = a.run.engine()?;
+    let engine = a.run.open()?;
     let m = engine.bundle().manifest().clone();
     let input = read_inputs(&a.input, &m)?;
+    a.run.check_budget(&engine, if a.batch == 0 { input.count } else { a.batch.min(input.count) })?;
     let opts = TranslateOptions {
         method: match a.method {
             Method::Ddib => TranslateMethod::Ddib,

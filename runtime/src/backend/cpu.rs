@@ -7,7 +7,7 @@ use half::f16;
 use rayon::prelude::*;
 use tract_onnx::prelude::*;
 
-use super::{Backend, EpsNet};
+use super::{Backend, EpsNet, Precision};
 use crate::bundle::{ImageSpec, NetSpec, TimeDtype};
 use crate::error::{Error, Result};
 use crate::ot::{self, Assignment};
@@ -18,18 +18,27 @@ type Plan = Arc<TypedRunnableModel>;
 pub struct CpuBackend {
     pool: Arc<rayon::ThreadPool>,
     threads: usize,
+    precision: Precision,
 }
 
 impl CpuBackend {
-    /// `threads = 0` uses every core.
+    /// f32 networks; `threads = 0` uses every core.
     pub fn new(threads: usize) -> Result<CpuBackend> {
+        Self::with_precision(threads, Precision::F32)
+    }
+
+    /// Networks in `precision`. f16 goes through tract's f32→f16 model translation: every float
+    /// tensor, weight and op of the graph becomes f16. tract has native f16 kernels on aarch64
+    /// with the FP16 extension (Jetson, Apple, Graviton); elsewhere it emulates them, which is
+    /// slower than f32 (measured by `brenier calibrate`, recorded per target).
+    pub fn with_precision(threads: usize, precision: Precision) -> Result<CpuBackend> {
         let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("brenier-cpu-{i}"))
             .build()
             .map_err(|e| Error::InvalidArgument(format!("cannot start {threads} CPU threads: {e}")))?;
-        Ok(CpuBackend { pool: Arc::new(pool), threads })
+        Ok(CpuBackend { pool: Arc::new(pool), threads, precision })
     }
 }
 
@@ -38,11 +47,13 @@ struct CpuNet {
     /// Position of the image and timestep inputs in the tract model's input list.
     x_pos: usize,
     t_dtype: TimeDtype,
+    precision: Precision,
     image: ImageSpec,
     fixed_batch: Option<usize>,
     label: String,
     pool: Arc<rayon::ThreadPool>,
     threads: usize,
+    weight_bytes: usize,
 }
 
 impl Backend for CpuBackend {
@@ -54,9 +65,20 @@ impl Backend for CpuBackend {
         self.threads
     }
 
+    fn precision(&self) -> Precision {
+        self.precision
+    }
+
     fn load_net(&self, onnx: &[u8], spec: &NetSpec, image: ImageSpec, label: &str) -> Result<Box<dyn EpsNet>> {
         let proto = crate::onnx::decode(onnx, label)?;
         crate::onnx::check_ops(&proto, label)?;
+        let params: usize = proto
+            .graph
+            .iter()
+            .flat_map(|g| &g.initializer)
+            .map(|t| t.dims.iter().map(|&d| d.max(0) as usize).product::<usize>())
+            .sum();
+        let weight_bytes = params * if self.precision == Precision::F16 { 2 } else { 4 };
         let mut model = tract_onnx::onnx()
             .model_for_proto_model(&proto)
             .map_err(|e| Error::tract(format!("parsing {label}"), e))?;
@@ -86,7 +108,7 @@ impl Backend for CpuBackend {
             .set_input_fact(x_pos, InferenceFact::dt_shape(f32::datum_type(), x_shape))
             .and_then(|_| model.set_input_fact(t_pos, InferenceFact::dt_shape(t_type, tvec![batch])))
             .map_err(|e| Error::tract(format!("setting input shapes of {label}"), e))?;
-        let plan = model.into_optimized().and_then(|m| m.into_runnable()).map_err(|e| {
+        let plan = prepare(model, self.precision).map_err(|e| {
             Error::tract(
                 format!(
                     "optimising {label} (does the graph accept [N,{},{},{}] images?)",
@@ -100,11 +122,13 @@ impl Backend for CpuBackend {
             plan,
             x_pos,
             t_dtype: spec.t_dtype,
+            precision: self.precision,
             image,
             fixed_batch: spec.batch,
             label: label.into(),
             pool: self.pool.clone(),
             threads: self.threads,
+            weight_bytes,
         }))
     }
 
@@ -121,32 +145,72 @@ impl Backend for CpuBackend {
     }
 }
 
+/// Whether this CPU runs tract's f16 kernels natively (aarch64 with the FP16 extension, as on
+/// Jetson Orin/Xavier). Elsewhere tract emulates f16 one value at a time: measured ~100× slower
+/// than f32 on x86_64 (`brenier calibrate` records the ratio).
+pub fn f16_native() -> bool {
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("fp16")
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    {
+        false
+    }
+}
+
+/// Optimises the model for running, translated to f16 first where asked. The translation
+/// runs on the decluttered graph, before tract picks kernels, so it chooses f16 ones.
+fn prepare(model: InferenceModel, precision: Precision) -> TractResult<Plan> {
+    let mut typed = model.into_typed()?.into_decluttered()?;
+    if precision == Precision::F16 {
+        use tract_onnx::tract_core::floats::FloatPrecisionTranslator;
+        use tract_onnx::tract_core::transform::ModelTransform;
+        FloatPrecisionTranslator::new(f32::datum_type(), f16::datum_type()).transform(&mut typed)?;
+    }
+    typed.into_optimized()?.into_runnable()
+}
+
 impl CpuNet {
     /// One tract run on exactly `n` images.
     fn run(&self, x: &[f32], n: usize, t: i64) -> Result<Vec<f32>> {
         let img = self.image;
-        let xt = Tensor::from_shape(&[n, img.channels, img.height, img.width], x)
-            .map_err(|e| Error::tract(format!("building the input of {}", self.label), e))?;
+        let shape = [n, img.channels, img.height, img.width];
+        let f16 = self.precision == Precision::F16;
+        let xt = if f16 {
+            let h: Vec<f16> = x.iter().map(|&v| f16::from_f32(v)).collect();
+            Tensor::from_shape(&shape, &h)
+        } else {
+            Tensor::from_shape(&shape, x)
+        }
+        .map_err(|e| Error::tract(format!("building the input of {}", self.label), e))?;
         let tt = match self.t_dtype {
             TimeDtype::Int64 => Tensor::from_shape(&[n], &vec![t; n]),
+            // t ≤ 2048 is exact in f16, so a float timestep survives the translation.
+            TimeDtype::Float if f16 => Tensor::from_shape(&[n], &vec![f16::from_f32(t as f32); n]),
             TimeDtype::Float => Tensor::from_shape(&[n], &vec![t as f32; n]),
         }
         .map_err(|e| Error::tract(format!("building the timestep of {}", self.label), e))?;
         let inputs: TVec<TValue> =
             if self.x_pos == 0 { tvec![xt.into(), tt.into()] } else { tvec![tt.into(), xt.into()] };
         let out = self.plan.run(inputs).map_err(|e| Error::tract(format!("running {} at t = {t}", self.label), e))?;
-        let view = out[0]
-            .to_plain_array_view::<f32>()
-            .map_err(|e| Error::tract(format!("reading the output of {}", self.label), e))?;
-        if view.len() != x.len() {
+        let read = |e| Error::tract(format!("reading the output of {}", self.label), e);
+        let (values, found): (Vec<f32>, Vec<usize>) = if f16 {
+            let view = out[0].to_plain_array_view::<f16>().map_err(read)?;
+            (view.iter().map(|v| v.to_f32()).collect(), view.shape().to_vec())
+        } else {
+            let view = out[0].to_plain_array_view::<f32>().map_err(read)?;
+            (view.iter().copied().collect(), view.shape().to_vec())
+        };
+        if values.len() != x.len() {
             return Err(Error::Shape {
                 what: format!("output of {}", self.label),
-                expected: vec![n, img.channels, img.height, img.width],
-                found: view.shape().to_vec(),
+                expected: shape.to_vec(),
+                found,
                 hint: " (an ε-network returns one value per input value)".into(),
             });
         }
-        Ok(view.iter().copied().collect())
+        Ok(values)
     }
 
     /// Runs `x` in pieces of at most `piece` images, padding the last piece for a fixed batch.
@@ -201,4 +265,58 @@ impl EpsNet for CpuNet {
     fn label(&self) -> &str {
         &self.label
     }
+
+    fn weight_bytes(&self) -> usize {
+        self.weight_bytes
+    }
+
+    fn activation_bytes(&self, batch: usize) -> usize {
+        // eps() runs pieces of the batch on up to `threads` plans at once.
+        let piece = self.fixed_batch.unwrap_or(batch.div_ceil(self.threads).max(1));
+        let concurrent = batch.div_ceil(piece).min(self.threads).max(1);
+        concurrent * activation_peak(&self.plan, piece)
+    }
+}
+
+/// Peak bytes of the values alive during one run of `plan` on `batch` images, replaying the
+/// plan's order and freeing each value after its last consumer, as tract's state does.
+fn activation_peak(plan: &Plan, batch: usize) -> usize {
+    let model = plan.model();
+    let values = SymbolValues::default().with(&model.symbols.sym("N"), batch as i64);
+    let order = plan.order_without_consts();
+    let nodes = model.nodes().len();
+    let mut last_use = vec![None::<usize>; nodes];
+    for (step, &n) in order.iter().enumerate() {
+        for input in &model.node(n).inputs {
+            last_use[input.node] = Some(step);
+        }
+    }
+    let outputs: Vec<usize> = model.output_outlets().map(|o| o.iter().map(|o| o.node).collect()).unwrap_or_default();
+    let bytes = |n: usize| -> usize {
+        model
+            .node(n)
+            .outputs
+            .iter()
+            .map(|o| {
+                let elems: usize =
+                    o.fact.shape.iter().map(|d| d.eval_to_i64(&values).unwrap_or(1).max(0) as usize).product();
+                elems * o.fact.datum_type.size_of()
+            })
+            .sum()
+    };
+    let mut free_at: Vec<Vec<usize>> = vec![vec![]; order.len()];
+    for (step, &n) in order.iter().enumerate() {
+        if !outputs.contains(&n) {
+            free_at[last_use[n].unwrap_or(step).max(step)].push(n);
+        }
+    }
+    let (mut live, mut peak) = (0usize, 0usize);
+    for (step, &n) in order.iter().enumerate() {
+        live += bytes(n);
+        peak = peak.max(live);
+        for &f in &free_at[step] {
+            live -= bytes(f);
+        }
+    }
+    peak
 }

@@ -214,9 +214,23 @@ impl Manifest {
         }
     }
 
-    /// The OT map from `source` to domain `target`, if the bundle has one.
+    /// The OT map from `source` to domain `target`: the one solved at the bundle's default T if
+    /// there is one, else the first (a bundle may carry maps at several T, for the T sweep).
     pub fn find_map(&self, source: &OtSource, target: NetKey) -> Option<&OtMapSpec> {
-        self.ot_maps.iter().find(|m| &m.source == source && m.target == target.as_str())
+        let mut maps = self.maps_between(source, target);
+        let first = maps.next()?;
+        Some(std::iter::once(first).chain(maps).find(|m| m.t == self.t_encode).unwrap_or(first))
+    }
+
+    /// The OT map from `source` to `target` solved between latents at time `t`.
+    pub fn find_map_at(&self, source: &OtSource, target: NetKey, t: usize) -> Option<&OtMapSpec> {
+        self.maps_between(source, target).find(|m| m.t == t)
+    }
+
+    /// Every map from `source` to `target`, in bundle order.
+    pub fn maps_between(&self, source: &OtSource, target: NetKey) -> impl Iterator<Item = &OtMapSpec> + '_ {
+        let source = source.clone();
+        self.ot_maps.iter().filter(move |m| m.source == source && m.target == target.as_str())
     }
 
     pub fn map_names(&self) -> String {

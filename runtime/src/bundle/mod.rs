@@ -1,10 +1,12 @@
 //! The `.brn` bundle: layout (`format`), manifest, and the validating reader. The writer lives in
 //! `brenier-export`; both follow `FORMAT.md` in this folder.
 
+pub mod calibration;
 pub mod format;
 pub mod manifest;
 pub mod reader;
 
+pub use calibration::CalibrationRecord;
 pub use format::{Dtype, SectionEntry, SectionKind};
 pub use manifest::{ImageSpec, Manifest, NetKey, NetSpec, Normalization, OtMapSpec, OtSource, TimeDtype};
 pub use reader::{Bundle, LoadMode, MANIFEST_SECTION};

@@ -65,19 +65,23 @@ impl Engine {
             TranslateMethod::Ddib => None,
             TranslateMethod::OtAld => {
                 let source = OtSource::Domain { domain: opts.from.as_str().into() };
-                Some(m.find_map(&source, to).ok_or_else(|| Error::NoOtMap {
-                    wanted: format!("{}->{}", opts.from.as_str(), to.as_str()),
-                    available: m.map_names(),
+                let wanted = format!("{}->{}", opts.from.as_str(), to.as_str());
+                let found = match opts.t {
+                    Some(t) => m.find_map_at(&source, to, t),
+                    None => m.find_map(&source, to),
+                };
+                Some(found.ok_or_else(|| match (opts.t, m.find_map(&source, to)) {
+                    // A map exists, at other times: OT-ALD must encode to the time its targets live at.
+                    (Some(t), Some(_)) => Error::InvalidArgument(format!(
+                        "the bundle's OT maps {wanted} were solved between latents at t = {}; OT-ALD must \
+                         encode to one of those (got --t {t})",
+                        m.maps_between(&source, to).map(|s| s.t.to_string()).collect::<Vec<_>>().join(", ")
+                    )),
+                    _ => Error::NoOtMap { wanted, available: m.map_names() },
                 })?)
             }
         };
         let t = match (opts.t, map) {
-            (Some(t), Some(spec)) if t != spec.t => {
-                return Err(Error::InvalidArgument(format!(
-                    "OT map `{}` was solved between latents at t = {}; OT-ALD must encode to that T (got --t {t})",
-                    spec.name, spec.t
-                )))
-            }
             (Some(t), _) => t,
             (None, Some(spec)) => spec.t,
             (None, None) => m.t_encode,

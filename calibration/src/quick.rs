@@ -1,0 +1,127 @@
+//! The quick calibration: a few held-out inputs pushed through one translation path, with the
+//! f32 references stored in the bundle so `brenier selftest` can repeat it on a device and compare.
+
+use brenier::backend::Precision;
+use brenier::bundle::calibration::{QuickRecord, Recommendation};
+use brenier::bundle::{OtMapSpec, OtSource};
+use brenier::pipeline::{NetTime, Silent};
+use brenier::{Engine, NetKey};
+
+use crate::agreement::assignments;
+use crate::error::Result;
+use crate::parity::{eps_at, relative_error};
+
+/// Inputs of the quick check (stored in the bundle: 8 × D f32).
+pub const QUICK_COUNT: usize = 8;
+
+/// What the quick check runs: OT-ALD with `map` at (t, k), or DDIB when the bundle has no map.
+#[derive(Debug, Clone)]
+pub struct QuickPlan {
+    pub map: Option<OtMapSpec>,
+    pub t: usize,
+    pub k: usize,
+    pub eps_ts: Vec<i64>,
+    pub seed: u64,
+}
+
+impl QuickPlan {
+    /// The recommended OT-ALD point where there is one, else the bundle's defaults.
+    pub fn new(engine: &Engine, rec: Option<&Recommendation>) -> QuickPlan {
+        let m = engine.bundle().manifest();
+        let source = OtSource::Domain { domain: "a".into() };
+        let rec_map = rec
+            .filter(|r| r.method == "ot-ald")
+            .and_then(|r| m.find_map_at(&source, NetKey::B, r.t).map(|map| (map.clone(), r.t, r.k)));
+        let (map, t, k) = match rec_map {
+            Some((map, t, k)) => (Some(map), t, k),
+            None => match m.find_map(&source, NetKey::B) {
+                Some(map) => (Some(map.clone()), map.t, m.steps.min(map.t + 1)),
+                None => (None, m.t_encode, m.steps),
+            },
+        };
+        let mut eps_ts = vec![0, (t / 2) as i64, t as i64];
+        eps_ts.dedup();
+        QuickPlan { map, t, k, eps_ts, seed: 0 }
+    }
+
+    pub fn from_record(engine: &Engine, q: &QuickRecord) -> Result<QuickPlan> {
+        let m = engine.bundle().manifest();
+        let map = match &q.map {
+            Some(name) => Some(
+                m.ot_maps
+                    .iter()
+                    .find(|s| &s.name == name)
+                    .cloned()
+                    .ok_or_else(|| brenier::Error::NoOtMap { wanted: name.clone(), available: m.map_names() })?,
+            ),
+            None => None,
+        };
+        Ok(QuickPlan { map, t: q.t, k: q.k, eps_ts: q.eps_ts.clone(), seed: 0 })
+    }
+}
+
+/// One run of the quick path on some engine.
+pub struct QuickRun {
+    pub eps: Vec<f32>,
+    pub latents: Vec<f32>,
+    pub assignments: Vec<usize>,
+    pub outputs: Vec<f32>,
+    pub ms_per_nfe: f64,
+}
+
+/// ε of both nets at the plan's times, then encode → map → decode.
+pub fn run(engine: &Engine, plan: &QuickPlan, inputs: &[f32]) -> Result<QuickRun> {
+    let mut eps = eps_at(engine, NetKey::A, inputs, &plan.eps_ts, plan.seed)?.0;
+    eps.extend(eps_at(engine, NetKey::B, inputs, &plan.eps_ts, plan.seed)?.0);
+    let mut x = inputs.to_vec();
+    let mut time = NetTime::default();
+    engine.encode(NetKey::A, &mut x, plan.t, plan.k, &Silent, &mut time)?;
+    let latents = x.clone();
+    let assignments = match &plan.map {
+        Some(spec) => {
+            engine.apply_map(spec, &mut x, None)?;
+            assignments(engine, spec, &latents)?
+        }
+        None => vec![],
+    };
+    engine.decode(NetKey::B, &mut x, plan.t, plan.k, engine.bundle().manifest().eta, plan.seed, &Silent, &mut time)?;
+    Ok(QuickRun { eps, latents, assignments, outputs: x, ms_per_nfe: time.seconds / time.nfe.max(1) as f64 * 1e3 })
+}
+
+/// RMS difference over the images whose assignment matches the reference (an image mapped to
+/// another target decodes to another image; agreement is measured separately), and how many
+/// images that covers.
+pub fn matched_rms(got: &QuickRun, reference: &[f32], ref_assign: &[usize], d: usize) -> (f64, usize) {
+    let (mut sum, mut count) = (0f64, 0usize);
+    for (i, (g, r)) in got.outputs.chunks(d).zip(reference.chunks(d)).enumerate() {
+        if got.assignments.get(i) != ref_assign.get(i) {
+            continue;
+        }
+        sum += g.iter().zip(r).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>();
+        count += 1;
+    }
+    ((sum / (count * d).max(1) as f64).sqrt(), count)
+}
+
+/// The record's quick part: the f32 reference and each reduced precision measured against it.
+pub fn record(plan: &QuickPlan, reference: &QuickRun, reduced: &[(Precision, QuickRun)], d: usize) -> QuickRecord {
+    let agree = |r: &QuickRun| {
+        r.assignments.iter().zip(&reference.assignments).filter(|(a, b)| a == b).count() as f64
+            / reference.assignments.len().max(1) as f64
+    };
+    QuickRecord {
+        count: reference.outputs.len() / d,
+        map: plan.map.as_ref().map(|m| m.name.clone()),
+        t: plan.t,
+        k: plan.k,
+        eps_ts: plan.eps_ts.clone(),
+        assignments: reference.assignments.clone(),
+        eps_rel_err: reduced.iter().map(|(p, r)| (*p, relative_error(&r.eps, &reference.eps).0)).collect(),
+        output_rms: reduced
+            .iter()
+            .map(|(p, r)| (*p, matched_rms(r, &reference.outputs, &reference.assignments, d).0))
+            .collect(),
+        latent_agreement: reduced.iter().map(|(p, r)| (*p, if plan.map.is_some() { agree(r) } else { 1.0 })).collect(),
+        ms_per_nfe: reference.ms_per_nfe,
+    }
+}

@@ -1,0 +1,76 @@
+//! The T×K sweep: quality of DDIB and OT-ALD at each encode time T and step count K, against the
+//! latency measured here. Encoding is shared: both methods start from the same latents at T.
+
+use std::time::Instant;
+
+use brenier::bundle::calibration::SweepPoint;
+use brenier::bundle::OtSource;
+use brenier::pipeline::{NetTime, Silent};
+use brenier::{Engine, NetKey};
+
+use crate::classify::{evaluate, ClassifierRunner};
+use crate::error::Result;
+use crate::set::CalibSet;
+
+/// Encode times of the full sweep (T = 999 is the papers' "T = 1000").
+pub const SWEEP_T: [usize; 5] = [100, 250, 500, 750, 999];
+/// Step counts K (each of encode and decode) of the full sweep.
+pub const SWEEP_K: [usize; 5] = [5, 10, 25, 50, 100];
+
+pub struct SweepConfig<'a> {
+    pub ts: &'a [usize],
+    pub ks: &'a [usize],
+    pub eta: f32,
+    pub seed: u64,
+}
+
+/// Runs every (T, K) for DDIB, and for OT-ALD where the bundle has an A→B map at that T
+/// (maps are solved between latents at one T; `brenier-train ot --t` adds more). `on_point`
+/// sees each point as it is measured.
+pub fn sweep(
+    engine: &Engine,
+    set: &CalibSet,
+    runner: &ClassifierRunner,
+    cfg: &SweepConfig,
+    mut on_point: impl FnMut(&SweepPoint),
+) -> Result<Vec<SweepPoint>> {
+    let n = engine.check_batch(&set.sources, "calibration sources")?;
+    let m = engine.bundle().manifest();
+    let source = OtSource::Domain { domain: "a".into() };
+    let mut points = vec![];
+    for &t in cfg.ts {
+        let map = m.find_map_at(&source, NetKey::B, t);
+        for &k in cfg.ks.iter().filter(|&&k| k <= t + 1) {
+            let mut latents = set.sources.clone();
+            let t0 = Instant::now();
+            engine.encode(NetKey::A, &mut latents, t, k, &Silent, &mut NetTime::default())?;
+            let encode_s = t0.elapsed().as_secs_f64();
+            let mut finish = |method: &str, mut x: Vec<f32>, extra_s: f64| -> Result<()> {
+                let t1 = Instant::now();
+                engine.decode(NetKey::B, &mut x, t, k, cfg.eta, cfg.seed, &Silent, &mut NetTime::default())?;
+                let seconds = encode_s + extra_s + t1.elapsed().as_secs_f64();
+                let quality = evaluate(runner, &x, Some(&set.sources), &set.references, set.spec.target_class)?;
+                let p = SweepPoint {
+                    method: method.into(),
+                    t,
+                    k,
+                    nfe: 2 * k,
+                    ms_per_image: seconds / n as f64 * 1e3,
+                    quality,
+                };
+                on_point(&p);
+                points.push(p);
+                Ok(())
+            };
+            finish("ddib", latents.clone(), 0.0)?;
+            if let Some(spec) = map {
+                let t2 = Instant::now();
+                engine.apply_map(spec, &mut latents, None)?;
+                let map_s = t2.elapsed().as_secs_f64();
+                finish("ot-ald", latents, map_s)?;
+            }
+        }
+    }
+    engine.bundle().check_unchanged()?;
+    Ok(points)
+}

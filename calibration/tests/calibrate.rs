@@ -1,0 +1,151 @@
+//! Calibration of the shipped demo bundle (a copy): the record and its references land in the
+//! bundle without touching the other sections, selftest passes on it, and fails — naming the
+//! check — when a reference is wrong. Reduced precision is left out here: tract emulates f16 on
+//! x86_64 (~100× slower); `brenier calibrate` measures it.
+
+use std::path::{Path, PathBuf};
+
+use brenier::bundle::calibration::{
+    QUICK_EPS_SECTION, QUICK_INPUTS_SECTION, QUICK_LATENTS_SECTION, QUICK_OUTPUTS_SECTION,
+};
+use brenier::bundle::{Bundle, SectionKind};
+use brenier::Engine;
+use brenier_calibration::selftest::selftest;
+use brenier_calibration::{calibrate, CalibrateOptions};
+use brenier_export::{rewrite_sections, Section};
+
+fn asset(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets").join(name)
+}
+
+/// A copy of the demo bundle with its calibration set beside it, as a user would lay it out.
+fn demo_copy(dir: &Path) -> PathBuf {
+    let path = dir.join("demo.brn");
+    std::fs::copy(asset("demo.brn"), &path).unwrap();
+    let set = dir.join("demo.calib");
+    std::fs::create_dir_all(&set).unwrap();
+    for f in ["calib.json", "sources.npy", "references.npy"] {
+        std::fs::copy(asset("demo.calib").join(f), set.join(f)).unwrap();
+    }
+    std::fs::copy(asset("fashion-classifier.onnx"), dir.join("fashion-classifier.onnx")).unwrap();
+    path
+}
+
+fn quick_options() -> CalibrateOptions {
+    CalibrateOptions { quick: true, reduced: vec![], threads: 2, parity_count: 8, ..CalibrateOptions::default() }
+}
+
+fn engine(path: &Path) -> Engine {
+    let backend = brenier::backend::CpuBackend::new(2).unwrap();
+    Engine::new(Bundle::open(path).unwrap(), Box::new(backend)).unwrap()
+}
+
+fn payloads(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let b = Bundle::open(path).unwrap();
+    b.sections().iter().map(|s| (s.name.clone(), b.bytes(&s.name).unwrap().to_vec())).collect()
+}
+
+#[test]
+fn quick_calibration_is_recorded_and_selftest_passes_then_catches_wrong_references() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = demo_copy(dir.path());
+    let before = payloads(&path);
+    let out = calibrate(&path, &quick_options(), &mut |_| {}).unwrap();
+
+    // Every old section is still there, byte for byte; the record reads back as written.
+    let after = payloads(&path);
+    for (name, bytes) in &before {
+        let now = after.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("{name} lost"));
+        assert!(&now.1 == bytes, "section {name} changed");
+    }
+    assert_eq!(after.len(), before.len() + 5, "record + four reference tensors");
+    let b = Bundle::open(&path).unwrap();
+    assert_eq!(b.entry("calibration").unwrap().kind, SectionKind::Calibration);
+    assert_eq!(b.calibration().unwrap().unwrap(), out.record);
+    let q = &out.record.quick;
+    assert_eq!((q.count, q.t, q.k, q.map.as_deref()), (8, 500, 25, Some("a->b")));
+    assert_eq!(q.assignments.len(), 8);
+    // Kernel-level agreement with f16-rounded queries, and soft (τ = 1) vs hard, are measured.
+    let comparisons: Vec<&str> = out.record.ot_agreement.iter().map(|a| a.comparison.as_str()).collect();
+    assert!(comparisons.contains(&"f16-queries") && comparisons.contains(&"soft-vs-hard"), "{comparisons:?}");
+    assert!(out.record.ot_agreement.iter().all(|a| (0.0..=1.0).contains(&a.agree) && a.queries == 8));
+
+    let (_, checks) = selftest(&engine(&path)).unwrap();
+    assert!(checks.iter().all(|c| c.pass), "{checks:#?}");
+    assert!(checks.len() >= 5);
+
+    // A wrong output reference: the translation check fails and says so.
+    let shape: Vec<usize> = b.entry(QUICK_OUTPUTS_SECTION).unwrap().shape.iter().map(|&d| d as usize).collect();
+    let shifted: Vec<f32> = b.f32_tensor(QUICK_OUTPUTS_SECTION).unwrap().iter().map(|v| v + 0.1).collect();
+    let eps_shape: Vec<usize> = b.entry(QUICK_EPS_SECTION).unwrap().shape.iter().map(|&d| d as usize).collect();
+    let eps_scaled: Vec<f32> = b.f32_tensor(QUICK_EPS_SECTION).unwrap().iter().map(|v| v * 1.01).collect();
+    drop(b);
+    rewrite_sections(&path, vec![Section::f32_tensor(QUICK_OUTPUTS_SECTION, &shape, &shifted)], &[]).unwrap();
+    let (_, checks) = selftest(&engine(&path)).unwrap();
+    let failed: Vec<&str> = checks.iter().filter(|c| !c.pass).map(|c| c.name.as_str()).collect();
+    assert_eq!(failed.len(), 1, "{checks:#?}");
+    assert!(failed[0].starts_with("OT-ALD output"), "{failed:?}");
+
+    // ε 1 % off the reference is ten times the f32 tolerance.
+    rewrite_sections(&path, vec![Section::f32_tensor(QUICK_EPS_SECTION, &eps_shape, &eps_scaled)], &[]).unwrap();
+    let (_, checks) = selftest(&engine(&path)).unwrap();
+    assert!(checks.iter().any(|c| !c.pass && c.name.starts_with("ε parity")), "{checks:#?}");
+}
+
+#[test]
+fn selftest_without_a_record_says_how_to_make_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plain.brn");
+    std::fs::copy(asset("demo.brn"), &path).unwrap();
+    let record = ["calibration", QUICK_INPUTS_SECTION, QUICK_EPS_SECTION, QUICK_LATENTS_SECTION, QUICK_OUTPUTS_SECTION];
+    let present: Vec<&str> = record.into_iter().filter(|n| Bundle::open(&path).unwrap().entry(n).is_ok()).collect();
+    rewrite_sections(&path, vec![], &present).unwrap();
+    let err = selftest(&engine(&path)).expect_err("no record left");
+    let msg = err.to_string();
+    assert!(msg.contains("no calibration record") && msg.contains("brenier calibrate"), "{msg}");
+}
+
+#[test]
+fn a_missing_calibration_set_names_the_folder_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lonely.brn");
+    std::fs::copy(asset("demo.brn"), &path).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let err = calibrate(&path, &quick_options(), &mut |_| {}).err().unwrap().to_string();
+    assert!(err.contains("lonely.calib") && err.contains("brenier-train calib-set"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), before, "a failed calibration leaves the bundle as it was");
+}
+
+#[test]
+fn a_small_sweep_scores_both_methods_recommends_one_and_plots_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = demo_copy(dir.path());
+    let opts = CalibrateOptions { quick: false, count: 16, ts: vec![500], ks: vec![5, 10], ..quick_options() };
+    let out = calibrate(&path, &opts, &mut |_| {}).unwrap();
+    let r = &out.record;
+    let methods: Vec<(&str, usize, usize)> = r.sweep.iter().map(|p| (p.method.as_str(), p.t, p.k)).collect();
+    assert_eq!(methods, [("ddib", 500, 5), ("ot-ald", 500, 5), ("ddib", 500, 10), ("ot-ald", 500, 10)]);
+    for p in &r.sweep {
+        assert_eq!(p.nfe, 2 * p.k);
+        assert!(p.ms_per_image > 0.0 && p.quality.frechet.is_finite() && p.quality.count == 16, "{p:?}");
+    }
+    // OT-ALD lands in the target class far more often than DDIB at T = 500 (demo report: 0.98 vs 0.51).
+    let acc = |m: &str, k: usize| r.sweep.iter().find(|p| p.method == m && p.k == k).unwrap().quality.target_accuracy;
+    assert!(acc("ot-ald", 10) > acc("ddib", 10) + 0.2, "{:?}", r.sweep);
+    let rec = &r.recommended[0];
+    assert!(r.sweep.iter().any(|p| p.method == rec.method && p.t == rec.t && p.k == rec.k));
+    // The quick check follows the recommendation when it is an OT-ALD point.
+    if rec.method == "ot-ald" {
+        assert_eq!((r.quick.t, r.quick.k), (rec.t, rec.k));
+    }
+    let files = brenier_calibration::report::write_report(r, &dir.path().join("report"), 25).unwrap();
+    let names: Vec<String> = files.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    for want in ["calibration.json", "calibration.md", "quality-vs-nfe.png", "t-ablation-quality.png"] {
+        assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
+    }
+    for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "png")) {
+        let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(f).unwrap()));
+        let info = dec.read_info().unwrap().info().clone();
+        assert_eq!((info.width, info.height), (900, 540), "{}", f.display());
+    }
+}

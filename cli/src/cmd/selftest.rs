@@ -1,0 +1,45 @@
+//! `brenier selftest`: on the device, repeat the quick calibration recorded in the bundle and
+//! compare; PASS/FAIL per check, non-zero exit on any FAIL.
+
+use anyhow::Result;
+
+use super::common::RunArgs;
+
+/// Re-check a calibrated bundle on this device.
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  brenier selftest --bundle assets/demo.brn\n  brenier selftest --bundle model.brn --precision f16 --json"
+)]
+pub struct Args {
+    #[command(flatten)]
+    run: RunArgs,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let engine = a.run.engine()?;
+    let (record, checks) = brenier_calibration::selftest::selftest(&engine)?;
+    let failed = checks.iter().filter(|c| !c.pass).count();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "checks": checks, "failed": failed }))?);
+    } else {
+        println!(
+            "selftest of {} on {} ({} threads, {}), record from {} {}",
+            a.run.bundle.display(),
+            engine.backend().name(),
+            engine.backend().threads(),
+            engine.backend().precision(),
+            record.machine.arch,
+            record.machine.cpu
+        );
+        for c in &checks {
+            println!("  {}  {:<44} {}  (limit {})", if c.pass { "PASS" } else { "FAIL" }, c.name, c.measured, c.limit);
+        }
+    }
+    anyhow::ensure!(failed == 0, "{failed} of {} selftest checks failed", checks.len());
+    if !a.json {
+        println!("all {} checks passed", checks.len());
+    }
+    Ok(())
+}
