@@ -84,3 +84,30 @@ fn ddib_only_bundle_with_fp16_weights_round_trips() {
     let b = brenier::Bundle::open(&out).unwrap();
     assert_eq!(b.manifest(), &m);
 }
+
+#[test]
+fn rewriting_sections_replaces_adds_and_removes_and_never_touches_the_manifest() {
+    use brenier::bundle::SectionKind;
+    use brenier_export::{rewrite_sections, Section};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.brn");
+    std::fs::copy(&brenier_tests::oracle_bundle().0, &path).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let err = rewrite_sections(&path, vec![Section::bytes("manifest", SectionKind::Manifest, b"{}".to_vec())], &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("manifest"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), before, "a refused edit leaves the file as it was");
+
+    let note = Section::bytes("calibration", SectionKind::Calibration, b"{\"x\":1}".to_vec());
+    rewrite_sections(&path, vec![note], &[]).unwrap();
+    let b = brenier::Bundle::open(&path).unwrap();
+    assert_eq!(b.bytes("calibration").unwrap(), b"{\"x\":1}");
+    let old = brenier::Bundle::open(&brenier_tests::oracle_bundle().0).unwrap();
+    for s in old.sections() {
+        assert_eq!(b.bytes(&s.name).unwrap(), old.bytes(&s.name).unwrap(), "{} changed", s.name);
+    }
+    drop(b);
+    rewrite_sections(&path, vec![], &["calibration"]).unwrap();
+    assert!(brenier::Bundle::open(&path).unwrap().entry("calibration").is_err());
+}

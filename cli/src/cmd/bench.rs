@@ -25,6 +25,17 @@ pub struct Args {
     batch: usize,
     #[arg(long, default_value_t = 10)]
     repeat: usize,
+    /// Images for the runs (PNG, folder or .npy), cycled to fill the batch; default: Gaussian
+    /// noise (timing does not depend on the values). Give the same file to a peer runtime.
+    #[arg(long)]
+    input: Option<std::path::PathBuf>,
+    /// Network timed in the evaluation stage (`a`, `b`).
+    #[arg(long, default_value = "a")]
+    net: String,
+    /// Time network evaluations only (no OT map, no end-to-end run) and print JSON, as the peer
+    /// benchmark (benches/peers/run.sh) reads it.
+    #[arg(long)]
+    eval_only: bool,
     /// Steps K for the end-to-end run.
     #[arg(long)]
     steps: Option<usize>,
@@ -75,16 +86,35 @@ pub fn run(a: Args) -> Result<()> {
     let estimate = engine.memory_estimate(a.batch)?;
     let m = engine.bundle().manifest().clone();
     let d = m.image.elems();
-    let x = NoiseStream::new(1, 0).normal(a.batch * d);
+    let x = match &a.input {
+        Some(path) => {
+            let input = crate::images::read_inputs(path, &m)?;
+            input.data.iter().copied().cycle().take(a.batch * d).collect()
+        }
+        None => NoiseStream::new(1, 0).normal(a.batch * d),
+    };
     let t = m.t_encode as i64;
+    let net = super::common::domain_key(&engine, &a.net)?;
     let mut nt = NetTime::default();
-    engine.eps(NetKey::A, &x, a.batch, t, "warm-up", &mut nt)?;
+    engine.eps(net, &x, a.batch, t, "warm-up", &mut nt)?;
     let eps_times: Vec<f64> = (0..a.repeat)
         .map(|_| {
             let s = Instant::now();
-            engine.eps(NetKey::A, &x, a.batch, t, "bench", &mut nt).map(|_| s.elapsed().as_secs_f64())
+            engine.eps(net, &x, a.batch, t, "bench", &mut nt).map(|_| s.elapsed().as_secs_f64())
         })
         .collect::<brenier::Result<_>>()?;
+    if a.eval_only {
+        let report = serde_json::json!({
+            "bundle": a.run.bundle.display().to_string(),
+            "net": net.as_str(),
+            "threads": engine.backend().threads(),
+            "precision": engine.backend().precision(),
+            "batch": a.batch,
+            "network_eval": stats(eps_times),
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
     rss.push(("network evaluation", peak_rss_mib()));
     let map_spec = m.find_map(&brenier::bundle::OtSource::Domain { domain: "a".into() }, NetKey::B).cloned();
     let map_times = match &map_spec {

@@ -12,8 +12,9 @@ pub struct RunArgs {
     /// The `.brn` bundle.
     #[arg(long)]
     pub bundle: PathBuf,
-    /// Backend running the networks and kernels.
-    #[arg(long, default_value = "cpu", value_parser = ["cpu"])]
+    /// Backend running the networks and kernels (`auto`: the best one built in and present;
+    /// this build has the CPU backend only).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "auto"])]
     pub backend: String,
     /// CPU threads (0 = all cores).
     #[arg(long, default_value_t = 0)]

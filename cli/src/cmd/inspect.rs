@@ -8,17 +8,29 @@ use brenier::bundle::Bundle;
 /// Show a bundle's sections (with checksum status) and manifest.
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Examples:\n  brenier inspect model.brn\n  brenier inspect model.brn --json | jq .manifest.ot_maps"
+    after_help = "Examples:\n  brenier inspect model.brn\n  brenier inspect model.brn --json | jq .manifest.ot_maps\n  brenier inspect model.brn --extract net.a --output a.onnx   # e.g. to run it in onnxruntime"
 )]
 pub struct Args {
     bundle: PathBuf,
     /// Machine-readable output.
     #[arg(long)]
     json: bool,
+    /// Write the payload of this section (checksum-verified) to --output instead.
+    #[arg(long, requires = "output")]
+    extract: Option<String>,
+    #[arg(long)]
+    output: Option<PathBuf>,
 }
 
 pub fn run(a: Args) -> Result<()> {
     let b = Bundle::open(&a.bundle)?;
+    if let (Some(name), Some(out)) = (&a.extract, &a.output) {
+        let bytes = b.bytes(name)?;
+        brenier::io::write_atomic(out, bytes)?;
+        println!("wrote section `{name}` ({} bytes) to {}", bytes.len(), out.display());
+        return Ok(());
+    }
+    let calibration = b.calibration();
     let status: Vec<(String, Result<(), String>)> =
         b.sections().iter().map(|s| (s.name.clone(), b.verify(&s.name).map_err(|e| e.to_string()))).collect();
     if a.json {
@@ -40,6 +52,7 @@ pub fn run(a: Args) -> Result<()> {
             "file_bytes": b.file_len(),
             "sections": sections,
             "manifest": b.manifest(),
+            "calibration": calibration.as_ref().ok().cloned().flatten(),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
@@ -62,6 +75,28 @@ pub fn run(a: Args) -> Result<()> {
                 "  OT map    {:<10} {:?} → {} at t = {}, {} targets",
                 map.name, map.source, map.target, map.t, map.count
             );
+        }
+        match &calibration {
+            Ok(Some(r)) => {
+                println!(
+                    "  calibrated on {} {} ({} threads), {} sweep points; quick check {} at T = {}, K = {}",
+                    r.machine.arch,
+                    r.machine.cpu,
+                    r.machine.threads,
+                    r.sweep.len(),
+                    r.quick.map.as_deref().unwrap_or("ddib"),
+                    r.quick.t,
+                    r.quick.k
+                );
+                for x in &r.recommended {
+                    println!(
+                        "  recommended on {} ({}): {} T = {}, K = {} ({:.1} ms/image)",
+                        x.target, x.precision, x.method, x.t, x.k, x.ms_per_image
+                    );
+                }
+            }
+            Ok(None) => println!("  not calibrated (run `brenier calibrate`)"),
+            Err(e) => println!("  calibration record unreadable: {e}"),
         }
         println!(
             "  {:<16} {:<12} {:<6} {:<22} {:>12} {:>12}  checksum",
