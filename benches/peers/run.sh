@@ -18,8 +18,11 @@ if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet onnxruntime numpy
 fi
-cargo build --release --quiet -p brenier-cli
-B=target/release/brenier
+# BRENIER=path/to/brenier skips the build (e.g. a binary built for the device being compared).
+if [ -z "${BRENIER:-}" ]; then
+    cargo build --release --quiet -p brenier-cli
+fi
+B=${BRENIER:-target/release/brenier}
 SET=${BUNDLE%.brn}.calib
 INPUT=$SET/sources.npy
 [ -f "$INPUT" ] || { echo "no $INPUT: the peer benchmark feeds both runtimes the calibration set's images" >&2; exit 1; }

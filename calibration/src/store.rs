@@ -153,7 +153,12 @@ pub fn calibrate(path: &Path, opts: &CalibrateOptions, on: &mut dyn FnMut(Event)
         agreement.extend(ot_agreement(&e32, spec, &lat, by_reduced, opts.tau)?);
     }
 
-    let mut sweep_points = vec![];
+    let old = e32.bundle().calibration().ok().flatten();
+    // A quick run keeps the sweep of an earlier full run in the same precision.
+    let mut sweep_points = match &old {
+        Some(r) if opts.quick && r.precision == opts.precision => r.sweep.clone(),
+        _ => vec![],
+    };
     if !opts.quick {
         let cfg = SweepConfig { ts: &opts.ts, ks: &opts.ks, eta: m.eta, seed: 0 };
         let total = opts
@@ -164,19 +169,19 @@ pub fn calibrate(path: &Path, opts: &CalibrateOptions, on: &mut dyn FnMut(Event)
                 ks * (1 + usize::from(m.find_map_at(&source, NetKey::B, t).is_some()))
             })
             .sum();
+        on(Event::Stage("T×K sweep"));
         on(Event::SweepStart(total));
         sweep_points = sweep(work, &set, &runner, &cfg, |p| on(Event::Point(p)))?;
     }
 
     let target = this_target();
-    let old = e32.bundle().calibration().ok().flatten();
     let mut recommended: Vec<Recommendation> = old
         .as_ref()
         .map(|r| {
             r.recommended.iter().filter(|x| x.target != target || x.precision != opts.precision).cloned().collect()
         })
         .unwrap_or_default();
-    let mine = recommend(&sweep_points, &target, opts.precision).or_else(|| {
+    let mine = recommend(&sweep_points, m.t_encode, &target, opts.precision).or_else(|| {
         // A quick run keeps what a full run recommended for this target before.
         old.as_ref()?.recommended.iter().find(|x| x.target == target && x.precision == opts.precision).cloned()
     });

@@ -38,6 +38,12 @@ pub fn sweep(
     let m = engine.bundle().manifest();
     let source = OtSource::Domain { domain: "a".into() };
     let mut points = vec![];
+    // Untimed: the first runs of a tract plan allocate its scratch space.
+    if let Some(&t) = cfg.ts.first() {
+        let mut x = set.sources[..engine.dim()].to_vec();
+        engine.encode(NetKey::A, &mut x, t, 1, &Silent, &mut NetTime::default())?;
+        engine.decode(NetKey::B, &mut x, t, 1, cfg.eta, cfg.seed, &Silent, &mut NetTime::default())?;
+    }
     for &t in cfg.ts {
         let map = m.find_map_at(&source, NetKey::B, t);
         for &k in cfg.ks.iter().filter(|&&k| k <= t + 1) {

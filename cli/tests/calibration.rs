@@ -24,6 +24,15 @@ fn selftest_of_a_bundle_without_a_record_fails_and_says_what_to_run() {
 }
 
 #[test]
+fn the_shipped_bundle_is_calibrated_and_passes_its_selftest() {
+    let (ok, text) = brenier(&["selftest", "--bundle", s(&asset("demo.brn")), "--threads", "2"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("all 6 checks passed") && !text.contains("FAIL"), "{text}");
+    let (ok, text) = brenier(&["inspect", s(&asset("demo.brn"))]);
+    assert!(ok && text.contains("recommended on cpu-x86_64"), "{text}");
+}
+
+#[test]
 fn a_memory_budget_below_the_estimate_refuses_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.png");

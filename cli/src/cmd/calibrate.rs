@@ -73,6 +73,8 @@ pub fn run(a: Args) -> Result<()> {
             bar = Some(b);
         }
         Event::Point(p) => {
+            // The bar is hidden when stderr is not a terminal; the log still shows progress.
+            log::info!("sweep {} T={} K={}: {:.1} ms/img, {:?}", p.method, p.t, p.k, p.ms_per_image, p.quality);
             if let Some(b) = &bar {
                 b.inc(1);
                 b.set_message(format!(
