@@ -49,7 +49,7 @@ fn a_memory_budget_below_the_estimate_refuses_before_any_work() {
             "--memory-budget",
             "2",
         ],
-        &["needs about", "memory budget is 2.0 MiB", "weights", "--batch"],
+        &["needs about", "memory budget is 2.0 MiB", "bundle", "--batch"],
         Some(&out),
     );
     let (ok, text) = brenier(&[

@@ -44,16 +44,26 @@ fn memory_estimate_counts_the_bundle_weights_and_a_batch_linear_activation_peak(
     assert_eq!(one.bundle_bytes, e.bundle().file_len());
     assert!(one.weight_bytes > 0 && one.activation_bytes > 0);
     assert_eq!(one.weight_bytes, eight.weight_bytes);
-    // Two threads split batch 8 into two pieces of 4: twice the peak of one piece of 4, and a
-    // piece of 4 holds 4× the per-image tensors (shape-only values like the timestep aside).
-    assert!(eight.activation_bytes >= 4 * one.activation_bytes, "{one:?} {eight:?}");
-    assert!(eight.activation_bytes <= 8 * one.activation_bytes, "{one:?} {eight:?}");
-    assert_eq!(one.total_bytes, one.bundle_bytes + one.weight_bytes + one.activation_bytes + one.working_bytes);
-    let budget = one.total_bytes as f64 / 1048576.0;
-    assert!(e.check_memory_budget(budget * 1.01, 1).is_ok());
+    // The activation figure never falls below the count of the plan's own tensors, which grows
+    // with the batch: two threads split batch 8 into two pieces of 4.
+    let counted =
+        |b| [NetKey::A, NetKey::B].iter().map(|&k| e.net(k).unwrap().activation_bytes(b)).max().unwrap() as u64;
+    assert!(counted(8) >= 4 * counted(1) && counted(8) <= 8 * counted(1), "{} {}", counted(1), counted(8));
+    assert!(eight.activation_bytes >= counted(8));
+    if one.measured {
+        // Linux: the base is the process's peak after probing, which holds the weights.
+        assert!(one.process_peak_bytes > one.weight_bytes);
+        assert_eq!(one.total_bytes, one.process_peak_bytes + one.bundle_bytes + one.working_bytes);
+    } else {
+        assert_eq!(one.total_bytes, one.bundle_bytes + one.weight_bytes + one.activation_bytes + one.working_bytes);
+    }
+    // A measured estimate follows the process's peak, which other tests in this process raise:
+    // judge the budget against a fresh estimate, with room either side.
+    let budget = e.memory_estimate(1).unwrap().total_bytes as f64 / 1048576.0;
+    assert!(e.check_memory_budget(budget * 2.0, 1).is_ok());
     match e.check_memory_budget(budget * 0.5, 1) {
         Err(Error::MemoryBudget { needed_mib, budget_mib, detail }) => {
-            assert!(needed_mib > budget_mib && detail.contains("weights") && detail.contains("batch 1"), "{detail}");
+            assert!(needed_mib > budget_mib && detail.contains("bundle") && detail.contains("batch 1"), "{detail}");
         }
         other => panic!("expected a budget refusal, got {other:?}"),
     }

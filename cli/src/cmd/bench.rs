@@ -200,8 +200,9 @@ pub fn run(a: Args) -> Result<()> {
         println!("    {stage:<22} {}", v.map_or("n/a".into(), |v| format!("{v:.1} MiB")));
     }
     println!(
-        "  estimate (--memory-budget) {:.1} MiB: bundle {:.1} + weights {:.1} + activations {:.1} + buffers {:.1}",
+        "  estimate (--memory-budget) {:.1} MiB{}: bundle {:.1}, weights {:.1}, activations {:.1}, buffers {:.1}",
         mib(estimate.total_bytes),
+        if estimate.measured { " (probe-measured peak + bundle + buffers)" } else { " (counted)" },
         mib(estimate.bundle_bytes),
         mib(estimate.weight_bytes),
         mib(estimate.activation_bytes),
