@@ -7,7 +7,6 @@ use brenier::bundle::{OtMapSpec, OtSource};
 use brenier::pipeline::{NetTime, Silent};
 use brenier::{Engine, NetKey};
 
-use crate::agreement::assignments;
 use crate::error::Result;
 use crate::parity::{eps_at, relative_error};
 
@@ -78,10 +77,7 @@ pub fn run(engine: &Engine, plan: &QuickPlan, inputs: &[f32]) -> Result<QuickRun
     engine.encode(NetKey::A, &mut x, plan.t, plan.k, &Silent, &mut time)?;
     let latents = x.clone();
     let assignments = match &plan.map {
-        Some(spec) => {
-            engine.apply_map(spec, &mut x, None)?;
-            assignments(engine, spec, &latents)?
-        }
+        Some(spec) => engine.apply_map(spec, &mut x, None)?.assignments,
         None => vec![],
     };
     engine.decode(NetKey::B, &mut x, plan.t, plan.k, engine.bundle().manifest().eta, plan.seed, &Silent, &mut time)?;

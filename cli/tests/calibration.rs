@@ -37,34 +37,19 @@ fn a_memory_budget_below_the_estimate_refuses_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.png");
     let input = asset("demo-inputs").join("7-000.png");
+    let (bundle, input_s, out_s) = (s(&asset("demo.brn")).to_string(), s(&input).to_string(), s(&out).to_string());
+    let translate = |extra: &[&str]| -> Vec<String> {
+        let base = ["translate", "--bundle", &bundle, "--input", &input_s, "--output", &out_s];
+        base.iter().chain(extra).map(|a| a.to_string()).collect()
+    };
+    let refused = translate(&["--memory-budget", "2"]);
     fails_with(
-        &[
-            "translate",
-            "--bundle",
-            s(&asset("demo.brn")),
-            "--input",
-            s(&input),
-            "--output",
-            s(&out),
-            "--memory-budget",
-            "2",
-        ],
+        &refused.iter().map(String::as_str).collect::<Vec<_>>(),
         &["needs about", "memory budget is 2.0 MiB", "bundle", "--batch"],
         Some(&out),
     );
-    let (ok, text) = brenier(&[
-        "translate",
-        "--bundle",
-        s(&asset("demo.brn")),
-        "--input",
-        s(&input),
-        "--output",
-        s(&out),
-        "--memory-budget",
-        "4096",
-        "--steps",
-        "2",
-    ]);
+    let allowed = translate(&["--memory-budget", "4096", "--steps", "2"]);
+    let (ok, text) = brenier(&allowed.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(ok && out.exists(), "{text}");
 }
 

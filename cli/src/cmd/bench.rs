@@ -66,9 +66,7 @@ fn stats(mut v: Vec<f64>) -> Stats {
 
 /// Peak resident set size of this process (VmHWM), in MiB; `None` off Linux.
 fn peak_rss_mib() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
+    brenier::pipeline::memory::peak_rss_bytes().map(|b| b as f64 / 1048576.0)
 }
 
 pub fn run(a: Args) -> Result<()> {
