@@ -93,3 +93,14 @@ fn ot_ald_uses_the_map_solved_at_the_requested_t() {
     let msg = run(Some(300)).unwrap_err().to_string();
     assert!(msg.contains("t = 500, 250") && msg.contains("--t 300"), "{msg}");
 }
+
+#[test]
+fn an_encode_time_beyond_the_schedule_is_refused_not_indexed() {
+    let (path, _) = oracle_bundle();
+    let e = engine(path);
+    let mut x = NoiseStream::new(5, 0).normal(IMAGE.elems());
+    let err = e.encode(NetKey::A, &mut x, 1000, 10, &Silent, &mut Default::default()).unwrap_err().to_string();
+    assert!(err.contains("T = 1000") && err.contains("0..=999"), "{err}");
+    let err = e.decode(NetKey::B, &mut x, 5000, 10, 0.0, 0, &Silent, &mut Default::default()).unwrap_err().to_string();
+    assert!(err.contains("T = 5000"), "{err}");
+}

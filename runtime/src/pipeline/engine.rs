@@ -69,6 +69,20 @@ impl Engine {
         Ok(slot.get_or_init(|| net).as_ref())
     }
 
+    /// The K-step grid between data and `t`, refusing a `t` the schedule does not have (every
+    /// caller — translate, generate, calibration sweeps — goes through here).
+    fn path(&self, t: usize, steps: usize) -> Result<Vec<i64>> {
+        let n = self.schedule.n_train();
+        if t >= n {
+            return Err(Error::InvalidArgument(format!(
+                "T = {t} is beyond the bundle's schedule: train steps are 0..={} (the papers' T = 1000 is {} here)",
+                n - 1,
+                n - 1
+            )));
+        }
+        grid(t, steps)
+    }
+
     /// Checks a batch of model-space images against the bundle's shape and for NaN/Inf.
     pub fn check_batch(&self, x: &[f32], what: &str) -> Result<usize> {
         let d = self.dim();
@@ -117,7 +131,7 @@ impl Engine {
         time: &mut NetTime,
     ) -> Result<()> {
         let batch = self.check_batch(x, "encoder input")?;
-        let g = grid(t_end, steps)?;
+        let g = self.path(t_end, steps)?;
         obs.stage(&format!("encode {}", self.bundle.manifest().domain_name(key)), steps);
         for k in 1..g.len() {
             let (from, to) = (g[k - 1], g[k]);
@@ -145,7 +159,7 @@ impl Engine {
         time: &mut NetTime,
     ) -> Result<()> {
         let batch = self.check_batch(x, "decoder input")?;
-        let g = grid(t_start, steps)?;
+        let g = self.path(t_start, steps)?;
         obs.stage(&format!("decode {}", self.bundle.manifest().domain_name(key)), steps);
         let mut noise = vec![0f32; if eta > 0.0 { x.len() } else { 0 }];
         for k in (1..g.len()).rev() {
