@@ -87,6 +87,15 @@ pub enum Error {
     #[error("running this bundle needs about {needed_mib:.1} MiB ({detail}) but the memory budget is {budget_mib:.1} MiB; use a smaller --batch, a device with more memory, or raise --memory-budget")]
     MemoryBudget { needed_mib: f64, budget_mib: f64, detail: String },
 
+    #[error("the CUDA backend cannot start: {problem}; {fix}")]
+    CudaUnavailable { problem: String, fix: String },
+
+    #[error("CUDA failed while {context}: {message}")]
+    Cuda { context: String, message: String },
+
+    #[error("compiling the CUDA kernels for {arch} with NVRTC failed: {log}")]
+    KernelCompile { arch: String, log: String },
+
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 }
@@ -106,6 +115,10 @@ impl Error {
 
     pub fn input(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
         Error::Input { path: path.into(), problem: problem.into() }
+    }
+
+    pub fn cuda(context: impl Into<String>, err: impl std::fmt::Debug) -> Self {
+        Error::Cuda { context: context.into(), message: format!("{err:?}") }
     }
 
     pub fn tract(context: impl Into<String>, err: impl std::fmt::Display) -> Self {

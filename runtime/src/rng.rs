@@ -27,6 +27,12 @@ impl NoiseStream {
         NoiseStream { key: mix(seed.wrapping_add(mix(stream.wrapping_add(1)))) }
     }
 
+    /// The stream's 64-bit key: all a device kernel needs to draw the same values
+    /// (backend/cuda/kernels.cu `normal_at`).
+    pub fn key(&self) -> u64 {
+        self.key
+    }
+
     /// Fills `out` with N(0, 1) samples (Box–Muller on pairs of counters).
     pub fn fill_normal(&self, out: &mut [f32]) {
         for (pair, chunk) in out.chunks_mut(2).enumerate() {

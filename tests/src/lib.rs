@@ -2,6 +2,7 @@
 //! moment checks.
 
 pub mod bundle_edit;
+pub mod cuda_host;
 pub mod faults;
 pub mod faulty_net;
 

@@ -7,10 +7,12 @@ use half::f16;
 use rayon::prelude::*;
 use tract_onnx::prelude::*;
 
+use super::graph::Graph;
 use super::{Backend, EpsNet, Precision};
-use crate::bundle::{ImageSpec, NetSpec, TimeDtype};
+use crate::bundle::{ImageSpec, NetSpec};
 use crate::error::{Error, Result};
 use crate::ot::{self, Assignment};
+use crate::rng::NoiseStream;
 use crate::sched::{ddim_update, DdimCoeffs};
 
 type Plan = Arc<TypedRunnableModel>;
@@ -44,11 +46,8 @@ impl CpuBackend {
 
 struct CpuNet {
     plan: Plan,
-    /// Position of the image and timestep inputs in the tract model's input list.
-    x_pos: usize,
-    t_dtype: TimeDtype,
+    graph: Graph,
     precision: Precision,
-    image: ImageSpec,
     /// The batch the plan is built for (the graph's fixed batch, else 1); inputs run in pieces
     /// of this many images, the last padded.
     plan_batch: usize,
@@ -72,63 +71,24 @@ impl Backend for CpuBackend {
     }
 
     fn load_net(&self, onnx: &[u8], spec: &NetSpec, image: ImageSpec, label: &str) -> Result<Box<dyn EpsNet>> {
-        let proto = crate::onnx::decode(onnx, label)?;
-        crate::onnx::check_ops(&proto, label)?;
-        let params: usize = proto
-            .graph
-            .iter()
-            .flat_map(|g| &g.initializer)
-            .map(|t| t.dims.iter().map(|&d| d.max(0) as usize).product::<usize>())
-            .sum();
-        let weight_bytes = params * if self.precision == Precision::F16 { 2 } else { 4 };
-        let mut model = tract_onnx::onnx()
-            .model_for_proto_model(&proto)
-            .map_err(|e| Error::tract(format!("parsing {label}"), e))?;
-        let names: Vec<String> = model
-            .input_outlets()
-            .map_err(|e| Error::tract(label, e))?
-            .iter()
-            .map(|o| model.node(o.node).name.clone())
-            .collect();
-        let pos = |name: &str| {
-            names.iter().position(|n| n == name).ok_or_else(|| Error::Onnx {
-                net: label.into(),
-                problem: format!("input `{name}` recorded in the bundle is not an input of the graph ({names:?})"),
-            })
-        };
-        let (x_pos, t_pos) = (pos(&spec.x_input)?, pos(&spec.t_input)?);
+        let graph = Graph::parse(onnx, spec, image, label)?;
+        let weight_bytes = graph.params * if self.precision == Precision::F16 { 2 } else { 4 };
         // A graph with a dynamic batch is prepared for a batch of exactly 1 and a job's images
         // run through it one by one, spread over the threads: tract picks its lazy im2col (no
         // materialised patch matrix) only for a concrete batch of 1, and its eager im2col copy
         // loops were a third of the symbolic-batch plan's time (perf, demo UNet). Measured on
         // the demo, 1 thread: 33.9 → 18.4 ms at batch 1, 145 → 104 ms at batch 4.
         let plan_batch = spec.batch.unwrap_or(1);
-        let batch: TDim = plan_batch.into();
-        let x_shape = tvec![batch.clone(), image.channels.into(), image.height.into(), image.width.into()];
-        let t_type = match spec.t_dtype {
-            TimeDtype::Int64 => i64::datum_type(),
-            TimeDtype::Float => f32::datum_type(),
-        };
-        model
-            .set_input_fact(x_pos, InferenceFact::dt_shape(f32::datum_type(), x_shape))
-            .and_then(|_| model.set_input_fact(t_pos, InferenceFact::dt_shape(t_type, tvec![batch])))
-            .map_err(|e| Error::tract(format!("setting input shapes of {label}"), e))?;
-        let plan = prepare(model, self.precision).map_err(|e| {
-            Error::tract(
-                format!(
-                    "optimising {label} (does the graph accept [N,{},{},{}] images?)",
-                    image.channels, image.height, image.width
-                ),
-                e,
-            )
-        })?;
+        let plan = graph
+            .typed(plan_batch, self.precision)?
+            .into_optimized()
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| Error::tract(format!("optimising {label}"), e))?;
         log::debug!("{label}: tract plan ready");
         Ok(Box::new(CpuNet {
             plan,
-            x_pos,
-            t_dtype: spec.t_dtype,
+            graph,
             precision: self.precision,
-            image,
             plan_batch,
             label: label.into(),
             pool: self.pool.clone(),
@@ -145,8 +105,10 @@ impl Backend for CpuBackend {
         self.pool.install(|| ot::soft_map(queries, d, targets, heights, tau))
     }
 
-    fn ddim_update(&self, x: &mut [f32], eps: &[f32], noise: Option<&[f32]>, c: DdimCoeffs) {
-        ddim_update(x, eps, noise, c)
+    fn ddim_update(&self, x: &mut [f32], eps: &[f32], noise: Option<NoiseStream>, c: DdimCoeffs) -> Result<()> {
+        let z = noise.filter(|_| c.sigma > 0.0).map(|s| s.normal(x.len()));
+        ddim_update(x, eps, z.as_deref(), c);
+        Ok(())
     }
 }
 
@@ -164,63 +126,17 @@ pub fn f16_native() -> bool {
     }
 }
 
-/// Optimises the model for running, translated to f16 first where asked. The translation
-/// runs on the decluttered graph, before tract picks kernels, so it chooses f16 ones.
-fn prepare(model: InferenceModel, precision: Precision) -> TractResult<Plan> {
-    let mut typed = model.into_typed()?.into_decluttered()?;
-    if precision == Precision::F16 {
-        use tract_onnx::tract_core::floats::FloatPrecisionTranslator;
-        use tract_onnx::tract_core::transform::ModelTransform;
-        FloatPrecisionTranslator::new(f32::datum_type(), f16::datum_type()).transform(&mut typed)?;
-    }
-    typed.into_optimized()?.into_runnable()
-}
-
 impl CpuNet {
     /// One tract run on exactly `n` images.
     fn run(&self, x: &[f32], n: usize, t: i64) -> Result<Vec<f32>> {
-        let img = self.image;
-        let shape = [n, img.channels, img.height, img.width];
-        let f16 = self.precision == Precision::F16;
-        let xt = if f16 {
-            let h: Vec<f16> = x.iter().map(|&v| f16::from_f32(v)).collect();
-            Tensor::from_shape(&shape, &h)
-        } else {
-            Tensor::from_shape(&shape, x)
-        }
-        .map_err(|e| Error::tract(format!("building the input of {}", self.label), e))?;
-        let tt = match self.t_dtype {
-            TimeDtype::Int64 => Tensor::from_shape(&[n], &vec![t; n]),
-            // t ≤ 2048 is exact in f16, so a float timestep survives the translation.
-            TimeDtype::Float if f16 => Tensor::from_shape(&[n], &vec![f16::from_f32(t as f32); n]),
-            TimeDtype::Float => Tensor::from_shape(&[n], &vec![t as f32; n]),
-        }
-        .map_err(|e| Error::tract(format!("building the timestep of {}", self.label), e))?;
-        let inputs: TVec<TValue> =
-            if self.x_pos == 0 { tvec![xt.into(), tt.into()] } else { tvec![tt.into(), xt.into()] };
+        let inputs = self.graph.inputs(x, n, t, self.precision)?;
         let out = self.plan.run(inputs).map_err(|e| Error::tract(format!("running {} at t = {t}", self.label), e))?;
-        let read = |e| Error::tract(format!("reading the output of {}", self.label), e);
-        let (values, found): (Vec<f32>, Vec<usize>) = if f16 {
-            let view = out[0].to_plain_array_view::<f16>().map_err(read)?;
-            (view.iter().map(|v| v.to_f32()).collect(), view.shape().to_vec())
-        } else {
-            let view = out[0].to_plain_array_view::<f32>().map_err(read)?;
-            (view.iter().copied().collect(), view.shape().to_vec())
-        };
-        if values.len() != x.len() {
-            return Err(Error::Shape {
-                what: format!("output of {}", self.label),
-                expected: shape.to_vec(),
-                found,
-                hint: " (an ε-network returns one value per input value)".into(),
-            });
-        }
-        Ok(values)
+        self.graph.output(&out[0], n, self.precision)
     }
 
     /// Runs `x` in pieces of the plan's batch, padding the last piece.
     fn run_pieces(&self, x: &[f32], batch: usize, t: i64) -> Result<Vec<f32>> {
-        let (d, pb) = (self.image.elems(), self.plan_batch);
+        let (d, pb) = (self.graph.image.elems(), self.plan_batch);
         let mut out = Vec::with_capacity(x.len());
         for start in (0..batch).step_by(pb) {
             let n = pb.min(batch - start);
@@ -239,15 +155,8 @@ impl CpuNet {
 
 impl EpsNet for CpuNet {
     fn eps(&self, x: &[f32], batch: usize, t: i64) -> Result<Vec<f32>> {
-        let d = self.image.elems();
-        if x.len() != batch * d {
-            return Err(Error::Shape {
-                what: format!("input of {}", self.label),
-                expected: vec![batch, self.image.channels, self.image.height, self.image.width],
-                found: vec![x.len()],
-                hint: String::new(),
-            });
-        }
+        self.graph.check_input(x, batch)?;
+        let d = self.graph.image.elems();
         // tract runs one plan on one thread; split the batch across the pool's threads
         // (data parallel), which is where a 2-core edge CPU gets its second core's worth.
         let parts = batch.div_ceil(self.plan_batch);

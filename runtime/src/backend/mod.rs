@@ -4,12 +4,18 @@
 
 #[cfg(feature = "cpu")]
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
+#[cfg(feature = "cpu")]
+pub(crate) mod graph;
+pub mod kernel_cache;
 
 use half::f16;
 
 use crate::bundle::{ImageSpec, NetSpec};
 use crate::error::Result;
 use crate::ot::Assignment;
+use crate::rng::NoiseStream;
 use crate::sched::DdimCoeffs;
 
 #[cfg(feature = "cpu")]
@@ -77,6 +83,7 @@ pub trait Backend: Send + Sync {
     fn ot_assign(&self, queries: &[f32], d: usize, targets: &[f16], heights: &[f32]) -> Result<Vec<Assignment>>;
     /// Entropic soft OT map with temperature τ.
     fn ot_soft_map(&self, queries: &[f32], d: usize, targets: &[f16], heights: &[f32], tau: f32) -> Result<Vec<f32>>;
-    /// `x ← c_x·x + c_ε·ε + σ·z`.
-    fn ddim_update(&self, x: &mut [f32], eps: &[f32], noise: Option<&[f32]>, c: DdimCoeffs);
+    /// `x ← c_x·x + c_ε·ε + σ·z`, z drawn from `noise` (element i of the batch buffer is value i
+    /// of the stream, on every backend) when σ > 0.
+    fn ddim_update(&self, x: &mut [f32], eps: &[f32], noise: Option<NoiseStream>, c: DdimCoeffs) -> Result<()>;
 }

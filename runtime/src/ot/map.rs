@@ -34,7 +34,8 @@ fn better(a: Assignment, b: Assignment) -> Assignment {
     }
 }
 
-fn check_shapes(queries: &[f32], d: usize, targets: &[f16], heights: &[f32]) -> Result<(usize, usize)> {
+/// The batch size and target count of an OT map call, or the typed error every backend returns.
+pub fn check_shapes(queries: &[f32], d: usize, targets: &[f16], heights: &[f32]) -> Result<(usize, usize)> {
     let n = heights.len();
     if d == 0 || !queries.len().is_multiple_of(d) || targets.len() != n * d || n == 0 {
         return Err(Error::InvalidArgument(format!(

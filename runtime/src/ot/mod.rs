@@ -3,7 +3,7 @@
 pub mod map;
 pub mod solve;
 
-pub use map::{assign, hard_map, nearest_target, soft_map, Assignment};
+pub use map::{assign, check_shapes, hard_map, nearest_target, soft_map, Assignment};
 pub use solve::{solve_heights, IterStats, SolveConfig, SolveReport};
 
 #[cfg(test)]

@@ -137,7 +137,7 @@ impl Engine {
             let (from, to) = (g[k - 1], g[k]);
             let stage = format!("encode step {k}/{steps}");
             let e = self.eps(key, x, batch, encode_eval_t(from), &stage, time)?;
-            self.backend.ddim_update(x, &e, None, DdimCoeffs::new(&self.schedule, from, to, 0.0));
+            self.backend.ddim_update(x, &e, None, DdimCoeffs::new(&self.schedule, from, to, 0.0))?;
             obs.step();
         }
         obs.done();
@@ -161,19 +161,12 @@ impl Engine {
         let batch = self.check_batch(x, "decoder input")?;
         let g = self.path(t_start, steps)?;
         obs.stage(&format!("decode {}", self.bundle.manifest().domain_name(key)), steps);
-        let mut noise = vec![0f32; if eta > 0.0 { x.len() } else { 0 }];
         for k in (1..g.len()).rev() {
             let (from, to) = (g[k], g[k - 1]);
             let stage = format!("decode step {}/{steps}", steps + 1 - k);
             let e = self.eps(key, x, batch, from, &stage, time)?;
             let c = DdimCoeffs::new(&self.schedule, from, to, eta as f64);
-            let z = if c.sigma > 0.0 {
-                NoiseStream::new(seed, k as u64).fill_normal(&mut noise);
-                Some(noise.as_slice())
-            } else {
-                None
-            };
-            self.backend.ddim_update(x, &e, z, c);
+            self.backend.ddim_update(x, &e, Some(NoiseStream::new(seed, k as u64)), c)?;
             obs.step();
         }
         obs.done();

@@ -1,0 +1,121 @@
+//! ε-networks on the GPU through tract's CUDA runtime, after tract's f32→f16 translation when the
+//! backend runs in f16. Nodes tract cannot run on CUDA stay on the CPU inside the same plan
+//! (tract inserts the copies); [`cpu_fallback_nodes`] names them for `inspect --backend cuda`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::transform::ModelTransform;
+
+use crate::backend::graph::Graph;
+use crate::backend::{EpsNet, Precision};
+use crate::error::{Error, Result};
+
+/// tract's CUDA runtime. Naming `tract_cuda` here also keeps its runtime registration linked in.
+pub fn runtime() -> Result<&'static dyn Runtime> {
+    let _linked = tract_cuda::CudaTransform;
+    runtime_for_name("cuda").ok().flatten().ok_or_else(|| Error::CudaUnavailable {
+        problem: "tract's CUDA runtime is not registered in this build".into(),
+        fix: "rebuild with `--features cuda`".into(),
+    })
+}
+
+pub struct CudaNet {
+    graph: Graph,
+    precision: Precision,
+    /// One plan per batch size seen (concrete shapes: tract's GPU kernels are chosen per shape).
+    plans: Mutex<HashMap<usize, Arc<Box<dyn Runnable>>>>,
+    weight_bytes: usize,
+    /// Output bytes of every node for one image: an upper bound of the activations (tract's
+    /// device allocator reuses buffers, so the real peak is lower).
+    activation_bytes_per_image: usize,
+}
+
+impl CudaNet {
+    pub fn load(graph: Graph, precision: Precision) -> Result<CudaNet> {
+        let elem = if precision == Precision::F16 { 2 } else { 4 };
+        let typed = graph.typed(1, precision)?;
+        let activation_bytes_per_image = typed
+            .nodes()
+            .iter()
+            .flat_map(|n| &n.outputs)
+            .map(|o| {
+                o.fact.shape.as_concrete().map_or(0, |s| s.iter().product::<usize>()) * o.fact.datum_type.size_of()
+            })
+            .sum();
+        let net = CudaNet {
+            weight_bytes: graph.params * elem,
+            graph,
+            precision,
+            plans: Mutex::new(HashMap::new()),
+            activation_bytes_per_image,
+        };
+        net.plan(1)?;
+        Ok(net)
+    }
+
+    fn plan(&self, batch: usize) -> Result<Arc<Box<dyn Runnable>>> {
+        let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = plans.get(&batch) {
+            return Ok(p.clone());
+        }
+        let typed = self.graph.typed(batch, self.precision)?;
+        let plan = runtime()?
+            .prepare(typed)
+            .map_err(|e| Error::tract(format!("preparing {} for CUDA at batch {batch}", self.graph.label), e))?;
+        let plan = Arc::new(plan);
+        plans.insert(batch, plan.clone());
+        log::debug!("{}: CUDA plan ready for batch {batch}", self.graph.label);
+        Ok(plan)
+    }
+}
+
+impl EpsNet for CudaNet {
+    fn eps(&self, x: &[f32], batch: usize, t: i64) -> Result<Vec<f32>> {
+        self.graph.check_input(x, batch)?;
+        let plan = self.plan(batch)?;
+        let inputs = self.graph.inputs(x, batch, t, self.precision)?;
+        let out = plan
+            .run(inputs)
+            .map_err(|e| Error::tract(format!("running {} on CUDA at t = {t}", self.graph.label), e))?;
+        self.graph.output(&out[0], batch, self.precision)
+    }
+
+    fn label(&self) -> &str {
+        &self.graph.label
+    }
+
+    fn weight_bytes(&self) -> usize {
+        self.weight_bytes
+    }
+
+    fn activation_bytes(&self, batch: usize) -> usize {
+        self.activation_bytes_per_image * batch
+    }
+}
+
+/// One node of a network that tract keeps on the CPU under the CUDA runtime.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FallbackNode {
+    pub node: String,
+    pub op: String,
+}
+
+/// The nodes of `graph` that tract's CUDA transform leaves on the CPU. Needs a device (the
+/// transform initialises a CUDA context): call after [`super::probe::probe`] succeeded.
+pub fn cpu_fallback_nodes(graph: &Graph, precision: Precision) -> Result<Vec<FallbackNode>> {
+    let mut typed = graph.typed(1, precision)?;
+    tract_cuda::CudaTransform
+        .transform(&mut typed)
+        .map_err(|e| Error::tract(format!("translating {} for CUDA", graph.label), e))?;
+    Ok(typed
+        .nodes()
+        .iter()
+        .filter_map(|n| {
+            let op = n.op.name().to_string();
+            let on_device = ["Cuda", "Gpu", "DeviceSync"].iter().any(|p| op.starts_with(p));
+            (!on_device && op != "Source" && op != "Const").then(|| FallbackNode { node: n.name.clone(), op })
+        })
+        .collect())
+}

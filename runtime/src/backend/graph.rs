@@ -1,0 +1,145 @@
+//! An ε-network's ONNX graph as tract sees it, shared by every backend that runs networks through
+//! tract (cpu, cuda): parsing and op checks, the image/timestep inputs, the typed model for a
+//! batch size and precision, and the f32 boundary (inputs in, outputs out).
+
+use half::f16;
+use tract_onnx::prelude::*;
+
+use super::Precision;
+use crate::bundle::{ImageSpec, NetSpec, TimeDtype};
+use crate::error::{Error, Result};
+
+pub struct Graph {
+    model: InferenceModel,
+    /// Positions of the image and timestep inputs in the model's input list.
+    pub x_pos: usize,
+    t_pos: usize,
+    pub t_dtype: TimeDtype,
+    pub image: ImageSpec,
+    pub label: String,
+    /// Weights in the ONNX file (values, not bytes).
+    pub params: usize,
+}
+
+impl Graph {
+    pub fn parse(onnx: &[u8], spec: &NetSpec, image: ImageSpec, label: &str) -> Result<Graph> {
+        let proto = crate::onnx::decode(onnx, label)?;
+        crate::onnx::check_ops(&proto, label)?;
+        let params: usize = proto
+            .graph
+            .iter()
+            .flat_map(|g| &g.initializer)
+            .map(|t| t.dims.iter().map(|&d| d.max(0) as usize).product::<usize>())
+            .sum();
+        let model = tract_onnx::onnx()
+            .model_for_proto_model(&proto)
+            .map_err(|e| Error::tract(format!("parsing {label}"), e))?;
+        let names: Vec<String> = model
+            .input_outlets()
+            .map_err(|e| Error::tract(label, e))?
+            .iter()
+            .map(|o| model.node(o.node).name.clone())
+            .collect();
+        let pos = |name: &str| {
+            names.iter().position(|n| n == name).ok_or_else(|| Error::Onnx {
+                net: label.into(),
+                problem: format!("input `{name}` recorded in the bundle is not an input of the graph ({names:?})"),
+            })
+        };
+        let (x_pos, t_pos) = (pos(&spec.x_input)?, pos(&spec.t_input)?);
+        Ok(Graph { model, x_pos, t_pos, t_dtype: spec.t_dtype, image, label: label.into(), params })
+    }
+
+    /// The decluttered typed model for exactly `batch` images, translated to f16 where asked.
+    /// The translation runs before any backend picks kernels, so it picks f16 ones.
+    pub fn typed(&self, batch: usize, precision: Precision) -> Result<TypedModel> {
+        let img = self.image;
+        let b: TDim = batch.into();
+        let x_shape = tvec![b.clone(), img.channels.into(), img.height.into(), img.width.into()];
+        let t_type = match self.t_dtype {
+            TimeDtype::Int64 => i64::datum_type(),
+            TimeDtype::Float => f32::datum_type(),
+        };
+        let mut model = self.model.clone();
+        let typed = model
+            .set_input_fact(self.x_pos, InferenceFact::dt_shape(f32::datum_type(), x_shape))
+            .and_then(|_| model.set_input_fact(self.t_pos, InferenceFact::dt_shape(t_type, tvec![b])))
+            .and_then(|_| {
+                let mut typed = model.into_typed()?.into_decluttered()?;
+                if precision == Precision::F16 {
+                    use tract_onnx::tract_core::floats::FloatPrecisionTranslator;
+                    use tract_onnx::tract_core::transform::ModelTransform;
+                    FloatPrecisionTranslator::new(f32::datum_type(), f16::datum_type()).transform(&mut typed)?;
+                }
+                Ok(typed)
+            })
+            .map_err(|e| {
+                Error::tract(
+                    format!(
+                        "preparing {} (does the graph accept [N,{},{},{}] images?)",
+                        self.label, img.channels, img.height, img.width
+                    ),
+                    e,
+                )
+            })?;
+        Ok(typed)
+    }
+
+    /// The input list for `n` images at timestep `t`, in the model's order and precision.
+    pub fn inputs(&self, x: &[f32], n: usize, t: i64, precision: Precision) -> Result<TVec<TValue>> {
+        let img = self.image;
+        let shape = [n, img.channels, img.height, img.width];
+        let f16 = precision == Precision::F16;
+        let xt = if f16 {
+            let h: Vec<f16> = x.iter().map(|&v| f16::from_f32(v)).collect();
+            Tensor::from_shape(&shape, &h)
+        } else {
+            Tensor::from_shape(&shape, x)
+        }
+        .map_err(|e| Error::tract(format!("building the input of {}", self.label), e))?;
+        let tt = match self.t_dtype {
+            TimeDtype::Int64 => Tensor::from_shape(&[n], &vec![t; n]),
+            // t ≤ 2048 is exact in f16, so a float timestep survives the translation.
+            TimeDtype::Float if f16 => Tensor::from_shape(&[n], &vec![f16::from_f32(t as f32); n]),
+            TimeDtype::Float => Tensor::from_shape(&[n], &vec![t as f32; n]),
+        }
+        .map_err(|e| Error::tract(format!("building the timestep of {}", self.label), e))?;
+        Ok(if self.x_pos == 0 { tvec![xt.into(), tt.into()] } else { tvec![tt.into(), xt.into()] })
+    }
+
+    /// The first output as f32, checked to hold one value per input value.
+    pub fn output(&self, out: &TValue, n: usize, precision: Precision) -> Result<Vec<f32>> {
+        let img = self.image;
+        let read = |e| Error::tract(format!("reading the output of {}", self.label), e);
+        let (values, found): (Vec<f32>, Vec<usize>) = if precision == Precision::F16 {
+            let view = out.to_plain_array_view::<f16>().map_err(read)?;
+            (view.iter().map(|v| v.to_f32()).collect(), view.shape().to_vec())
+        } else {
+            let view = out.to_plain_array_view::<f32>().map_err(read)?;
+            (view.iter().copied().collect(), view.shape().to_vec())
+        };
+        if values.len() != n * img.elems() {
+            return Err(Error::Shape {
+                what: format!("output of {}", self.label),
+                expected: vec![n, img.channels, img.height, img.width],
+                found,
+                hint: " (an ε-network returns one value per input value)".into(),
+            });
+        }
+        Ok(values)
+    }
+
+    /// Fails with a shape error unless `x` holds `batch` images.
+    pub fn check_input(&self, x: &[f32], batch: usize) -> Result<()> {
+        if x.len() != batch * self.image.elems() {
+            let img = self.image;
+            return Err(Error::Shape {
+                what: format!("input of {}", self.label),
+                expected: vec![batch, img.channels, img.height, img.width],
+                found: vec![x.len()],
+                hint: String::new(),
+            });
+        }
+        Ok(())
+    }
+}
