@@ -28,6 +28,7 @@ enum Command {
     Bench(cmd::bench::Args),
     Calibrate(cmd::calibrate::Args),
     Selftest(cmd::selftest::Args),
+    Targets(cmd::targets::Args),
     Demo(cmd::demo::Args),
 }
 
@@ -43,6 +44,7 @@ fn main() -> std::process::ExitCode {
         Command::Bench(a) => cmd::bench::run(a),
         Command::Calibrate(a) => cmd::calibrate::run(a),
         Command::Selftest(a) => cmd::selftest::run(a),
+        Command::Targets(a) => cmd::targets::run(a),
         Command::Demo(a) => cmd::demo::run(a),
     };
     match result {

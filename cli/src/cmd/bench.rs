@@ -21,8 +21,9 @@ pub struct Args {
     run: RunArgs,
     #[arg(long, value_enum, default_value = "ot-ald")]
     method: Method,
-    #[arg(long, default_value_t = 1)]
-    batch: usize,
+    /// Images per network call [default: 1, or the target's].
+    #[arg(long)]
+    batch: Option<usize>,
     #[arg(long, default_value_t = 10)]
     repeat: usize,
     /// Images for the runs (PNG, folder or .npy), cycled to fill the batch; default: Gaussian
@@ -70,7 +71,11 @@ fn peak_rss_mib() -> Option<f64> {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    anyhow::ensure!(a.repeat > 0 && a.batch > 0, "--repeat and --batch must be at least 1");
+    let batch = match a.batch {
+        Some(b) => b,
+        None => a.run.default_batch(1)?,
+    };
+    anyhow::ensure!(a.repeat > 0 && batch > 0, "--repeat and --batch must be at least 1");
     let t0 = Instant::now();
     let engine = a.run.open()?;
     let open_s = t0.elapsed().as_secs_f64();
@@ -80,25 +85,25 @@ pub fn run(a: Args) -> Result<()> {
     engine.net(NetKey::B)?;
     let load_nets_s = t1.elapsed().as_secs_f64();
     rss.push(("load nets", peak_rss_mib()));
-    a.run.check_budget(&engine, a.batch)?;
-    let estimate = engine.memory_estimate(a.batch)?;
+    a.run.check_budget(&engine, batch)?;
+    let estimate = engine.memory_estimate(batch)?;
     let m = engine.bundle().manifest().clone();
     let d = m.image.elems();
     let x = match &a.input {
         Some(path) => {
             let input = crate::images::read_inputs(path, &m)?;
-            input.data.iter().copied().cycle().take(a.batch * d).collect()
+            input.data.iter().copied().cycle().take(batch * d).collect()
         }
-        None => NoiseStream::new(1, 0).normal(a.batch * d),
+        None => NoiseStream::new(1, 0).normal(batch * d),
     };
     let t = m.t_encode as i64;
     let net = super::common::domain_key(&engine, &a.net)?;
     let mut nt = NetTime::default();
-    engine.eps(net, &x, a.batch, t, "warm-up", &mut nt)?;
+    engine.eps(net, &x, batch, t, "warm-up", &mut nt)?;
     let eps_times: Vec<f64> = (0..a.repeat)
         .map(|_| {
             let s = Instant::now();
-            engine.eps(net, &x, a.batch, t, "bench", &mut nt).map(|_| s.elapsed().as_secs_f64())
+            engine.eps(net, &x, batch, t, "bench", &mut nt).map(|_| s.elapsed().as_secs_f64())
         })
         .collect::<brenier::Result<_>>()?;
     if a.eval_only {
@@ -107,7 +112,7 @@ pub fn run(a: Args) -> Result<()> {
             "net": net.as_str(),
             "threads": engine.backend().threads(),
             "precision": engine.backend().precision(),
-            "batch": a.batch,
+            "batch": batch,
             "network_eval": stats(eps_times),
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -133,14 +138,14 @@ pub fn run(a: Args) -> Result<()> {
         Method::OtAld => TranslateMethod::OtAld,
     };
     let opts = TranslateOptions { method, steps: a.steps, ..TranslateOptions::default() };
-    let clean = NoiseStream::new(2, 0).normal(a.batch * d);
+    let clean = NoiseStream::new(2, 0).normal(batch * d);
     let mut nfe = 0;
     let e2e: Vec<f64> = (0..a.repeat.min(5))
         .map(|_| {
             let s = Instant::now();
             engine.translate(&clean, &opts, &Silent).map(|r| {
                 nfe = r.nfe;
-                s.elapsed().as_secs_f64() / a.batch as f64
+                s.elapsed().as_secs_f64() / batch as f64
             })
         })
         .collect::<brenier::Result<_>>()?;
@@ -149,7 +154,7 @@ pub fn run(a: Args) -> Result<()> {
         "bundle": a.run.bundle.display().to_string(),
         "backend": engine.backend().name(),
         "threads": engine.backend().threads(),
-        "batch": a.batch,
+        "batch": batch,
         "open_ms": open_s * 1e3,
         "load_nets_ms": load_nets_s * 1e3,
         "precision": engine.backend().precision(),
@@ -185,7 +190,7 @@ pub fn run(a: Args) -> Result<()> {
         a.run.bundle.display(),
         engine.backend().name(),
         engine.backend().threads(),
-        a.batch
+        batch
     );
     println!("  open bundle              {:.2} ms", open_s * 1e3);
     println!("  load + optimise nets     {:.1} ms", load_nets_s * 1e3);

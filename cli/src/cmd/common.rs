@@ -2,29 +2,34 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
-use brenier::backend::{CpuBackend, Precision};
+use anyhow::{Context, Result};
+use brenier::backend::{BackendKind, Precision};
 use brenier::bundle::{Bundle, LoadMode};
 use brenier::Engine;
+use brenier_targets::Target;
 
-#[derive(clap::Args, Debug, Clone)]
+#[derive(clap::Args, Debug, Clone, Default)]
 pub struct RunArgs {
     /// The `.brn` bundle.
     #[arg(long)]
     pub bundle: PathBuf,
-    /// Backend running the networks and kernels (`auto`: the best one built in and present;
-    /// this build has the CPU backend only).
-    #[arg(long, default_value = "cpu", value_parser = ["cpu", "auto"])]
-    pub backend: String,
-    /// CPU threads (0 = all cores).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
-    /// Network precision: f32, or f16 (native on aarch64 with FP16; emulated, slower, on x86_64 —
-    /// see `brenier calibrate`).
-    #[arg(long, default_value = "f32")]
-    pub precision: Precision,
+    /// Device profile (`brenier targets` lists them, or a .toml file): its backend, precision,
+    /// threads, batch and memory budget, unless given here explicitly.
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
+    /// Backend: cpu, cuda (fails with the reason when CUDA is missing), or auto (CUDA where
+    /// present, else the CPU with a warning) [default: cpu, or the target's].
+    #[arg(long)]
+    pub backend: Option<BackendKind>,
+    /// CPU threads (0 = all cores) [default: 0, or the target's].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Network precision: f32, or f16 (GPU; native on aarch64 with FP16; emulated, slower, on
+    /// x86_64 — see `brenier calibrate`) [default: f32, or the target's].
+    #[arg(long)]
+    pub precision: Option<Precision>,
     /// Refuse to run when the estimated footprint (bundle, weights, activations at the batch
-    /// size, buffers) exceeds this many MiB.
+    /// size, buffers) exceeds this many MiB [default: none, or the target's].
     #[arg(long, value_name = "MIB")]
     pub memory_budget: Option<f64>,
     /// Read the bundle into memory instead of mapping it (for filesystems where a mapped file
@@ -33,8 +38,40 @@ pub struct RunArgs {
     pub no_mmap: bool,
 }
 
+/// What a run uses once the flags and the target profile are merged (flags win).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub backend: BackendKind,
+    pub precision: Precision,
+    pub threads: usize,
+    pub memory_budget: Option<f64>,
+    pub target: Option<Target>,
+}
+
 impl RunArgs {
-    /// The engine, checked against `--memory-budget` at batch 1.
+    pub fn settings(&self) -> Result<Settings> {
+        let target = self.target.as_deref().map(brenier_targets::find).transpose()?;
+        if let Some(t) = &target {
+            if t.arch() != std::env::consts::ARCH {
+                log::warn!("target {} is for {}, but this binary runs on {}", t.name, t.arch(), std::env::consts::ARCH);
+            }
+        }
+        let t = target.as_ref();
+        Ok(Settings {
+            backend: self.backend.or(t.map(|t| t.backend)).unwrap_or_default(),
+            precision: self.precision.or(t.map(|t| t.precision)).unwrap_or_default(),
+            threads: self.threads.or(t.map(|t| t.threads)).unwrap_or(0),
+            memory_budget: self.memory_budget.or(t.map(|t| t.memory_budget_mib)),
+            target,
+        })
+    }
+
+    /// The batch a command uses when `--batch` is not given: the target's, else `fallback`.
+    pub fn default_batch(&self, fallback: usize) -> Result<usize> {
+        Ok(self.settings()?.target.map_or(fallback, |t| t.batch))
+    }
+
+    /// The engine, checked against the memory budget at batch 1.
     pub fn engine(&self) -> Result<Engine> {
         let engine = self.open()?;
         self.check_budget(&engine, 1)?;
@@ -44,16 +81,29 @@ impl RunArgs {
     /// The engine, unchecked: for commands that learn their batch size from the input first
     /// and then call [`RunArgs::check_budget`].
     pub fn open(&self) -> Result<Engine> {
+        let s = self.settings()?;
         let mode = if self.no_mmap { LoadMode::Read } else { LoadMode::Mmap };
         let bundle = Bundle::open_with(&self.bundle, mode)?;
-        Ok(Engine::new(bundle, Box::new(CpuBackend::with_precision(self.threads, self.precision)?))?)
+        let backend = brenier::backend::open(s.backend, s.precision, s.threads)?;
+        log::info!("backend {} in {} ({} threads)", backend.name(), backend.precision(), backend.threads());
+        Ok(Engine::new(bundle, backend)?)
     }
 
-    /// Applies `--memory-budget` to batches of `batch` images.
+    /// Applies the memory budget (flag or target) to batches of `batch` images.
     pub fn check_budget(&self, engine: &Engine, batch: usize) -> Result<()> {
-        if let Some(budget) = self.memory_budget {
-            let e = engine.check_memory_budget(budget, batch.max(1))?;
-            log::info!("memory estimate {:.1} MiB within the budget of {budget} MiB", e.total_bytes as f64 / 1048576.0);
+        let s = self.settings()?;
+        if let Some(budget) = s.memory_budget {
+            let from = match (&self.memory_budget, &s.target) {
+                (None, Some(t)) => format!(" (target {})", t.name),
+                _ => String::new(),
+            };
+            let e = engine
+                .check_memory_budget(budget, batch.max(1))
+                .with_context(|| format!("memory budget {budget} MiB{from}"))?;
+            log::info!(
+                "memory estimate {:.1} MiB within the budget of {budget} MiB{from}",
+                e.total_bytes as f64 / 1048576.0
+            );
         }
         Ok(())
     }

@@ -43,14 +43,7 @@ pub fn grid(
 
 pub fn run(a: &Args, bundle: &Path) -> Result<()> {
     std::fs::create_dir_all(&a.out)?;
-    let run = RunArgs {
-        bundle: bundle.to_path_buf(),
-        backend: "cpu".into(),
-        threads: a.threads,
-        precision: Default::default(),
-        memory_budget: None,
-        no_mmap: false,
-    };
+    let run = RunArgs { bundle: bundle.to_path_buf(), threads: Some(a.threads), ..RunArgs::default() };
     let t0 = Instant::now();
     let engine = run.engine()?;
     let m = engine.bundle().manifest().clone();

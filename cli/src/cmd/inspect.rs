@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use brenier::backend::{BackendKind, Precision};
 use brenier::bundle::Bundle;
 
 /// Show a bundle's sections (with checksum status) and manifest.
@@ -20,6 +21,13 @@ pub struct Args {
     extract: Option<String>,
     #[arg(long)]
     output: Option<PathBuf>,
+    /// With `cuda`: list the network nodes tract keeps on the CPU under its CUDA runtime (needs
+    /// a GPU and a build with `--features cuda`).
+    #[arg(long)]
+    backend: Option<BackendKind>,
+    /// Precision for `--backend cuda`.
+    #[arg(long, default_value = "f16")]
+    precision: Precision,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -29,6 +37,9 @@ pub fn run(a: Args) -> Result<()> {
         brenier::io::write_atomic(out, bytes)?;
         println!("wrote section `{name}` ({} bytes) to {}", bytes.len(), out.display());
         return Ok(());
+    }
+    if a.backend == Some(BackendKind::Cuda) {
+        return cuda_fallback(&b, a.precision, a.json);
     }
     let calibration = b.calibration();
     let status: Vec<(String, Result<(), String>)> =
@@ -122,4 +133,33 @@ pub fn run(a: Args) -> Result<()> {
         anyhow::bail!("section `{name}` is damaged: {e}");
     }
     Ok(())
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_fallback(b: &Bundle, precision: Precision, json: bool) -> Result<()> {
+    let report = brenier::backend::cuda::net::bundle_fallback(b, precision)?;
+    if json {
+        let nets: serde_json::Map<String, serde_json::Value> =
+            report.iter().map(|(l, n)| (l.clone(), serde_json::to_value(n).unwrap_or_default())).collect();
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "cpu_fallback": nets }))?);
+        return Ok(());
+    }
+    for (label, nodes) in report {
+        if nodes.is_empty() {
+            println!("{label}: every node runs on CUDA ({precision})");
+        } else {
+            println!("{label}: {} node(s) stay on the CPU under CUDA ({precision}):", nodes.len());
+            for n in nodes {
+                println!("  {:<40} {}", n.node, n.op);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_fallback(_: &Bundle, _: Precision, _: bool) -> Result<()> {
+    anyhow::bail!(
+        "this brenier was built without CUDA support: rebuild with `cargo build --release --features cuda` (no CUDA toolkit needed) to list what runs on the GPU"
+    )
 }

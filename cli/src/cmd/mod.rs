@@ -11,4 +11,5 @@ pub mod export;
 pub mod generate;
 pub mod inspect;
 pub mod selftest;
+pub mod targets;
 pub mod translate;

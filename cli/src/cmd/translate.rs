@@ -44,9 +44,9 @@ pub struct Args {
     tau: Option<f32>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Images per network call (0 = all at once).
-    #[arg(long, default_value_t = 0)]
-    batch: usize,
+    /// Images per network call (0 = all at once) [default: 0, or the target's].
+    #[arg(long)]
+    batch: Option<usize>,
     /// A PNG, a folder of PNGs, or a .npy [N,C,H,W] in model space.
     #[arg(long)]
     input: PathBuf,
@@ -62,7 +62,11 @@ pub fn run(a: Args) -> Result<()> {
     let engine = a.run.open()?;
     let m = engine.bundle().manifest().clone();
     let input = read_inputs(&a.input, &m)?;
-    a.run.check_budget(&engine, if a.batch == 0 { input.count } else { a.batch.min(input.count) })?;
+    let batch = match a.batch {
+        Some(b) => b,
+        None => a.run.default_batch(0)?,
+    };
+    a.run.check_budget(&engine, if batch == 0 { input.count } else { batch.min(input.count) })?;
     let opts = TranslateOptions {
         method: match a.method {
             Method::Ddib => TranslateMethod::Ddib,
@@ -76,7 +80,7 @@ pub fn run(a: Args) -> Result<()> {
         seed: a.seed,
     };
     let d = m.image.elems();
-    let per = if a.batch == 0 { input.count } else { a.batch };
+    let per = if batch == 0 { input.count } else { batch };
     let bars = Bars::new(a.quiet).with_images(input.count, input.count.div_ceil(per));
     let mut out = Vec::with_capacity(input.data.len());
     let mut last = None;

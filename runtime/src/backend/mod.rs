@@ -69,6 +69,82 @@ impl std::str::FromStr for Precision {
     }
 }
 
+/// Which backend to start: `auto` takes CUDA where this build has it and the machine can run
+/// it, and otherwise the CPU, logging why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    #[default]
+    Cpu,
+    Cuda,
+    Auto,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Cpu => "cpu",
+            BackendKind::Cuda => "cuda",
+            BackendKind::Auto => "auto",
+        }
+    }
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "cpu" => Ok(BackendKind::Cpu),
+            "cuda" => Ok(BackendKind::Cuda),
+            "auto" => Ok(BackendKind::Auto),
+            _ => Err(crate::Error::InvalidArgument(format!("backend `{s}`: expected `cpu`, `cuda` or `auto`"))),
+        }
+    }
+}
+
+/// Starts the backend `kind` with networks in `precision` and `threads` host threads (0: all).
+/// `cuda` fails with the probe's typed error; `auto` falls back to the CPU with a warning, in
+/// f32 when this CPU would only emulate f16.
+#[cfg(feature = "cpu")]
+pub fn open(kind: BackendKind, precision: Precision, threads: usize) -> Result<Box<dyn Backend>> {
+    match kind {
+        BackendKind::Cpu => Ok(Box::new(CpuBackend::with_precision(threads, precision)?)),
+        BackendKind::Cuda => open_cuda(precision),
+        BackendKind::Auto => match open_cuda(precision) {
+            Ok(b) => Ok(b),
+            Err(e) => {
+                let precision = if precision == Precision::F16 && !cpu::f16_native() {
+                    log::warn!("CUDA unavailable ({e}); running on the CPU in f32 (this CPU only emulates f16)");
+                    Precision::F32
+                } else {
+                    log::warn!("CUDA unavailable ({e}); running on the CPU in {precision}");
+                    precision
+                };
+                Ok(Box::new(CpuBackend::with_precision(threads, precision)?))
+            }
+        },
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn open_cuda(precision: Precision) -> Result<Box<dyn Backend>> {
+    Ok(Box::new(cuda::CudaBackend::new(precision)?))
+}
+
+#[cfg(all(feature = "cpu", not(feature = "cuda")))]
+fn open_cuda(_: Precision) -> Result<Box<dyn Backend>> {
+    Err(crate::Error::CudaUnavailable {
+        problem: "this brenier was built without CUDA support".into(),
+        fix: "rebuild with `cargo build --release --features cuda` (no CUDA toolkit needed to build), or run with --backend cpu".into(),
+    })
+}
+
 pub trait Backend: Send + Sync {
     fn name(&self) -> &'static str;
     /// Precision the networks run in.

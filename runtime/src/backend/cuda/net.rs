@@ -119,3 +119,20 @@ pub fn cpu_fallback_nodes(graph: &Graph, precision: Precision) -> Result<Vec<Fal
         })
         .collect())
 }
+
+/// [`cpu_fallback_nodes`] for both networks of a bundle, by label. Probes the machine first.
+pub fn bundle_fallback(
+    bundle: &crate::bundle::Bundle,
+    precision: Precision,
+) -> Result<Vec<(String, Vec<FallbackNode>)>> {
+    super::probe::probe()?;
+    let m = bundle.manifest();
+    [crate::NetKey::A, crate::NetKey::B]
+        .into_iter()
+        .map(|key| {
+            let label = format!("net {} ({})", key.as_str(), m.domain_name(key));
+            let graph = Graph::parse(bundle.net_bytes(key)?, m.net(key), m.image, &label)?;
+            Ok((label, cpu_fallback_nodes(&graph, precision)?))
+        })
+        .collect()
+}
