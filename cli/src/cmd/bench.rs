@@ -80,11 +80,15 @@ pub fn run(a: Args) -> Result<()> {
     let engine = a.run.open()?;
     let open_s = t0.elapsed().as_secs_f64();
     let mut rss = vec![("open", peak_rss_mib())];
+    // Device memory in use after each stage, where the backend has a device (the maximum is
+    // reported as the peak; the driver gives no high-water mark).
+    let mut device = vec![];
     let t1 = Instant::now();
     engine.net(NetKey::A)?;
     engine.net(NetKey::B)?;
     let load_nets_s = t1.elapsed().as_secs_f64();
     rss.push(("load nets", peak_rss_mib()));
+    device.extend(engine.backend().device_memory_used());
     a.run.check_budget(&engine, batch)?;
     let estimate = engine.memory_estimate(batch)?;
     let m = engine.bundle().manifest().clone();
@@ -119,6 +123,7 @@ pub fn run(a: Args) -> Result<()> {
         return Ok(());
     }
     rss.push(("network evaluation", peak_rss_mib()));
+    device.extend(engine.backend().device_memory_used());
     let map_spec = m.find_map(&brenier::bundle::OtSource::Domain { domain: "a".into() }, NetKey::B).cloned();
     let map_times = match &map_spec {
         Some(spec) => Some(
@@ -133,6 +138,7 @@ pub fn run(a: Args) -> Result<()> {
         None => None,
     };
     rss.push(("OT map", peak_rss_mib()));
+    device.extend(engine.backend().device_memory_used());
     let method = match a.method {
         Method::Ddib => TranslateMethod::Ddib,
         Method::OtAld => TranslateMethod::OtAld,
@@ -150,9 +156,11 @@ pub fn run(a: Args) -> Result<()> {
         })
         .collect::<brenier::Result<_>>()?;
     rss.push(("end to end", peak_rss_mib()));
+    device.extend(engine.backend().device_memory_used());
     let report = serde_json::json!({
         "bundle": a.run.bundle.display().to_string(),
         "backend": engine.backend().name(),
+        "device": engine.backend().device(),
         "threads": engine.backend().threads(),
         "batch": batch,
         "open_ms": open_s * 1e3,
@@ -167,6 +175,7 @@ pub fn run(a: Args) -> Result<()> {
         "end_to_end_method": format!("{:?}", a.method),
         "end_to_end_nfe": nfe,
         "peak_rss_mib": peak_rss_mib(),
+        "peak_device_memory_mib": device.iter().max().map(|&b| b as f64 / 1048576.0),
     });
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -211,5 +220,8 @@ pub fn run(a: Args) -> Result<()> {
         mib(estimate.activation_bytes),
         mib(estimate.working_bytes)
     );
+    if let Some(v) = report["peak_device_memory_mib"].as_f64() {
+        println!("  device memory in use (max over stages, all processes) {v:.1} MiB");
+    }
     Ok(())
 }

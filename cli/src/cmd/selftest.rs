@@ -22,7 +22,11 @@ pub fn run(a: Args) -> Result<()> {
     let (record, checks) = brenier_calibration::selftest::selftest(&engine)?;
     let failed = checks.iter().filter(|c| !c.pass).count();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "checks": checks, "failed": failed }))?);
+        let device = engine.backend().device();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "checks": checks, "failed": failed, "device": device }))?
+        );
     } else {
         println!(
             "selftest of {} on {} ({} threads, {}), record from {} {}",
@@ -33,6 +37,9 @@ pub fn run(a: Args) -> Result<()> {
             record.machine.arch,
             record.machine.cpu
         );
+        if let Some(d) = engine.backend().device() {
+            println!("  device: {d}");
+        }
         for c in &checks {
             println!("  {}  {:<44} {}  (limit {})", if c.pass { "PASS" } else { "FAIL" }, c.name, c.measured, c.limit);
         }

@@ -153,6 +153,15 @@ pub trait Backend: Send + Sync {
     }
     /// Worker threads the backend uses on the host.
     fn threads(&self) -> usize;
+    /// Device memory in use now (all processes: the driver reports no finer figure), where the
+    /// backend has a device.
+    fn device_memory_used(&self) -> Option<u64> {
+        None
+    }
+    /// The device the backend runs on, for reports (`NVIDIA Orin, sm_87, …`); None on the CPU.
+    fn device(&self) -> Option<String> {
+        None
+    }
     /// Prepares a network from its ONNX bytes (optimised once, here, not per call).
     fn load_net(&self, onnx: &[u8], spec: &NetSpec, image: ImageSpec, label: &str) -> Result<Box<dyn EpsNet>>;
     /// Hard OT assignment: argmax_i ⟨x, y_i⟩ + h_i for each query row.

@@ -54,6 +54,7 @@ impl Kernels {
 
 pub struct CudaBackend {
     info: DeviceInfo,
+    ctx: Arc<CudaContext>,
     precision: Precision,
     stream: Arc<CudaStream>,
     kernels: Kernels,
@@ -80,10 +81,10 @@ impl CudaBackend {
             info.driver_api,
             info.nvrtc
         );
-        Ok(CudaBackend { info, precision, stream, kernels, ot, lock: std::sync::Mutex::new(()) })
+        Ok(CudaBackend { info, ctx, precision, stream, kernels, ot, lock: std::sync::Mutex::new(()) })
     }
 
-    pub fn device(&self) -> &DeviceInfo {
+    pub fn info(&self) -> &DeviceInfo {
         &self.info
     }
 
@@ -103,6 +104,23 @@ impl Backend for CudaBackend {
 
     fn threads(&self) -> usize {
         1
+    }
+
+    fn device(&self) -> Option<String> {
+        let i = &self.info;
+        Some(format!(
+            "{}, {}, {:.0} MiB, driver API {}.{}, {}",
+            i.name,
+            i.arch,
+            i.memory_bytes as f64 / 1048576.0,
+            i.driver_api / 1000,
+            i.driver_api % 1000 / 10,
+            i.nvrtc
+        ))
+    }
+
+    fn device_memory_used(&self) -> Option<u64> {
+        self.ctx.mem_get_info().ok().map(|(free, total)| total.saturating_sub(free) as u64)
     }
 
     fn load_net(&self, onnx: &[u8], spec: &NetSpec, image: ImageSpec, label: &str) -> Result<Box<dyn EpsNet>> {

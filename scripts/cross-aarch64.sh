@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Cross-builds brenier for aarch64-unknown-linux-gnu on x86_64 and tests it under qemu-user:
+# the runtime's test suite (built with the cuda feature, which must then say why CUDA is
+# unavailable instead of failing), the runtime without cuda, the `brenier` binary's selftest on
+# the shipped demo bundle, and that no binary needs a glibc newer than the oldest device
+# profile's (targets/jetson-xavier.toml: 2.31, JetPack 5). Called by .ci/run; installs what it
+# needs (Debian packages, PyPI packages into target/cross-venv).
+#
+# Why this toolchain: rustup cannot fetch the aarch64 std here, so the compiler is Debian's
+# rustc-web with libstd-rust-web-dev:arm64 (bookworm-security, 1.96); linking with Debian's
+# aarch64-linux-gnu-gcc would need GLIBC_2.34, so cargo-zigbuild links against glibc 2.31.
+# Under qemu tract runs its generic arm64 kernels: timings here say nothing about a Jetson.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+triple=aarch64-unknown-linux-gnu
+glibc=$(sed -n 's/^glibc = "\(.*\)"/\1/p' targets/jetson-xavier.toml)
+min_rustc=1.91 # tract 0.23
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! dpkg -s libstd-rust-web-dev:arm64 rustc-web qemu-user >/dev/null 2>&1; then
+  echo "== installing rustc-web, libstd-rust-web-dev:arm64, qemu-user (Debian)"
+  as_root dpkg --add-architecture arm64
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    rustc-web libstd-rust-web-dev:arm64 qemu-user >/dev/null
+fi
+export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
+have=$($RUSTC --version | awk '{print $2}')
+if [ "$(printf '%s\n%s\n' "$min_rustc" "$have" | sort -V | head -1)" != "$min_rustc" ]; then
+  echo "error: $RUSTC is $have; tract 0.23 needs rustc >= $min_rustc (Debian bookworm-security's rustc-web 1.96 has it: apt-get update first)" >&2
+  exit 1
+fi
+test -d "$($RUSTC --print sysroot)/lib/rustlib/$triple" || {
+  echo "error: no $triple std for $RUSTC (install libstd-rust-web-dev:arm64)" >&2
+  exit 1
+}
+
+venv=target/cross-venv
+if [ ! -x "$venv/bin/cargo-zigbuild" ]; then
+  echo "== installing cargo-zigbuild and ziglang (PyPI) into $venv"
+  python3 -m venv "$venv"
+  PIP_ROOT_USER_ACTION=ignore "$venv/bin/pip" install -q --disable-pip-version-check ziglang cargo-zigbuild
+fi
+export PATH="$PWD/$venv/bin:$PATH"
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=qemu-aarch64
+zig_target="$triple.$glibc"
+
+echo "== runtime tests for $triple (glibc $glibc, feature cuda) under qemu-aarch64"
+cargo-zigbuild test --target "$zig_target" -p brenier --features cuda
+echo "== runtime tests without cuda for $triple (built, same dependency features: tract is reused)"
+cargo-zigbuild test --target "$zig_target" -p brenier --no-run
+echo "== brenier binary for $triple (with cuda) and its selftest under qemu"
+cargo-zigbuild build --target "$zig_target" -p brenier-cli --features cuda
+bin="target/$triple/debug/brenier"
+qemu-aarch64 "$bin" targets
+qemu-aarch64 "$bin" selftest --bundle assets/demo.brn --threads 2
+out=$(qemu-aarch64 "$bin" translate --bundle assets/demo.brn --backend cuda --input assets/demo-inputs/7-000.png \
+  --output target/aarch64-cuda.png 2>&1) && { echo "error: --backend cuda succeeded under qemu" >&2; exit 1; }
+echo "$out" | grep -q "CUDA backend cannot start" || { echo "error: unexpected --backend cuda failure: $out" >&2; exit 1; }
+echo "--backend cuda without a GPU: $out"
+
+echo "== glibc needed (at most $glibc)"
+worst=0.0
+for f in "$bin" $(find "target/$triple/debug/deps" -maxdepth 1 -type f -executable -name 'brenier-*'); do
+  need=$(readelf -V --wide "$f" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -1)
+  worst=$(printf '%s\n%s\n' "$worst" "${need:-0.0}" | sort -V | tail -1)
+done
+echo "newest glibc symbol version needed: $worst"
+if [ "$(printf '%s\n%s\n' "$worst" "$glibc" | sort -V | tail -1)" != "$glibc" ]; then
+  echo "error: the aarch64 binaries need glibc $worst, newer than $glibc (JetPack 5)" >&2
+  exit 1
+fi
