@@ -47,12 +47,30 @@ export PATH="$PWD/$venv/bin:$PATH"
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=qemu-aarch64
 zig_target="$triple.$glibc"
 
-echo "== runtime tests for $triple (glibc $glibc, feature cuda) under qemu-aarch64"
-cargo-zigbuild test --target "$zig_target" -p brenier --features cuda
-echo "== runtime tests without cuda for $triple (built, same dependency features: tract is reused)"
+# One build for the runtime's tests and the binary, so Cargo resolves one feature set and tract
+# compiles once for aarch64; the runtime's test executables then run under qemu by path (the
+# CLI's own tests spawn its binary, which only a binfmt-registered qemu could run).
+echo "== runtime tests and the brenier binary for $triple (glibc $glibc, feature cuda)"
+cargo-zigbuild test --target "$zig_target" -p brenier -p brenier-cli --features brenier-cli/cuda --no-run \
+  --message-format=json >target/cross-aarch64-build.json
+tests=$(python3 - target/cross-aarch64-build.json <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] != ["bin"] \
+            and m["package_id"].split("#")[0].endswith("/runtime"):
+        print(m["executable"])
+PY
+)
+test -n "$tests" || { echo "error: no runtime test executables in the build output" >&2; exit 1; }
+echo "== runtime tests under qemu-aarch64"
+for t in $tests; do
+  echo "-- $t"
+  (cd runtime && qemu-aarch64 "$t")
+done
+echo "== runtime without cuda for $triple"
 cargo-zigbuild test --target "$zig_target" -p brenier --no-run
-echo "== brenier binary for $triple (with cuda) and its selftest under qemu"
-cargo-zigbuild build --target "$zig_target" -p brenier-cli --features cuda
+echo "== the brenier binary under qemu: targets, selftest of the demo bundle, --backend cuda without a GPU"
 bin="target/$triple/debug/brenier"
 qemu-aarch64 "$bin" targets
 qemu-aarch64 "$bin" selftest --bundle assets/demo.brn --threads 2
