@@ -47,6 +47,11 @@ export PATH="$PWD/$venv/bin:$PATH"
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=qemu-aarch64
 zig_target="$triple.$glibc"
 
+# Without cuda first, with the same package selection as the cuda build below, so Cargo resolves
+# the same features for tract and compiles it once; the cuda build then leaves its binary last.
+echo "== runtime and CLI without cuda for $triple (glibc $glibc)"
+cargo-zigbuild test --target "$zig_target" -p brenier -p brenier-cli --no-run
+
 # One build for the runtime's tests and the binary, so Cargo resolves one feature set and tract
 # compiles once for aarch64; the runtime's test executables then run under qemu by path (the
 # CLI's own tests spawn its binary, which only a binfmt-registered qemu could run).
@@ -68,8 +73,6 @@ for t in $tests; do
   echo "-- $t"
   (cd runtime && qemu-aarch64 "$t")
 done
-echo "== runtime without cuda for $triple"
-cargo-zigbuild test --target "$zig_target" -p brenier --no-run
 echo "== the brenier binary under qemu: targets, selftest of the demo bundle, --backend cuda without a GPU"
 bin="target/$triple/debug/brenier"
 qemu-aarch64 "$bin" targets

@@ -71,13 +71,14 @@ fn peak_rss_mib() -> Option<f64> {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    let run = a.run.resolve()?;
     let batch = match a.batch {
         Some(b) => b,
-        None => a.run.default_batch(1)?,
+        None => run.default_batch(1),
     };
     anyhow::ensure!(a.repeat > 0 && batch > 0, "--repeat and --batch must be at least 1");
     let t0 = Instant::now();
-    let engine = a.run.open()?;
+    let engine = run.open()?;
     let open_s = t0.elapsed().as_secs_f64();
     let mut rss = vec![("open", peak_rss_mib())];
     // Device memory in use after each stage, where the backend has a device (the maximum is
@@ -89,7 +90,7 @@ pub fn run(a: Args) -> Result<()> {
     let load_nets_s = t1.elapsed().as_secs_f64();
     rss.push(("load nets", peak_rss_mib()));
     device.extend(engine.backend().device_memory_used());
-    a.run.check_budget(&engine, batch)?;
+    run.check_budget(&engine, batch)?;
     let estimate = engine.memory_estimate(batch)?;
     let m = engine.bundle().manifest().clone();
     let d = m.image.elems();

@@ -38,18 +38,23 @@ pub struct RunArgs {
     pub no_mmap: bool,
 }
 
-/// What a run uses once the flags and the target profile are merged (flags win).
+/// What a run uses once the flags and the target profile are merged (flags win). Resolved once
+/// per command, so a profile is read once and its warnings are said once.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub struct Run {
+    pub bundle: PathBuf,
+    pub no_mmap: bool,
     pub backend: BackendKind,
     pub precision: Precision,
     pub threads: usize,
     pub memory_budget: Option<f64>,
+    /// Where the budget came from, for its error message: " (target NAME)" or empty.
+    budget_source: String,
     pub target: Option<Target>,
 }
 
 impl RunArgs {
-    pub fn settings(&self) -> Result<Settings> {
+    pub fn resolve(&self) -> Result<Run> {
         let target = self.target.as_deref().map(brenier_targets::find).transpose()?;
         if let Some(t) = &target {
             if t.arch() != std::env::consts::ARCH {
@@ -57,18 +62,27 @@ impl RunArgs {
             }
         }
         let t = target.as_ref();
-        Ok(Settings {
+        let budget_source = match (self.memory_budget, t) {
+            (None, Some(t)) => format!(" (target {})", t.name),
+            _ => String::new(),
+        };
+        Ok(Run {
+            bundle: self.bundle.clone(),
+            no_mmap: self.no_mmap,
             backend: self.backend.or(t.map(|t| t.backend)).unwrap_or_default(),
             precision: self.precision.or(t.map(|t| t.precision)).unwrap_or_default(),
             threads: self.threads.or(t.map(|t| t.threads)).unwrap_or(0),
             memory_budget: self.memory_budget.or(t.map(|t| t.memory_budget_mib)),
+            budget_source,
             target,
         })
     }
+}
 
+impl Run {
     /// The batch a command uses when `--batch` is not given: the target's, else `fallback`.
-    pub fn default_batch(&self, fallback: usize) -> Result<usize> {
-        Ok(self.settings()?.target.map_or(fallback, |t| t.batch))
+    pub fn default_batch(&self, fallback: usize) -> usize {
+        self.target.as_ref().map_or(fallback, |t| t.batch)
     }
 
     /// The engine, checked against the memory budget at batch 1.
@@ -79,24 +93,19 @@ impl RunArgs {
     }
 
     /// The engine, unchecked: for commands that learn their batch size from the input first
-    /// and then call [`RunArgs::check_budget`].
+    /// and then call [`Run::check_budget`].
     pub fn open(&self) -> Result<Engine> {
-        let s = self.settings()?;
         let mode = if self.no_mmap { LoadMode::Read } else { LoadMode::Mmap };
         let bundle = Bundle::open_with(&self.bundle, mode)?;
-        let backend = brenier::backend::open(s.backend, s.precision, s.threads)?;
+        let backend = brenier::backend::open(self.backend, self.precision, self.threads)?;
         log::info!("backend {} in {} ({} threads)", backend.name(), backend.precision(), backend.threads());
         Ok(Engine::new(bundle, backend)?)
     }
 
     /// Applies the memory budget (flag or target) to batches of `batch` images.
     pub fn check_budget(&self, engine: &Engine, batch: usize) -> Result<()> {
-        let s = self.settings()?;
-        if let Some(budget) = s.memory_budget {
-            let from = match (&self.memory_budget, &s.target) {
-                (None, Some(t)) => format!(" (target {})", t.name),
-                _ => String::new(),
-            };
+        if let Some(budget) = self.memory_budget {
+            let from = &self.budget_source;
             let e = engine
                 .check_memory_budget(budget, batch.max(1))
                 .with_context(|| format!("memory budget {budget} MiB{from}"))?;

@@ -45,7 +45,7 @@ pub fn run(a: &Args, bundle: &Path) -> Result<()> {
     std::fs::create_dir_all(&a.out)?;
     let run = RunArgs { bundle: bundle.to_path_buf(), threads: Some(a.threads), ..RunArgs::default() };
     let t0 = Instant::now();
-    let engine = run.engine()?;
+    let engine = run.resolve()?.engine()?;
     let m = engine.bundle().manifest().clone();
     let inputs = a.inputs.clone().unwrap_or_else(|| PathBuf::from(SHIPPED_INPUTS));
     let input = read_inputs(&inputs, &m).with_context(|| format!("demo inputs {}", inputs.display()))?;

@@ -31,7 +31,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let engine = a.run.engine()?;
+    let engine = a.run.resolve()?.engine()?;
     let m = engine.bundle().manifest().clone();
     if a.t >= engine.schedule().n_train() {
         anyhow::bail!("--t {} must be below the schedule's {} train steps", a.t, engine.schedule().n_train());

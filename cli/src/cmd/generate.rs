@@ -50,7 +50,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     let t0 = Instant::now();
-    let engine = a.run.engine()?;
+    let engine = a.run.resolve()?.engine()?;
     let m = engine.bundle().manifest().clone();
     let opts = GenerateOptions {
         method: match a.method {

@@ -18,7 +18,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let engine = a.run.engine()?;
+    let engine = a.run.resolve()?.engine()?;
     let (record, checks) = brenier_calibration::selftest::selftest(&engine)?;
     let failed = checks.iter().filter(|c| !c.pass).count();
     if a.json {

@@ -58,15 +58,16 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    let run = a.run.resolve()?;
     let t0 = Instant::now();
-    let engine = a.run.open()?;
+    let engine = run.open()?;
     let m = engine.bundle().manifest().clone();
     let input = read_inputs(&a.input, &m)?;
     let batch = match a.batch {
         Some(b) => b,
-        None => a.run.default_batch(0)?,
+        None => run.default_batch(0),
     };
-    a.run.check_budget(&engine, if batch == 0 { input.count } else { batch.min(input.count) })?;
+    run.check_budget(&engine, if batch == 0 { input.count } else { batch.min(input.count) })?;
     let opts = TranslateOptions {
         method: match a.method {
             Method::Ddib => TranslateMethod::Ddib,

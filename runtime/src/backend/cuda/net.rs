@@ -35,6 +35,7 @@ pub struct CudaNet {
 impl CudaNet {
     pub fn load(graph: Graph, precision: Precision) -> Result<CudaNet> {
         let elem = if precision == Precision::F16 { 2 } else { 4 };
+        // The batch-1 model serves both the activation estimate and the first plan.
         let typed = graph.typed(1, precision)?;
         let activation_bytes_per_image = typed
             .nodes()
@@ -44,15 +45,14 @@ impl CudaNet {
                 o.fact.shape.as_concrete().map_or(0, |s| s.iter().product::<usize>()) * o.fact.datum_type.size_of()
             })
             .sum();
-        let net = CudaNet {
+        let first = prepare(&graph.label, typed, 1)?;
+        Ok(CudaNet {
             weight_bytes: graph.params * elem,
             graph,
             precision,
-            plans: Mutex::new(HashMap::new()),
+            plans: Mutex::new(HashMap::from([(1, first)])),
             activation_bytes_per_image,
-        };
-        net.plan(1)?;
-        Ok(net)
+        })
     }
 
     fn plan(&self, batch: usize) -> Result<Arc<Box<dyn Runnable>>> {
@@ -60,15 +60,18 @@ impl CudaNet {
         if let Some(p) = plans.get(&batch) {
             return Ok(p.clone());
         }
-        let typed = self.graph.typed(batch, self.precision)?;
-        let plan = runtime()?
-            .prepare(typed)
-            .map_err(|e| Error::tract(format!("preparing {} for CUDA at batch {batch}", self.graph.label), e))?;
-        let plan = Arc::new(plan);
+        let plan = prepare(&self.graph.label, self.graph.typed(batch, self.precision)?, batch)?;
         plans.insert(batch, plan.clone());
-        log::debug!("{}: CUDA plan ready for batch {batch}", self.graph.label);
         Ok(plan)
     }
+}
+
+fn prepare(label: &str, typed: TypedModel, batch: usize) -> Result<Arc<Box<dyn Runnable>>> {
+    let plan = runtime()?
+        .prepare(typed)
+        .map_err(|e| Error::tract(format!("preparing {label} for CUDA at batch {batch}"), e))?;
+    log::debug!("{label}: CUDA plan ready for batch {batch}");
+    Ok(Arc::new(plan))
 }
 
 impl EpsNet for CudaNet {

@@ -57,6 +57,14 @@ fn err(context: &str) -> impl Fn(cudarc::driver::DriverError) -> Error + '_ {
     move |e| Error::cuda(context, e)
 }
 
+struct Scored {
+    map: Arc<DeviceMap>,
+    scores: CudaSlice<f32>,
+    b: usize,
+    n: usize,
+    rows: LaunchConfig,
+}
+
 impl DeviceOt {
     pub fn new(stream: Arc<CudaStream>) -> Result<DeviceOt> {
         let blas = CudaBlas::new(stream.clone()).map_err(|e| Error::cuda("creating the cuBLAS handle", e))?;
@@ -81,6 +89,16 @@ impl DeviceOt {
         );
         maps.push(m.clone());
         Ok(m)
+    }
+
+    /// The map on the device and the raw scores of `queries`, with the one-block-per-row launch
+    /// shape that both the argmax and the softmax use.
+    fn score(&self, queries: &[f32], d: usize, targets: &[f16], heights: &[f32]) -> Result<Scored> {
+        let (n, b) = (heights.len(), queries.len() / d);
+        let map = self.map(targets, heights)?;
+        let scores = self.scores(&map, queries, d, n)?;
+        let rows = LaunchConfig { grid_dim: (b as u32, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
+        Ok(Scored { map, scores, b, n, rows })
     }
 
     /// scores (batch×n, f32) = Q·Yᵀ with Q rounded to f16.
@@ -134,14 +152,10 @@ impl DeviceOt {
         targets: &[f16],
         heights: &[f32],
     ) -> Result<Vec<Assignment>> {
-        let n = heights.len();
-        let b = queries.len() / d;
-        let map = self.map(targets, heights)?;
-        let scores = self.scores(&map, queries, d, n)?;
+        let Scored { map, scores, b, n, rows } = self.score(queries, d, targets, heights)?;
         let mut idx = self.stream.alloc_zeros::<i32>(b).map_err(err("allocating the OT result"))?;
         let mut best = self.stream.alloc_zeros::<f32>(b).map_err(err("allocating the OT result"))?;
         let n32 = n as i32;
-        let cfg = LaunchConfig { grid_dim: (b as u32, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
         // SAFETY: ot_argmax(scores b×n, heights n, n, idx b, best b), one block per row.
         unsafe {
             self.stream
@@ -151,7 +165,7 @@ impl DeviceOt {
                 .arg(&n32)
                 .arg(&mut idx)
                 .arg(&mut best)
-                .launch(cfg)
+                .launch(rows)
         }
         .map_err(err("running ot_argmax"))?;
         let idx = self.stream.clone_dtoh(&idx).map_err(err("reading the OT assignment"))?;
@@ -178,14 +192,10 @@ impl DeviceOt {
         heights: &[f32],
         tau: f32,
     ) -> Result<Vec<f32>> {
-        let n = heights.len();
-        let b = queries.len() / d;
-        let map = self.map(targets, heights)?;
-        let mut w = self.scores(&map, queries, d, n)?;
+        let Scored { map, scores: mut w, b, n, rows } = self.score(queries, d, targets, heights)?;
         let mut status = self.stream.alloc_zeros::<i32>(b).map_err(err("allocating the soft-map status"))?;
         let mut out = self.stream.alloc_zeros::<f32>(b * d).map_err(err("allocating the soft-map output"))?;
         let (n32, d32) = (n as i32, d as i32);
-        let rows = LaunchConfig { grid_dim: (b as u32, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
         let cols = LaunchConfig {
             grid_dim: ((d as u32).div_ceil(BLOCK), b as u32, 1),
             block_dim: (BLOCK, 1, 1),
