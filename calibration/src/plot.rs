@@ -107,6 +107,14 @@ fn encode_rgb(rgb: &[u8], (w, h): (u32, u32)) -> std::result::Result<Vec<u8>, pn
     Ok(out)
 }
 
+/// The mean of each window of `w` points, at the window's last x.
+pub fn moving_average(points: &[(f64, f64)], w: usize) -> Vec<(f64, f64)> {
+    points
+        .windows(w.min(points.len()).max(1))
+        .map(|win| (win[win.len() - 1].0, win.iter().map(|p| p.1).sum::<f64>() / win.len() as f64))
+        .collect()
+}
+
 /// Loss curve of a training run from its `loss.csv`: raw and a 100-step moving average.
 pub fn loss_curve(run: &Path) -> Result<std::path::PathBuf> {
     let csv = run.join("loss.csv");
@@ -118,11 +126,7 @@ pub fn loss_curve(run: &Path) -> Result<std::path::PathBuf> {
             Some((s.parse().ok()?, v.parse().ok()?))
         })
         .collect();
-    let w = 100usize;
-    let avg: Vec<(f64, f64)> = raw
-        .windows(w.min(raw.len()).max(1))
-        .map(|win| (win[win.len() - 1].0, win.iter().map(|p| p.1).sum::<f64>() / win.len() as f64))
-        .collect();
+    let avg = moving_average(&raw, 100);
     let out = run.join("loss.png");
     let axes = Axes { title: "ε-prediction loss", x_label: "step", y_label: "MSE", log_x: false, log_y: true };
     line_plot(&out, &axes, &[Series { name: "per step", points: raw }, Series { name: "mean of 100", points: avg }])?;

@@ -1,5 +1,7 @@
 //! `brenier-train`: train the ε-network on real data and export it as ONNX.
 
+mod cmd_neural_map;
+
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -150,6 +152,20 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Train a neural OT map (DIOTM: forward and backward maps, value function, HJB
+    /// regulariser) and measure it against the exact discrete OT plan.
+    #[command(after_help = "Example:\n  brenier-train neural-map --toy 8gaussians --hjb 1 --out runs/g8g-hjb")]
+    NeuralMap(cmd_neural_map::NeuralMapArgs),
+    /// Plot several neural-map runs' objectives on one chart (e.g. with and without --hjb).
+    #[command(
+        after_help = "Example:\n  brenier-train neural-map-compare --run runs/g8g-hjb --run runs/g8g-nohjb -o stability.png"
+    )]
+    NeuralMapCompare {
+        #[arg(long = "run", required = true)]
+        runs: Vec<PathBuf>,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Redraw a run's loss curve (loss.png) from its loss.csv.
     PlotLoss {
         #[arg(long)]
@@ -281,6 +297,8 @@ fn run(cli: Cli) -> Result<()> {
             brenier::io::write_atomic(&output.join(SET_FILE), &serde_json::to_vec_pretty(&spec)?)?;
             println!("wrote calibration set {} ({})", output.display(), spec.description);
         }
+        Command::NeuralMap(a) => cmd_neural_map::neural_map(a)?,
+        Command::NeuralMapCompare { runs, output } => cmd_neural_map::compare(&runs, &output)?,
         Command::PlotLoss { run } => {
             println!("wrote {}", brenier_calibration::plot::loss_curve(&run)?.display());
         }

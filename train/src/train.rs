@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use brenier::io::npy;
 use brenier::rng::NoiseStream;
 use brenier::sched::{Schedule, ScheduleSpec};
 use burn::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
+use crate::checkpoint;
 use crate::data::ImageSet;
 use crate::model::{UNet, UNetConfig};
 use crate::params;
@@ -66,23 +66,7 @@ struct State {
     image: brenier::bundle::ImageSpec,
 }
 
-fn flat(v: &[Vec<f32>]) -> Vec<f32> {
-    v.iter().flatten().copied().collect()
-}
-
-fn unflat(v: &[f32], sizes: &[usize]) -> Vec<Vec<f32>> {
-    let mut at = 0;
-    sizes
-        .iter()
-        .map(|&n| {
-            at += n;
-            v[at - n..at].to_vec()
-        })
-        .collect()
-}
-
-/// Writes a checkpoint into `dir/ckpt.tmp` and renames it over `dir/ckpt`, so an interrupted
-/// save leaves the previous checkpoint whole.
+/// Writes a checkpoint (see [`checkpoint::write`]: an interrupted save keeps the previous one).
 fn save(
     dir: &Path,
     state: &State,
@@ -90,26 +74,17 @@ fn save(
     ema: &[Vec<f32>],
     optim: &burn::optim::ModuleOptimizer,
 ) -> Result<()> {
-    let tmp = dir.join("ckpt.tmp");
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp)?;
-    npy::write(&tmp.join("model.npy"), &[state.sizes.iter().sum()], &flat(model))?;
-    npy::write(&tmp.join("ema.npy"), &[state.sizes.iter().sum()], &flat(ema))?;
-    optim.save(tmp.join("optim.bpk")).map_err(|e| anyhow::anyhow!("saving optimizer state: {e:?}"))?;
-    std::fs::write(tmp.join("state.json"), serde_json::to_vec_pretty(state)?)?;
-    let done = dir.join("ckpt");
-    let old = dir.join("ckpt.old");
-    let _ = std::fs::remove_dir_all(&old);
-    if done.exists() {
-        std::fs::rename(&done, &old)?;
-    }
-    std::fs::rename(&tmp, &done)?;
-    let _ = std::fs::remove_dir_all(&old);
-    Ok(())
+    checkpoint::write(dir, |tmp| {
+        checkpoint::write_params(tmp, "model", model)?;
+        checkpoint::write_params(tmp, "ema", ema)?;
+        optim.save(tmp.join("optim.bpk")).map_err(|e| anyhow::anyhow!("saving optimizer state: {e:?}"))?;
+        std::fs::write(tmp.join("state.json"), serde_json::to_vec_pretty(state)?)?;
+        Ok(())
+    })
 }
 
 pub fn checkpoint_dir(out: &Path) -> PathBuf {
-    out.join("ckpt")
+    checkpoint::dir(out)
 }
 
 /// Trains on `set` (labels are the classes the network is conditioned on), checkpointing into
@@ -157,10 +132,8 @@ pub fn train(
                 ckpt.display()
             );
         }
-        let m = npy::read(&ckpt.join("model.npy"))?;
-        let e = npy::read(&ckpt.join("ema.npy"))?;
-        model = params::load(model, &unflat(&m.data, &sizes)).map_err(anyhow::Error::msg)?;
-        ema = unflat(&e.data, &sizes);
+        model = params::load(model, &checkpoint::read_params(&ckpt, "model", &sizes)?).map_err(anyhow::Error::msg)?;
+        ema = checkpoint::read_params(&ckpt, "ema", &sizes)?;
         optim = optim.load(ckpt.join("optim.bpk")).map_err(|e| anyhow::anyhow!("loading optimizer state: {e:?}"))?;
         log::info!("resumed from step {}", s.step);
         state = State { config: cfg.clone(), ..s };
@@ -227,8 +200,7 @@ pub fn load_ema(out: &Path) -> Result<(UNet, TrainConfig, brenier::bundle::Image
     let s: State = serde_json::from_slice(
         &std::fs::read(ckpt.join("state.json")).with_context(|| format!("no checkpoint in {}", ckpt.display()))?,
     )?;
-    let e = npy::read(&ckpt.join("ema.npy"))?;
-    let net = params::load(UNet::new(&s.config.unet, &Device::flex()), &unflat(&e.data, &s.sizes))
-        .map_err(anyhow::Error::msg)?;
+    let ema = checkpoint::read_params(&ckpt, "ema", &s.sizes)?;
+    let net = params::load(UNet::new(&s.config.unet, &Device::flex()), &ema).map_err(anyhow::Error::msg)?;
     Ok((net, s.config, s.image))
 }
