@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use brenier::bundle::manifest::{Domains, Manifest, Nets, Normalization, OtMapSpec, OtSource};
+use brenier::bundle::manifest::{Domains, Manifest, Nets, NeuralMapSpec, Normalization, OtMapSpec, OtSource};
 use brenier::bundle::{Bundle, ImageSpec, SectionKind, MANIFEST_SECTION};
 use brenier::error::check_finite;
 use brenier::sched::ScheduleSpec;
@@ -26,6 +26,26 @@ pub struct MapInput {
     pub targets: Vec<f32>,
 }
 
+/// One neural OT map to store: an ONNX network with the ε-networks' `x`/`t` inputs.
+#[derive(Debug, Clone)]
+pub struct NeuralMapInput {
+    /// e.g. `a->b`.
+    pub name: String,
+    /// Domain keys, `a` or `b`.
+    pub source: String,
+    pub target: String,
+    pub t: usize,
+    pub onnx: Vec<u8>,
+    pub provenance: serde_json::Value,
+}
+
+impl NeuralMapInput {
+    /// The section name: `map.ab` for `a->b`, `map.ab@t250` style names keep their time.
+    pub fn section(&self) -> String {
+        format!("map.{}{}@t{}", self.source, self.target, self.t)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ExportSpec {
     pub net_a: Vec<u8>,
@@ -40,6 +60,7 @@ pub struct ExportSpec {
     pub name_a: String,
     pub name_b: String,
     pub maps: Vec<MapInput>,
+    pub neural_maps: Vec<NeuralMapInput>,
     pub fp16: bool,
     pub provenance: serde_json::Value,
 }
@@ -58,6 +79,7 @@ impl ExportSpec {
             name_a: "a".into(),
             name_b: "b".into(),
             maps: vec![],
+            neural_maps: vec![],
             fp16: true,
             provenance: serde_json::Value::Null,
         }
@@ -131,6 +153,27 @@ pub fn build_sections(spec: &ExportSpec) -> Result<(Vec<Section>, Manifest)> {
             count: n,
         });
     }
+    let mut neural_maps = vec![];
+    for map in &spec.neural_maps {
+        if !matches!((map.source.as_str(), map.target.as_str()), ("a", "b") | ("b", "a")) {
+            return Err(ExportError::invalid(format!(
+                "neural map `{}` goes from `{}` to `{}`: it must map a->b or b->a",
+                map.name, map.source, map.target
+            )));
+        }
+        let section = map.section();
+        let label = format!("neural map {}", map.name);
+        let net = ingest(&map.onnx, &label, image, map.t, spec.fp16, &section)?;
+        neural_maps.push(NeuralMapSpec {
+            name: map.name.clone(),
+            source: map.source.clone(),
+            target: map.target.clone(),
+            t: map.t,
+            net: net.spec,
+            provenance: map.provenance.clone(),
+        });
+        sections.push(Section::bytes(&section, SectionKind::Onnx, net.onnx));
+    }
     let manifest = Manifest {
         schedule: spec.schedule.clone(),
         t_encode: spec.t_encode,
@@ -141,6 +184,7 @@ pub fn build_sections(spec: &ExportSpec) -> Result<(Vec<Section>, Manifest)> {
         domains: Domains { a: spec.name_a.clone(), b: spec.name_b.clone() },
         nets: Nets { a: net_a.spec, b: net_b.spec },
         ot_maps: maps,
+        neural_maps,
         provenance: serde_json::json!({
             "tool": concat!("brenier-export ", env!("CARGO_PKG_VERSION")),
             "created_unix": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),

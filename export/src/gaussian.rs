@@ -115,6 +115,56 @@ pub fn eps_network(
     model(graph, 17, "brenier-gaussian-oracle")
 }
 
+/// The optimal transport map between the latents of `from` and `to` at step t (ᾱ), both
+/// Gaussian: x ↦ A x + c with A = S^{-1/2} (S^{1/2} Σ S^{1/2})^{1/2} S^{-1/2} for the latent
+/// covariances S (source) and Σ (target), c = √ᾱ·m_to − A·√ᾱ·m_from.
+pub fn ot_map_between(from: &Gaussian, to: &Gaussian, alpha_bar: f64) -> (Vec<f64>, Vec<f64>) {
+    let d = from.dim();
+    let (s, sigma) = (from.cov_at(alpha_bar), to.cov_at(alpha_bar));
+    let (vals, vecs) = sym_eigen(&s, d);
+    let s_half = reconstruct(&vecs, &vals.iter().map(|v| v.sqrt()).collect::<Vec<_>>(), d);
+    let s_inv_half = reconstruct(&vecs, &vals.iter().map(|v| 1.0 / v.sqrt()).collect::<Vec<_>>(), d);
+    let inner = matmul(&matmul(&s_half, &sigma, d), &s_half, d);
+    let (ivals, ivecs) = sym_eigen(&inner, d);
+    let inner_half = reconstruct(&ivecs, &ivals.iter().map(|v| v.max(0.0).sqrt()).collect::<Vec<_>>(), d);
+    let a = matmul(&matmul(&s_inv_half, &inner_half, d), &s_inv_half, d);
+    let r = alpha_bar.sqrt();
+    let am = matvec(&a, &from.mean.iter().map(|m| r * m).collect::<Vec<_>>(), d);
+    let c = (0..d).map(|i| r * to.mean[i] - am[i]).collect();
+    (a, c)
+}
+
+/// ONNX network x ↦ A x + c on images (the neural-map signature: inputs `x` and `t`, output
+/// `y`; `t` is accepted and not used), e.g. a closed-form map standing where a trained one goes.
+pub fn affine_map_network(a: &[f64], c: &[f64], image: ImageSpec) -> pb::ModelProto {
+    let d = image.elems();
+    assert_eq!(a.len(), d * d, "A must be D×D");
+    assert_eq!(c.len(), d, "c must have D entries");
+    // Rows of x multiply Aᵀ.
+    let at: Vec<f32> = (0..d).flat_map(|i| (0..d).map(move |j| (i, j))).map(|(i, j)| a[j * d + i] as f32).collect();
+    let cf: Vec<f32> = c.iter().map(|&v| v as f32).collect();
+    let (ch, h, w) = (image.channels as i64, image.height as i64, image.width as i64);
+    let graph = pb::GraphProto {
+        name: "affine_map".into(),
+        node: vec![
+            node("Reshape", "x_rows", &["x", "shape_flat"], &["x_rows"], vec![]),
+            node("MatMul", "apply_a", &["x_rows", "a_t"], &["ax"], vec![]),
+            node("Add", "shift", &["ax", "c"], &["y_flat"], vec![]),
+            node("Reshape", "y_image", &["y_flat", "shape_image"], &["y"], vec![]),
+        ],
+        initializer: vec![
+            tensor_f32("a_t", &[d as i64, d as i64], &at),
+            tensor_f32("c", &[d as i64], &cf),
+            tensor_i64("shape_flat", &[2], &[-1, d as i64]),
+            tensor_i64("shape_image", &[4], &[-1, ch, h, w]),
+        ],
+        input: vec![value_info("x", FLOAT, &[None, Some(ch), Some(h), Some(w)]), value_info("t", INT64, &[None])],
+        output: vec![value_info("y", FLOAT, &[None, Some(ch), Some(h), Some(w)])],
+        ..Default::default()
+    };
+    model(graph, 17, "brenier-affine-map")
+}
+
 /// Sample mean and (unbiased) covariance of the rows of `x` (`d` columns).
 pub fn sample_moments(x: &[f32], d: usize) -> (Vec<f64>, Vec<f64>) {
     let n = x.len() / d;

@@ -12,7 +12,7 @@ pub mod oracle_bundle;
 pub mod rewrite;
 pub mod writer;
 
-pub use bundle::{build_sections, export, ExportSpec, MapInput};
+pub use bundle::{build_sections, export, ExportSpec, MapInput, NeuralMapInput};
 pub use error::{ExportError, Result};
 pub use rewrite::rewrite_sections;
 pub use writer::{write_bundle, write_to, Section};

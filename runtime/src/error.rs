@@ -72,6 +72,9 @@ pub enum Error {
     #[error("the bundle has no OT map {wanted}; available: {available}. Export one with `brenier export --targets/--heights` (or `--ot-map`), or use `--method ddib`")]
     NoOtMap { wanted: String, available: String },
 
+    #[error("the bundle has no neural OT map {wanted}; available: {available}. Train one with `brenier-train neural-map` and add it with `brenier export --neural-map`, or use `--method ot-ald`")]
+    NoNeuralMap { wanted: String, available: String },
+
     #[error("ONNX model `{net}`: {problem}")]
     Onnx { net: String, problem: String },
 

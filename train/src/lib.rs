@@ -9,5 +9,6 @@ pub mod neural_map;
 pub mod onnx;
 pub mod ot;
 pub mod params;
+pub mod rebundle;
 pub mod report;
 pub mod train;

@@ -152,10 +152,15 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
-    /// Train a neural OT map (DIOTM: forward and backward maps, value function, HJB
-    /// regulariser) and measure it against the exact discrete OT plan.
-    #[command(after_help = "Example:\n  brenier-train neural-map --toy 8gaussians --hjb 1 --out runs/g8g-hjb")]
-    NeuralMap(cmd_neural_map::NeuralMapArgs),
+    /// Train the neural OT maps A→B and B→A between a bundle's latents at T (DIOTM: UNet maps,
+    /// value function, HJB regulariser); writes their ONNX and, with -o, the bundle with them.
+    #[command(
+        after_help = "Example:\n  brenier-train neural-map --bundle assets/demo.brn --class-a 7 --class-b 9 --out runs/nm -o demo-nm.brn"
+    )]
+    NeuralMap(cmd_neural_map::LatentArgs),
+    /// Train a neural OT map on a 2-D pair and measure it against the exact discrete OT plan.
+    #[command(after_help = "Example:\n  brenier-train neural-map-toy --toy 8gaussians --hjb 1 --out runs/g8g-hjb")]
+    NeuralMapToy(cmd_neural_map::ToyArgs),
     /// Plot several neural-map runs' objectives on one chart (e.g. with and without --hjb).
     #[command(
         after_help = "Example:\n  brenier-train neural-map-compare --run runs/g8g-hjb --run runs/g8g-nohjb -o stability.png"
@@ -297,7 +302,8 @@ fn run(cli: Cli) -> Result<()> {
             brenier::io::write_atomic(&output.join(SET_FILE), &serde_json::to_vec_pretty(&spec)?)?;
             println!("wrote calibration set {} ({})", output.display(), spec.description);
         }
-        Command::NeuralMap(a) => cmd_neural_map::neural_map(a)?,
+        Command::NeuralMap(a) => cmd_neural_map::latent(a)?,
+        Command::NeuralMapToy(a) => cmd_neural_map::toy(a)?,
         Command::NeuralMapCompare { runs, output } => cmd_neural_map::compare(&runs, &output)?,
         Command::PlotLoss { run } => {
             println!("wrote {}", brenier_calibration::plot::loss_curve(&run)?.display());
@@ -476,32 +482,10 @@ fn solve_bundle_maps(a: OtArgs) -> Result<()> {
         brenier_calibration::plot::line_plot(&png, &axes, &series)?;
         println!("convergence report {} and plot {}", r.display(), png.display());
     }
-    let mut spec = brenier_export::ExportSpec::new(
-        engine.bundle().net_bytes(NetKey::A)?.to_vec(),
-        engine.bundle().net_bytes(NetKey::B)?.to_vec(),
-    );
-    spec.image = Some(m.image);
-    spec.schedule = m.schedule.clone();
-    spec.t_encode = m.t_encode;
-    spec.steps = m.steps;
-    spec.eta = m.eta;
-    spec.name_a = m.domains.a.clone();
-    spec.name_b = m.domains.b.clone();
-    // Maps already in the bundle stay (their f16 targets widen to f32 and narrow back
-    // unchanged), unless a new map takes their name.
+    // Maps already in the bundle stay, unless a new map takes their name.
     let named = |base: &str| if t == m.t_encode { base.to_string() } else { format!("{base}@t{t}") };
     let new_names: Vec<String> = solved.iter().map(|s| named(&s.name)).collect();
-    for old in m.ot_maps.iter().filter(|o| !new_names.contains(&o.name)) {
-        let (heights, targets) = engine.bundle().ot_map(old)?;
-        spec.maps.push(brenier_export::MapInput {
-            name: old.name.clone(),
-            source: old.source.clone(),
-            target: old.target.clone(),
-            t: old.t,
-            heights: heights.to_vec(),
-            targets: targets.iter().map(|v| v.to_f32()).collect(),
-        });
-    }
+    let mut spec = brenier_train::rebundle::spec_from_bundle(engine.bundle(), &new_names, &[])?;
     for s in solved {
         let (source, target) = match s.name.as_str() {
             "a->b" => (OtSource::Domain { domain: "a".into() }, "b"),

@@ -205,6 +205,32 @@ impl Graph {
 /// The ONNX model of `net` for class `class` (ignored when unconditional), input `x`
 /// [N, C, H, W] f32 and `t` [N] int64, output `eps`.
 pub fn export_unet(net: &UNet, class: usize, in_channels: usize, size: usize) -> pb::ModelProto {
+    let (g, out) = unet_graph(net, class);
+    let (c, s) = (in_channels as i64, size as i64);
+    g.finish(
+        &out,
+        "eps",
+        vec![value_info("x", FLOAT, &[None, Some(c), Some(s), Some(s)]), value_info("t", INT64, &[None])],
+        value_info("eps", FLOAT, &[None, Some(c), Some(s), Some(s)]),
+    )
+}
+
+/// A residual map x ↦ x + net(x, t) (the neural OT map's form), with the ε-networks' inputs
+/// (`t` is fed the map's time) and output `y`.
+pub fn export_unet_map(net: &UNet, in_channels: usize, size: usize) -> pb::ModelProto {
+    let (mut g, out) = unet_graph(net, 0);
+    let y = g.op("Add", &["x", &out], vec![]);
+    let (c, s) = (in_channels as i64, size as i64);
+    g.finish(
+        &y,
+        "y",
+        vec![value_info("x", FLOAT, &[None, Some(c), Some(s), Some(s)]), value_info("t", INT64, &[None])],
+        value_info("y", FLOAT, &[None, Some(c), Some(s), Some(s)]),
+    )
+}
+
+/// The UNet's nodes from inputs `x` and `t`; returns the graph and its output's name.
+fn unet_graph(net: &UNet, class: usize) -> (Graph, String) {
     let mut g = Graph::new();
     let half = net.time_dim / 2;
     let tf = g.op("Cast", &["t"], vec![attr_int("to", FLOAT as i64)]);
@@ -249,13 +275,7 @@ pub fn export_unet(net: &UNet, class: usize, in_channels: usize, size: usize) ->
     let u = g.group_norm(&u, &net.norm_out);
     let u = g.silu(&u);
     let out = g.conv(&u, &net.conv_out);
-    let (c, s) = (in_channels as i64, size as i64);
-    g.finish(
-        &out,
-        "eps",
-        vec![value_info("x", FLOAT, &[None, Some(c), Some(s), Some(s)]), value_info("t", INT64, &[None])],
-        value_info("eps", FLOAT, &[None, Some(c), Some(s), Some(s)]),
-    )
+    (g, out)
 }
 
 /// Runs the exported graph through tract (brenier's CPU backend) and the network through burn on

@@ -131,12 +131,17 @@ pub fn build_report(
     // target domain, scored against the same held-out reference.
     let floor = (count.max(cfg.gen_count) * d).min(data.target_train.len());
     let real_targets = evaluate(runner, &data.target_train[..floor], None, data.target_test, data.target_class)?;
-    let rows = [
+    let mut rows = vec![
         ("DDIB", TranslateMethod::Ddib, cfg.long_t, cfg.long_steps, None),
         ("DDIB", TranslateMethod::Ddib, cfg.t, cfg.steps, None),
         ("OT-ALD", TranslateMethod::OtAld, cfg.t, cfg.steps, None),
         ("OT-ALD soft", TranslateMethod::OtAld, cfg.t, cfg.steps, Some(cfg.tau)),
     ];
+    // The neural map's row, where the bundle has one each way at T (the cycle needs both).
+    let m = engine.bundle().manifest();
+    if m.find_neural_map(NetKey::A, Some(cfg.t)).is_some() && m.find_neural_map(NetKey::B, Some(cfg.t)).is_some() {
+        rows.push(("neural OT", TranslateMethod::NeuralOt, cfg.t, cfg.steps, None));
+    }
     let mut translation = vec![];
     let mut subset = None;
     for (name, method, t, steps, tau) in rows {
@@ -169,7 +174,7 @@ pub fn build_report(
             quality,
             cycle_rms: pairs().map(|(a, b)| rms(a, b)).sum::<f64>() / count as f64,
             cycle_ssim: pairs().map(|(a, b)| ssim(a, b, side, side, 2.0)).sum::<f64>() / count as f64,
-            latent_nearest_target: fwd.map.as_ref().map(|m| {
+            latent_nearest_target: fwd.map.as_ref().filter(|m| !m.nearest_target_distance.is_empty()).map(|m| {
                 m.nearest_target_distance.iter().map(|&v| v as f64).sum::<f64>()
                     / m.nearest_target_distance.len().max(1) as f64
             }),

@@ -143,6 +143,14 @@ fn diotm_learns_the_gaussian_map() {
     let trained = train(&toy, &cfg, |dev| MlpMap::new(2, &[64, 64], dev), dir.path(), false, |_| {}).unwrap();
     let e = evaluate_toy(toy, &trained.forward, &trained.backward, 512, 1).unwrap();
     println!("{e:?} in {:.1} s", trained.seconds);
+    // At the saddle point the objective equals α·W2²(μ, ν), here in closed form:
+    // ‖m‖² + tr(I + Σ − 2Σ^{1/2}).
+    let Toy::Gaussian { mean, cov } = toy else { unreachable!() };
+    let root = brenier_train::neural_map::toy::sqrt_spd2(cov);
+    let w2 = mean[0].powi(2) + mean[1].powi(2) + 2.0 + cov[0] + cov[2] - 2.0 * (root[0] + root[2]);
+    let tail = &trained.log[trained.log.len() - 100..];
+    let objective = tail.iter().map(|l| l.objective).sum::<f32>() / tail.len() as f32;
+    assert!((objective - w2).abs() < 0.1 * w2, "objective {objective} should approach W2² = {w2}");
     let err = e.closed_form_forward.unwrap();
     assert!(
         err < 0.05 * e.w2_source_target,

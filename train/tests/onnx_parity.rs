@@ -20,3 +20,19 @@ fn exported_unet_matches_burn_forward() {
     let err = export_parity(&net, 7, 1, size, &wrong).unwrap();
     assert!(err > 1e-3, "a class-3 graph passed as class 7 ({err:.2e})");
 }
+
+/// The neural map's export (x + UNet(x, T), output `y`) matches burn's map, and the check sees a
+/// graph exported from other weights.
+#[test]
+fn exported_unet_map_matches_burn_map() {
+    use brenier_train::neural_map::latent::{map_parity, UNetMap};
+    use brenier_train::onnx::export_unet_map;
+    let cfg = UNetConfig { channels: [8, 16, 16], time_dim: 16, attention: false, ..UNetConfig::default() };
+    let map = UNetMap::new(&cfg, 500, 28, &Device::flex());
+    let onnx = brenier_export::onnx_build::to_bytes(&export_unet_map(&map.net, 1, 28));
+    let err = map_parity(&map, &onnx).unwrap();
+    assert!(err < 1e-4, "{err}");
+    let other = UNetMap::new(&cfg, 500, 28, &Device::flex());
+    let wrong = brenier_export::onnx_build::to_bytes(&export_unet_map(&other.net, 1, 28));
+    assert!(map_parity(&map, &wrong).unwrap() > 1e-3, "another network's export passed");
+}

@@ -138,11 +138,24 @@ pub fn run(a: Args) -> Result<()> {
         ),
         None => None,
     };
+    let neural_times = match m.find_neural_map(NetKey::A, None) {
+        Some((index, _)) => Some(
+            (0..a.repeat)
+                .map(|_| {
+                    let mut lat = x.clone();
+                    let s = Instant::now();
+                    engine.apply_neural_map(index, &mut lat).map(|_| s.elapsed().as_secs_f64())
+                })
+                .collect::<brenier::Result<Vec<_>>>()?,
+        ),
+        None => None,
+    };
     rss.push(("OT map", peak_rss_mib()));
     device.extend(engine.backend().device_memory_used());
     let method = match a.method {
         Method::Ddib => TranslateMethod::Ddib,
         Method::OtAld => TranslateMethod::OtAld,
+        Method::NeuralOt => TranslateMethod::NeuralOt,
     };
     let opts = TranslateOptions { method, steps: a.steps, ..TranslateOptions::default() };
     let clean = NoiseStream::new(2, 0).normal(batch * d);
@@ -172,6 +185,7 @@ pub fn run(a: Args) -> Result<()> {
         "memory_estimate": estimate,
         "network_eval": stats(eps_times),
         "ot_map": map_times.map(stats),
+        "neural_map": neural_times.map(stats),
         "end_to_end_per_image": stats(e2e),
         "end_to_end_method": format!("{:?}", a.method),
         "end_to_end_nfe": nfe,
@@ -206,6 +220,7 @@ pub fn run(a: Args) -> Result<()> {
     println!("  load + optimise nets     {:.1} ms", load_nets_s * 1e3);
     show("network evaluation", &report["network_eval"]);
     show("OT map (a->b)", &report["ot_map"]);
+    show("neural map (a->b)", &report["neural_map"]);
     show(&format!("{:?} per image ({nfe} NFE)", a.method), &report["end_to_end_per_image"]);
     let mib = |b: u64| b as f64 / 1048576.0;
     println!("  peak RSS after each stage (VmHWM, includes the stages before):");

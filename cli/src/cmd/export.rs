@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use brenier::bundle::manifest::OtSource;
 use brenier::bundle::ImageSpec;
 use brenier::io::npy;
-use brenier_export::{export, ExportSpec, MapInput};
+use brenier_export::{export, ExportSpec, MapInput, NeuralMapInput};
 
 /// Freeze two ONNX ε-networks and OT maps into one .brn bundle.
 #[derive(clap::Args, Debug)]
@@ -31,6 +31,10 @@ pub struct Args {
     /// Further maps: name=..,source=a|b|noise,target=a|b,t=..,targets=..,heights=.. (repeatable).
     #[arg(long = "ot-map")]
     ot_maps: Vec<String>,
+    /// Neural OT maps: `a->b=map.onnx` or `a->b=map.onnx@T` (default T: --t), an ONNX network
+    /// with the ε-networks' x/t inputs from `brenier-train neural-map` (repeatable).
+    #[arg(long = "neural-map", value_name = "DIR=FILE[@T]")]
+    neural_maps: Vec<String>,
     /// Encode time T (train step) of the OT maps and the default translation.
     #[arg(long, default_value_t = 500)]
     t: usize,
@@ -129,6 +133,9 @@ pub fn run(a: Args) -> Result<()> {
         // Targets fix the image shape when the networks leave it symbolic.
         spec.image = target_shapes.first().map(|s| ImageSpec { channels: s[1], height: s[2], width: s[3] });
     }
+    for m in &a.neural_maps {
+        spec.neural_maps.push(parse_neural_map(m, a.t)?);
+    }
     spec.provenance = serde_json::json!({
         "net_a": a.net_a.display().to_string(),
         "net_b": a.net_b.display().to_string(),
@@ -146,5 +153,35 @@ pub fn run(a: Args) -> Result<()> {
     for m in &manifest.ot_maps {
         println!("  OT map {}: {} targets at t = {} ({})", m.name, m.count, m.t, m.targets);
     }
+    for m in &manifest.neural_maps {
+        println!(
+            "  neural map {}: t = {} ({}), fp16 output error {:.2e}",
+            m.name, m.t, m.net.section, m.net.fp16.output_rel_err
+        );
+    }
     Ok(())
+}
+
+/// `a->b=map.onnx[@T]`.
+fn parse_neural_map(arg: &str, default_t: usize) -> Result<NeuralMapInput> {
+    let usage = || format!("--neural-map `{arg}`: expected a->b=FILE or a->b=FILE@T (or b->a)");
+    let (dir, rest) = arg.split_once('=').with_context(usage)?;
+    let (source, target) = match dir {
+        "a->b" => ("a", "b"),
+        "b->a" => ("b", "a"),
+        _ => bail!("{}", usage()),
+    };
+    let (file, t) = match rest.rsplit_once('@') {
+        Some((f, t)) => (f, t.parse::<usize>().with_context(|| format!("{}: `{t}` is not a train step", usage()))?),
+        None => (rest, default_t),
+    };
+    let onnx = std::fs::read(file).with_context(|| format!("reading neural map {file}"))?;
+    Ok(NeuralMapInput {
+        name: if t == default_t { dir.to_string() } else { format!("{dir}@t{t}") },
+        source: source.into(),
+        target: target.into(),
+        t,
+        onnx,
+        provenance: serde_json::json!({ "file": file }),
+    })
 }

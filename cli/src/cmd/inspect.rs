@@ -87,6 +87,12 @@ pub fn run(a: Args) -> Result<()> {
                 map.name, map.source, map.target, map.t, map.count
             );
         }
+        for map in &m.neural_maps {
+            println!(
+                "  neural map {:<7} {} → {} at t = {}, network `{}` (fp16 output error {:.1e})",
+                map.name, map.source, map.target, map.t, map.net.section, map.net.fp16.output_rel_err
+            );
+        }
         match &calibration {
             Ok(Some(r)) => {
                 println!(

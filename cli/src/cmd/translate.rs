@@ -14,6 +14,8 @@ use crate::progress::Bars;
 pub enum Method {
     Ddib,
     OtAld,
+    /// OT-ALD with the bundle's neural map (`brenier export --neural-map`).
+    NeuralOt,
 }
 
 /// Translate images between the bundle's domains.
@@ -72,6 +74,7 @@ pub fn run(a: Args) -> Result<()> {
         method: match a.method {
             Method::Ddib => TranslateMethod::Ddib,
             Method::OtAld => TranslateMethod::OtAld,
+            Method::NeuralOt => TranslateMethod::NeuralOt,
         },
         from: domain_key(&engine, &a.from)?,
         t: a.t,

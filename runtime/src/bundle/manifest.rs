@@ -25,6 +25,9 @@ pub struct Manifest {
     pub nets: Nets,
     #[serde(default)]
     pub ot_maps: Vec<OtMapSpec>,
+    /// Learned transport networks between the domains' latents (DIOTM); absent in older bundles.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub neural_maps: Vec<NeuralMapSpec>,
     #[serde(default)]
     pub provenance: serde_json::Value,
 }
@@ -128,6 +131,23 @@ pub struct OtMapSpec {
     pub count: usize,
 }
 
+/// A neural OT map: an ONNX network x_T (source domain) ↦ x_T (target domain), run like the
+/// ε-networks (same `x`/`t` inputs; `t` is fed the map's time).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NeuralMapSpec {
+    /// e.g. `a->b`.
+    pub name: String,
+    /// Domain keys (`a` or `b`) of the latents the map takes and returns.
+    pub source: String,
+    pub target: String,
+    /// Train step both sides' latents live at.
+    pub t: usize,
+    pub net: NetSpec,
+    /// How it was trained (objective, weights, steps), as the trainer recorded it.
+    #[serde(default)]
+    pub provenance: serde_json::Value,
+}
+
 impl Manifest {
     pub fn parse(bytes: &[u8]) -> Result<Manifest> {
         // The error names the field path (`nets.a.batch: invalid type …`), not only a column.
@@ -197,7 +217,58 @@ impl Manifest {
                 return bad(format!("OT map `{}` has no targets", map.name));
             }
         }
+        let mut sections = vec![&self.nets.a.section, &self.nets.b.section];
+        for (i, map) in self.neural_maps.iter().enumerate() {
+            let what = format!("neural map `{}`", map.name);
+            for (side, key) in [("source", &map.source), ("target", &map.target)] {
+                if key != "a" && key != "b" {
+                    return bad(format!("{what} has unknown {side} domain `{key}`"));
+                }
+            }
+            if map.source == map.target {
+                return bad(format!("{what} maps domain `{}` onto itself", map.source));
+            }
+            if map.t >= n_train {
+                return bad(format!("{what} at t {} beyond n_train {n_train}", map.t));
+            }
+            if map.net.batch == Some(0) {
+                return bad(format!("{what} has a fixed batch of 0"));
+            }
+            if self.neural_maps[..i].iter().any(|o| o.name == map.name) {
+                return bad(format!("{what} appears twice"));
+            }
+            if sections.contains(&&map.net.section) {
+                return bad(format!("{what} reuses section `{}` of another network", map.net.section));
+            }
+            sections.push(&map.net.section);
+        }
         Ok(())
+    }
+
+    /// The neural map from domain `from` to the other one: the one at `t` when given, else the
+    /// one at the bundle's default T if there is one, else the first.
+    /// Returns its index in `neural_maps` with it.
+    pub fn find_neural_map(&self, from: NetKey, t: Option<usize>) -> Option<(usize, &NeuralMapSpec)> {
+        let mut maps = self
+            .neural_maps
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.source == from.as_str() && m.target == from.other().as_str());
+        match t {
+            Some(t) => maps.find(|(_, m)| m.t == t),
+            None => {
+                let first = maps.next()?;
+                Some(std::iter::once(first).chain(maps).find(|(_, m)| m.t == self.t_encode).unwrap_or(first))
+            }
+        }
+    }
+
+    pub fn neural_map_names(&self) -> String {
+        if self.neural_maps.is_empty() {
+            "none".into()
+        } else {
+            self.neural_maps.iter().map(|m| format!("{} (t = {})", m.name, m.t)).collect::<Vec<_>>().join(", ")
+        }
     }
 
     pub fn net(&self, key: NetKey) -> &NetSpec {

@@ -8,5 +8,7 @@ pub mod reader;
 
 pub use calibration::CalibrationRecord;
 pub use format::{Dtype, SectionEntry, SectionKind};
-pub use manifest::{ImageSpec, Manifest, NetKey, NetSpec, Normalization, OtMapSpec, OtSource, TimeDtype};
+pub use manifest::{
+    ImageSpec, Manifest, NetKey, NetSpec, NeuralMapSpec, Normalization, OtMapSpec, OtSource, TimeDtype,
+};
 pub use reader::{Bundle, LoadMode, MANIFEST_SECTION};

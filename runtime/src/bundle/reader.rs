@@ -11,7 +11,7 @@ use half::f16;
 use super::format::{
     checksum, checksum_matches, Dtype, Header, SectionEntry, SectionKind, ALIGN, ENTRY_LEN, HEADER_LEN,
 };
-use super::manifest::{Manifest, NetKey, OtMapSpec};
+use super::manifest::{Manifest, NetKey, NeuralMapSpec, OtMapSpec};
 use crate::error::{Error, Result};
 
 /// Name of the mandatory manifest section.
@@ -188,6 +188,15 @@ impl Bundle {
                 return Err(Error::section(&spec.section, "net section must be ONNX bytes"));
             }
         }
+        for map in &m.neural_maps {
+            let e = self.entry(&map.net.section)?;
+            if e.kind != SectionKind::Onnx || e.dtype != Dtype::U8 {
+                return Err(Error::section(
+                    &map.net.section,
+                    format!("network of neural map `{}` must be ONNX bytes", map.name),
+                ));
+            }
+        }
         let img = m.image;
         for map in &m.ot_maps {
             let h = self.entry(&map.heights)?;
@@ -300,6 +309,11 @@ impl Bundle {
     /// The ONNX bytes of a network.
     pub fn net_bytes(&self, key: NetKey) -> Result<&[u8]> {
         self.bytes(&self.manifest.net(key).section)
+    }
+
+    /// The ONNX bytes of a neural map.
+    pub fn neural_map_bytes(&self, spec: &NeuralMapSpec) -> Result<&[u8]> {
+        self.bytes(&spec.net.section)
     }
 
     /// Heights and targets of an OT map.

@@ -32,12 +32,15 @@ pub struct Engine {
     backend: Box<dyn Backend>,
     schedule: Schedule,
     nets: [OnceLock<Box<dyn EpsNet>>; 2],
+    /// The manifest's neural maps, in its order, each loaded on first use.
+    neural_maps: Vec<OnceLock<Box<dyn EpsNet>>>,
 }
 
 impl Engine {
     pub fn new(bundle: Bundle, backend: Box<dyn Backend>) -> Result<Engine> {
         let schedule = Schedule::new(&bundle.manifest().schedule)?;
-        Ok(Engine { bundle, backend, schedule, nets: [OnceLock::new(), OnceLock::new()] })
+        let neural_maps = bundle.manifest().neural_maps.iter().map(|_| OnceLock::new()).collect();
+        Ok(Engine { bundle, backend, schedule, nets: [OnceLock::new(), OnceLock::new()], neural_maps })
     }
 
     pub fn bundle(&self) -> &Bundle {
@@ -66,6 +69,22 @@ impl Engine {
         let net = self.backend.load_net(self.bundle.net_bytes(key)?, m.net(key), m.image, &label)?;
         log::info!("{label} loaded on {} in {:.1} ms", self.backend.name(), t0.elapsed().as_secs_f64() * 1e3);
         // A concurrent first use may have won the race; either copy is equivalent.
+        Ok(slot.get_or_init(|| net).as_ref())
+    }
+
+    /// The network of the manifest's neural map number `index`, prepared on first use.
+    pub fn neural_map(&self, index: usize) -> Result<&dyn EpsNet> {
+        let m = self.bundle.manifest();
+        let (Some(slot), Some(spec)) = (self.neural_maps.get(index), m.neural_maps.get(index)) else {
+            return Err(Error::InvalidArgument(format!("the bundle has no neural map number {index}")));
+        };
+        if let Some(net) = slot.get() {
+            return Ok(net.as_ref());
+        }
+        let label = format!("neural map {}", spec.name);
+        let t0 = Instant::now();
+        let net = self.backend.load_net(self.bundle.neural_map_bytes(spec)?, &spec.net, m.image, &label)?;
+        log::info!("{label} loaded on {} in {:.1} ms", self.backend.name(), t0.elapsed().as_secs_f64() * 1e3);
         Ok(slot.get_or_init(|| net).as_ref())
     }
 

@@ -10,6 +10,8 @@ use crate::error::{Error, Result};
 pub enum TranslateMethod {
     Ddib,
     OtAld,
+    /// OT-ALD's encode and decode with the bundle's neural map in place of the semi-discrete one.
+    NeuralOt,
 }
 
 #[derive(Debug, Clone)]
@@ -62,7 +64,7 @@ impl Engine {
         warn_out_of_range(images, m.normalization);
         let to = opts.from.other();
         let map = match opts.method {
-            TranslateMethod::Ddib => None,
+            TranslateMethod::Ddib | TranslateMethod::NeuralOt => None,
             TranslateMethod::OtAld => {
                 let source = OtSource::Domain { domain: opts.from.as_str().into() };
                 let wanted = format!("{}->{}", opts.from.as_str(), to.as_str());
@@ -81,10 +83,25 @@ impl Engine {
                 })?)
             }
         };
-        let t = match (opts.t, map) {
-            (Some(t), _) => t,
-            (None, Some(spec)) => spec.t,
-            (None, None) => m.t_encode,
+        let neural = match opts.method {
+            TranslateMethod::NeuralOt => {
+                let wanted = format!("{}->{}", opts.from.as_str(), to.as_str());
+                let found = m.find_neural_map(opts.from, opts.t).map(|(i, spec)| (i, spec.t));
+                Some(found.ok_or_else(|| Error::NoNeuralMap {
+                    wanted: match opts.t {
+                        Some(t) => format!("{wanted} at t = {t}"),
+                        None => wanted,
+                    },
+                    available: m.neural_map_names(),
+                })?)
+            }
+            _ => None,
+        };
+        let t = match (opts.t, map, neural) {
+            (Some(t), _, _) => t,
+            (None, Some(spec), _) => spec.t,
+            (None, None, Some((_, t))) => t,
+            (None, None, None) => m.t_encode,
         };
         if t >= self.schedule().n_train() {
             return Err(Error::InvalidArgument(format!("--t {t} must be below {}", self.schedule().n_train())));
@@ -95,14 +112,17 @@ impl Engine {
             return Err(Error::InvalidArgument(format!("η = {eta} must be in [0, 1]")));
         }
         if opts.tau.is_some() && map.is_none() {
-            return Err(Error::InvalidArgument("--tau applies to the OT map; DDIB has none".into()));
+            return Err(Error::InvalidArgument(
+                "--tau applies to the semi-discrete OT map (--method ot-ald); DDIB and the neural map have none".into(),
+            ));
         }
         let mut x = images.to_vec();
         let (mut enc, mut dec) = (NetTime::default(), NetTime::default());
         self.encode(opts.from, &mut x, t, steps, obs, &mut enc)?;
-        let map_stats = match map {
-            Some(spec) => Some(self.apply_map(spec, &mut x, opts.tau)?),
-            None => None,
+        let map_stats = match (map, neural) {
+            (Some(spec), _) => Some(self.apply_map(spec, &mut x, opts.tau)?),
+            (None, Some((index, _))) => Some(self.apply_neural_map(index, &mut x)?),
+            (None, None) => None,
         };
         self.decode(to, &mut x, t, steps, eta, opts.seed, obs, &mut dec)?;
         // The OT targets were read in place from the mapping: refuse results computed from a

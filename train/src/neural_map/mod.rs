@@ -5,6 +5,7 @@
 pub mod diotm;
 pub mod eval;
 pub mod exact_ot;
+pub mod latent;
 pub mod nets;
 pub mod plots;
 pub mod toy;
