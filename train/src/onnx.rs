@@ -206,12 +206,18 @@ impl Graph {
 /// [N, C, H, W] f32 and `t` [N] int64, output `eps`.
 pub fn export_unet(net: &UNet, class: usize, in_channels: usize, size: usize) -> pb::ModelProto {
     let (g, out) = unet_graph(net, class);
-    let (c, s) = (in_channels as i64, size as i64);
+    finish_image_net(g, &out, "eps", in_channels, size)
+}
+
+/// Finishes a graph with the ε-networks' interface: inputs `x` [N, C, S, S] f32 and `t` [N]
+/// int64, the output `name` shaped like `x`.
+fn finish_image_net(g: Graph, out: &str, name: &str, channels: usize, size: usize) -> pb::ModelProto {
+    let (c, s) = (channels as i64, size as i64);
     g.finish(
-        &out,
-        "eps",
+        out,
+        name,
         vec![value_info("x", FLOAT, &[None, Some(c), Some(s), Some(s)]), value_info("t", INT64, &[None])],
-        value_info("eps", FLOAT, &[None, Some(c), Some(s), Some(s)]),
+        value_info(name, FLOAT, &[None, Some(c), Some(s), Some(s)]),
     )
 }
 
@@ -220,13 +226,7 @@ pub fn export_unet(net: &UNet, class: usize, in_channels: usize, size: usize) ->
 pub fn export_unet_map(net: &UNet, in_channels: usize, size: usize) -> pb::ModelProto {
     let (mut g, out) = unet_graph(net, 0);
     let y = g.op("Add", &["x", &out], vec![]);
-    let (c, s) = (in_channels as i64, size as i64);
-    g.finish(
-        &y,
-        "y",
-        vec![value_info("x", FLOAT, &[None, Some(c), Some(s), Some(s)]), value_info("t", INT64, &[None])],
-        value_info("y", FLOAT, &[None, Some(c), Some(s), Some(s)]),
-    )
+    finish_image_net(g, &y, "y", in_channels, size)
 }
 
 /// The UNet's nodes from inputs `x` and `t`; returns the graph and its output's name.
