@@ -33,6 +33,21 @@ pub fn eps_at(engine: &Engine, key: NetKey, x0: &[f32], ts: &[i64], seed: u64) -
     Ok((out, time.seconds))
 }
 
+/// Output of the manifest's neural map number `index` on `x0` noised to the map's time (samples
+/// of the source marginal at T, which is what the map is trained on and fed), with the seconds
+/// the evaluation took.
+pub fn neural_map_at(engine: &Engine, index: usize, x0: &[f32], seed: u64) -> Result<(Vec<f32>, f64)> {
+    let n = engine.check_batch(x0, "parity input")?;
+    let (spec, net) = engine.neural_map(index)?;
+    let t = spec.t as i64;
+    let x = noised(engine, x0, t, seed);
+    // One untimed evaluation: the first run of a tract plan allocates its scratch space.
+    net.eps(&x[..engine.dim()], 1, t)?;
+    let t0 = Instant::now();
+    let out = net.eps(&x, n, t)?;
+    Ok((out, t0.elapsed().as_secs_f64()))
+}
+
 /// Error of `got` against `reference` relative to the reference's scale (max and mean).
 pub fn relative_error(got: &[f32], reference: &[f32]) -> (f64, f64) {
     let scale_max = reference.iter().fold(0f64, |m, v| m.max(v.abs() as f64)).max(1e-12);
@@ -42,29 +57,36 @@ pub fn relative_error(got: &[f32], reference: &[f32]) -> (f64, f64) {
     (max / scale_max, sum / reference.len().max(1) as f64 / scale_mean)
 }
 
-/// Parity of both networks: `reduced` against `f32` on `x0` at each of `ts`.
+/// Parity of both networks and of every neural map: `reduced` against `f32` on `x0`, the
+/// ε-networks at each of `ts`, the maps at their own time.
 pub fn net_parity(f32_engine: &Engine, reduced: &Engine, x0: &[f32], ts: &[i64], seed: u64) -> Result<Vec<NetParity>> {
     let n = f32_engine.check_batch(x0, "parity input")?;
-    let evals = (n * ts.len()) as f64;
-    [NetKey::A, NetKey::B]
-        .into_iter()
-        .map(|key| {
-            let (want, s32) = eps_at(f32_engine, key, x0, ts, seed)?;
-            let t0 = Instant::now();
-            let (got, s) = eps_at(reduced, key, x0, ts, seed)?;
-            log::debug!("parity of net {}: {:.1} s", key.as_str(), t0.elapsed().as_secs_f64());
-            let (max_rel_err, mean_rel_err) = relative_error(&got, &want);
-            Ok(NetParity {
-                net: key.as_str().into(),
-                precision: reduced.backend().precision(),
-                ts: ts.to_vec(),
-                max_rel_err,
-                mean_rel_err,
-                ms_per_image_f32: s32 / evals * 1e3,
-                ms_per_image: s / evals * 1e3,
-            })
-        })
-        .collect()
+    let entry = |net: String, ts: Vec<i64>, (want, s32): (Vec<f32>, f64), (got, s): (Vec<f32>, f64)| {
+        let evals = (n * ts.len()) as f64;
+        let (max_rel_err, mean_rel_err) = relative_error(&got, &want);
+        NetParity {
+            net,
+            precision: reduced.backend().precision(),
+            ts,
+            max_rel_err,
+            mean_rel_err,
+            ms_per_image_f32: s32 / evals * 1e3,
+            ms_per_image: s / evals * 1e3,
+        }
+    };
+    let mut out = vec![];
+    for key in [NetKey::A, NetKey::B] {
+        let want = eps_at(f32_engine, key, x0, ts, seed)?;
+        let t0 = Instant::now();
+        let got = eps_at(reduced, key, x0, ts, seed)?;
+        log::debug!("parity of net {}: {:.1} s", key.as_str(), t0.elapsed().as_secs_f64());
+        out.push(entry(key.as_str().into(), ts.to_vec(), want, got));
+    }
+    for (i, spec) in f32_engine.bundle().manifest().neural_maps.iter().enumerate() {
+        let (want, got) = (neural_map_at(f32_engine, i, x0, seed)?, neural_map_at(reduced, i, x0, seed)?);
+        out.push(entry(format!("map {}", spec.name), vec![spec.t as i64], want, got));
+    }
+    Ok(out)
 }
 
 /// The precisions worth measuring against f32 here.

@@ -3,12 +3,12 @@
 
 use brenier::backend::Precision;
 use brenier::bundle::calibration::{QuickRecord, Recommendation};
-use brenier::bundle::{OtMapSpec, OtSource};
+use brenier::bundle::{Manifest, OtMapSpec, OtSource};
 use brenier::pipeline::{NetTime, Silent};
 use brenier::{Engine, NetKey};
 
 use crate::error::Result;
-use crate::parity::{eps_at, relative_error};
+use crate::parity::{eps_at, neural_map_at, relative_error};
 
 /// Inputs of the quick check (stored in the bundle: 8 × D f32).
 pub const QUICK_COUNT: usize = 8;
@@ -20,6 +20,8 @@ pub struct QuickPlan {
     pub t: usize,
     pub k: usize,
     pub eps_ts: Vec<i64>,
+    /// Neural maps checked (manifest indices).
+    pub neural: Vec<usize>,
     pub seed: u64,
 }
 
@@ -40,7 +42,8 @@ impl QuickPlan {
         };
         let mut eps_ts = vec![0, (t / 2) as i64, t as i64];
         eps_ts.dedup();
-        QuickPlan { map, t, k, eps_ts, seed: 0 }
+        let neural = (0..m.neural_maps.len()).collect();
+        QuickPlan { map, t, k, eps_ts, neural, seed: 0 }
     }
 
     pub fn from_record(engine: &Engine, q: &QuickRecord) -> Result<QuickPlan> {
@@ -55,7 +58,17 @@ impl QuickPlan {
             ),
             None => None,
         };
-        Ok(QuickPlan { map, t: q.t, k: q.k, eps_ts: q.eps_ts.clone(), seed: 0 })
+        let neural = q
+            .neural_maps
+            .iter()
+            .map(|name| {
+                m.neural_maps.iter().position(|s| &s.name == name).ok_or_else(|| brenier::Error::NoNeuralMap {
+                    wanted: name.clone(),
+                    available: m.neural_map_names(),
+                })
+            })
+            .collect::<std::result::Result<_, _>>()?;
+        Ok(QuickPlan { map, t: q.t, k: q.k, eps_ts: q.eps_ts.clone(), neural, seed: 0 })
     }
 }
 
@@ -65,13 +78,19 @@ pub struct QuickRun {
     pub latents: Vec<f32>,
     pub assignments: Vec<usize>,
     pub outputs: Vec<f32>,
+    /// Each planned neural map's output on the inputs noised to its time, concatenated.
+    pub neural: Vec<f32>,
     pub ms_per_nfe: f64,
 }
 
-/// ε of both nets at the plan's times, then encode → map → decode.
+/// ε of both nets at the plan's times, the neural maps, then encode → map → decode.
 pub fn run(engine: &Engine, plan: &QuickPlan, inputs: &[f32]) -> Result<QuickRun> {
     let mut eps = eps_at(engine, NetKey::A, inputs, &plan.eps_ts, plan.seed)?.0;
     eps.extend(eps_at(engine, NetKey::B, inputs, &plan.eps_ts, plan.seed)?.0);
+    let mut neural = vec![];
+    for &i in &plan.neural {
+        neural.extend(neural_map_at(engine, i, inputs, plan.seed)?.0);
+    }
     let mut x = inputs.to_vec();
     let mut time = NetTime::default();
     engine.encode(NetKey::A, &mut x, plan.t, plan.k, &Silent, &mut time)?;
@@ -81,7 +100,14 @@ pub fn run(engine: &Engine, plan: &QuickPlan, inputs: &[f32]) -> Result<QuickRun
         None => vec![],
     };
     engine.decode(NetKey::B, &mut x, plan.t, plan.k, engine.bundle().manifest().eta, plan.seed, &Silent, &mut time)?;
-    Ok(QuickRun { eps, latents, assignments, outputs: x, ms_per_nfe: time.seconds / time.nfe.max(1) as f64 * 1e3 })
+    Ok(QuickRun {
+        eps,
+        latents,
+        assignments,
+        outputs: x,
+        neural,
+        ms_per_nfe: time.seconds / time.nfe.max(1) as f64 * 1e3,
+    })
 }
 
 /// RMS difference over the images whose assignment matches the reference (an image mapped to
@@ -100,7 +126,13 @@ pub fn matched_rms(got: &QuickRun, reference: &[f32], ref_assign: &[usize], d: u
 }
 
 /// The record's quick part: the f32 reference and each reduced precision measured against it.
-pub fn record(plan: &QuickPlan, reference: &QuickRun, reduced: &[(Precision, QuickRun)], d: usize) -> QuickRecord {
+pub fn record(
+    manifest: &Manifest,
+    plan: &QuickPlan,
+    reference: &QuickRun,
+    reduced: &[(Precision, QuickRun)],
+    d: usize,
+) -> QuickRecord {
     let agree = |r: &QuickRun| {
         r.assignments.iter().zip(&reference.assignments).filter(|(a, b)| a == b).count() as f64
             / reference.assignments.len().max(1) as f64
@@ -119,5 +151,10 @@ pub fn record(plan: &QuickPlan, reference: &QuickRun, reduced: &[(Precision, Qui
             .collect(),
         latent_agreement: reduced.iter().map(|(p, r)| (*p, if plan.map.is_some() { agree(r) } else { 1.0 })).collect(),
         ms_per_nfe: reference.ms_per_nfe,
+        neural_maps: plan.neural.iter().map(|&i| manifest.neural_maps[i].name.clone()).collect(),
+        neural_rel_err: match plan.neural.is_empty() {
+            true => vec![],
+            false => reduced.iter().map(|(p, r)| (*p, relative_error(&r.neural, &reference.neural).0)).collect(),
+        },
     }
 }

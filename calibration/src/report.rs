@@ -111,7 +111,7 @@ pub fn write_report(r: &CalibrationRecord, dir: &Path, default_k: usize) -> Resu
     let at = |m: &'static str, t: usize| move |p: &&SweepPoint| p.method == m && p.t == t;
     let nfe = |p: &SweepPoint| p.nfe as f64;
     let names: Vec<(String, &'static str, usize)> =
-        [("DDIB", "ddib", 999), ("DDIB", "ddib", 500), ("OT-ALD", "ot-ald", 500)]
+        [("DDIB", "ddib", 999), ("DDIB", "ddib", 500), ("OT-ALD", "ot-ald", 500), ("neural OT", "neural-ot", 500)]
             .into_iter()
             .map(|(label, m, t)| (format!("{label} T={t}"), m, t))
             .collect();

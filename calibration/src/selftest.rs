@@ -3,7 +3,8 @@
 
 use brenier::backend::Precision;
 use brenier::bundle::calibration::{
-    CalibrationRecord, QUICK_EPS_SECTION, QUICK_INPUTS_SECTION, QUICK_LATENTS_SECTION, QUICK_OUTPUTS_SECTION,
+    CalibrationRecord, QUICK_EPS_SECTION, QUICK_INPUTS_SECTION, QUICK_LATENTS_SECTION, QUICK_NEURAL_SECTION,
+    QUICK_OUTPUTS_SECTION,
 };
 use brenier::Engine;
 
@@ -38,6 +39,26 @@ fn check(name: &str, pass: bool, measured: String, limit: String) -> Check {
 
 fn recorded(list: &[(Precision, f64)], p: Precision) -> Option<f64> {
     list.iter().find(|(q, _)| *q == p).map(|(_, v)| *v)
+}
+
+/// The tolerance of a network's output against its f32 reference in precision `p`: tight in
+/// f32; else the error the quick run recorded (or, where the reduced pipelines did not run, the
+/// worst parity-table entry of the networks `of` selects) times [`REDUCED_FACTOR`].
+fn reduced_limit(
+    p: Precision,
+    quick: &[(Precision, f64)],
+    record: &CalibrationRecord,
+    of: impl Fn(&str) -> bool,
+) -> f64 {
+    match p {
+        Precision::F32 => EPS_F32_TOL,
+        _ => recorded(quick, p)
+            // Emulated f16 is measured on single evaluations only (the parity table).
+            .or_else(|| {
+                record.parity.iter().filter(|x| x.precision == p && of(&x.net)).map(|x| x.max_rel_err).reduce(f64::max)
+            })
+            .map_or(EPS_REDUCED_FLOOR * 5.0, |r| (r * REDUCED_FACTOR).max(EPS_REDUCED_FLOOR)),
+    }
 }
 
 /// Runs every check; an `Err` means the test could not run at all (no record, unreadable bundle).
@@ -87,19 +108,25 @@ pub fn selftest(engine: &Engine) -> Result<(CalibrationRecord, Vec<Check>)> {
 
     let got = run(engine, &plan, inputs)?;
     let (eps_err, _) = relative_error(&got.eps, want_eps);
-    let eps_limit = match p {
-        Precision::F32 => EPS_F32_TOL,
-        _ => recorded(&q.eps_rel_err, p)
-            // Emulated f16 is measured on single evaluations only (the parity table).
-            .or_else(|| record.parity.iter().filter(|x| x.precision == p).map(|x| x.max_rel_err).reduce(f64::max))
-            .map_or(EPS_REDUCED_FLOOR * 5.0, |r| (r * REDUCED_FACTOR).max(EPS_REDUCED_FLOOR)),
-    };
+    let nets = ["a", "b"];
+    let eps_limit = reduced_limit(p, &q.eps_rel_err, &record, |net| nets.contains(&net));
     checks.push(check(
         &format!("ε parity ({p}) vs f32 reference"),
         eps_err <= eps_limit,
         format!("max relative error {eps_err:.2e}"),
         format!("≤ {eps_limit:.1e}"),
     ));
+    if !plan.neural.is_empty() {
+        let want = bundle.f32_tensor(QUICK_NEURAL_SECTION)?;
+        let (err, _) = relative_error(&got.neural, want);
+        let limit = reduced_limit(p, &q.neural_rel_err, &record, |net| net.starts_with("map "));
+        checks.push(check(
+            &format!("neural map parity ({p}) vs f32 reference: {}", q.neural_maps.join(", ")),
+            err <= limit,
+            format!("max relative error {err:.2e}"),
+            format!("≤ {limit:.1e}"),
+        ));
+    }
 
     if plan.map.is_some() {
         let same = got.assignments.iter().zip(&q.assignments).filter(|(a, b)| a == b).count();

@@ -18,7 +18,7 @@ use crate::parity::{net_parity, reduced_precisions};
 use crate::quick::{self, QuickPlan, QUICK_COUNT};
 use crate::recommend::{recommend, this_target};
 use crate::set::{default_dir, CalibSet};
-use crate::sweep::{sweep, SweepConfig, SWEEP_K, SWEEP_T};
+use crate::sweep::{methods_at, sweep, SweepConfig, SWEEP_K, SWEEP_T};
 
 #[derive(Debug, Clone)]
 pub struct CalibrateOptions {
@@ -161,14 +161,7 @@ pub fn calibrate(path: &Path, opts: &CalibrateOptions, on: &mut dyn FnMut(Event)
     };
     if !opts.quick {
         let cfg = SweepConfig { ts: &opts.ts, ks: &opts.ks, eta: m.eta, seed: 0 };
-        let total = opts
-            .ts
-            .iter()
-            .map(|&t| {
-                let ks = opts.ks.iter().filter(|&&k| k <= t + 1).count();
-                ks * (1 + usize::from(m.find_map_at(&source, NetKey::B, t).is_some()))
-            })
-            .sum();
+        let total = opts.ts.iter().map(|&t| opts.ks.iter().filter(|&&k| k <= t + 1).count() * methods_at(&m, t)).sum();
         on(Event::Stage("T×K sweep"));
         on(Event::SweepStart(total));
         sweep_points = sweep(work, &set, &runner, &cfg, |p| on(Event::Point(p)))?;
@@ -195,7 +188,7 @@ pub fn calibrate(path: &Path, opts: &CalibrateOptions, on: &mut dyn FnMut(Event)
     for (p, e) in reduced.iter().filter(|_| opts.reduced_pipelines) {
         reduced_runs.push((*p, quick::run(e, &plan, qx)?));
     }
-    let quick_record = quick::record(&plan, &reference, &reduced_runs, d);
+    let quick_record = quick::record(&m, &plan, &reference, &reduced_runs, d);
 
     let record = CalibrationRecord {
         version: RECORD_VERSION,
@@ -221,7 +214,7 @@ pub fn calibrate(path: &Path, opts: &CalibrateOptions, on: &mut dyn FnMut(Event)
     let img = m.image;
     let q = reference.outputs.len() / d;
     let json = serde_json::to_vec_pretty(&record).map_err(|e| crate::CalibError::Invalid(format!("record: {e}")))?;
-    let sections = vec![
+    let mut sections = vec![
         Section::bytes(CALIBRATION_SECTION, brenier::bundle::SectionKind::Calibration, json),
         Section::f32_tensor(QUICK_INPUTS_SECTION, &img.shape(q), qx),
         Section::f32_tensor(
@@ -233,7 +226,13 @@ pub fn calibrate(path: &Path, opts: &CalibrateOptions, on: &mut dyn FnMut(Event)
         Section::f32_tensor(QUICK_LATENTS_SECTION, &img.shape(q), &reference.latents),
         Section::f32_tensor(QUICK_OUTPUTS_SECTION, &img.shape(q), &reference.outputs),
     ];
-    let bundle_size = rewrite_sections(path, sections, &[])?;
+    // A record without neural maps must not leave an earlier record's references behind.
+    let mut remove = vec![];
+    match plan.neural.len() {
+        0 => remove.push(QUICK_NEURAL_SECTION),
+        maps => sections.push(Section::f32_tensor(QUICK_NEURAL_SECTION, &img.shape(maps * q), &reference.neural)),
+    }
+    let bundle_size = rewrite_sections(path, sections, &remove)?;
     log::info!("calibration of {} took {:.0} s", path.display(), started.elapsed().as_secs_f64());
     Ok(Outcome { record, bundle_size })
 }

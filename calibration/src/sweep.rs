@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use brenier::bundle::calibration::SweepPoint;
-use brenier::bundle::OtSource;
+use brenier::bundle::{Manifest, OtSource};
 use brenier::pipeline::{NetTime, Silent};
 use brenier::{Engine, NetKey};
 
@@ -24,9 +24,17 @@ pub struct SweepConfig<'a> {
     pub seed: u64,
 }
 
-/// Runs every (T, K) for DDIB, and for OT-ALD where the bundle has an A→B map at that T
-/// (maps are solved between latents at one T; `brenier-train ot --t` adds more). `on_point`
-/// sees each point as it is measured.
+/// How many points the sweep measures at `t` for each K: DDIB, plus OT-ALD where the bundle
+/// has an A→B OT map at `t`, plus the neural map where it has an A→B one at `t`.
+pub fn methods_at(m: &Manifest, t: usize) -> usize {
+    let source = OtSource::Domain { domain: "a".into() };
+    1 + usize::from(m.find_map_at(&source, NetKey::B, t).is_some())
+        + usize::from(m.find_neural_map(NetKey::A, Some(t)).is_some())
+}
+
+/// Runs every (T, K) for DDIB, for OT-ALD where the bundle has an A→B map at that T (maps are
+/// solved between latents at one T; `brenier-train ot --t` adds more) and for the neural map
+/// where it has one at that T. `on_point` sees each point as it is measured.
 pub fn sweep(
     engine: &Engine,
     set: &CalibSet,
@@ -46,6 +54,7 @@ pub fn sweep(
     }
     for &t in cfg.ts {
         let map = m.find_map_at(&source, NetKey::B, t);
+        let neural = m.find_neural_map(NetKey::A, Some(t)).map(|(i, _)| i);
         for &k in cfg.ks.iter().filter(|&&k| k <= t + 1) {
             let mut latents = set.sources.clone();
             let t0 = Instant::now();
@@ -69,6 +78,13 @@ pub fn sweep(
                 Ok(())
             };
             finish("ddib", latents.clone(), 0.0)?;
+            if let Some(index) = neural {
+                let mut x = latents.clone();
+                let t2 = Instant::now();
+                engine.apply_neural_map(index, &mut x)?;
+                let map_s = t2.elapsed().as_secs_f64();
+                finish("neural-ot", x, map_s)?;
+            }
             if let Some(spec) = map {
                 let t2 = Instant::now();
                 engine.apply_map(spec, &mut latents, None)?;

@@ -136,3 +136,18 @@ fn manifest_refuses_bad_neural_maps() {
         "appears twice",
     );
 }
+
+#[test]
+fn the_memory_estimate_counts_the_neural_maps_weights() {
+    let (plain_path, _) = oracle_bundle();
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, _, _) = bundle_with_neural_map(dir.path());
+    let (plain, with_map) = (engine(plain_path), engine(&path));
+    let (before, after) = (plain.memory_estimate(2).unwrap(), with_map.memory_estimate(2).unwrap());
+    // The affine map holds Aᵀ (D×D) and c (D) as parameters, run in f32 here.
+    let d = IMAGE.elems() as u64;
+    let map_bytes = (d * d + d) * 4;
+    let grown = after.weight_bytes - before.weight_bytes;
+    assert!((map_bytes..map_bytes + 64).contains(&grown), "weights grew by {grown} B, the map holds {map_bytes} B");
+    assert!(after.total_bytes > before.total_bytes);
+}

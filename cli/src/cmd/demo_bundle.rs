@@ -1,5 +1,6 @@
-//! The demo on a real bundle: held-out inputs translated A→B with DDIB and OT-ALD at the same T
-//! and K, a side-by-side grid (source | DDIB | OT-ALD), and DPM-OT generation at 10 NFE.
+//! The demo on a real bundle: held-out inputs translated A→B with DDIB, OT-ALD and the neural OT
+//! map (those the bundle has) at the same T and K, a side-by-side grid (source | DDIB | OT-ALD |
+//! neural OT), and DPM-OT generation at 10 NFE.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -60,12 +61,17 @@ pub fn run(a: &Args, bundle: &Path) -> Result<()> {
     let steps = a.steps.unwrap_or(m.steps);
     let mut results = vec![];
     let has_map = m.find_map(&brenier::bundle::OtSource::Domain { domain: "a".into() }, NetKey::B).is_some();
-    if !has_map {
-        println!("  (the bundle has no a->b OT map: showing DDIB only)");
+    let has_neural = m.find_neural_map(NetKey::A, Some(m.t_encode)).is_some();
+    let mut methods = vec![TranslateMethod::Ddib];
+    if has_map {
+        methods.push(TranslateMethod::OtAld);
+    } else {
+        println!("  (the bundle has no a->b OT map: no OT-ALD)");
     }
-    let methods: &[TranslateMethod] =
-        if has_map { &[TranslateMethod::Ddib, TranslateMethod::OtAld] } else { &[TranslateMethod::Ddib] };
-    for &method in methods {
+    if has_neural {
+        methods.push(TranslateMethod::NeuralOt);
+    }
+    for &method in &methods {
         let opts = TranslateOptions { method, steps: Some(steps), t: Some(m.t_encode), ..TranslateOptions::default() };
         let s = Instant::now();
         let r = engine.translate(&input.data, &opts, &Silent)?;
@@ -98,7 +104,8 @@ pub fn run(a: &Args, bundle: &Path) -> Result<()> {
     let mut columns: Vec<&[f32]> = vec![&input.data];
     columns.extend(results.iter().map(|r| r.1.images.as_slice()));
     write_atomic(&grid_path, &grid(&columns, input.count, m.image, m.normalization, 4)?)?;
-    println!("  wrote {} (rows: source | DDIB{})", grid_path.display(), if has_map { " | OT-ALD" } else { "" });
+    let labels: Vec<String> = methods.iter().map(|m| format!("{m:?}")).collect();
+    println!("  wrote {} (rows: source | {})", grid_path.display(), labels.join(" | "));
     match gen {
         Ok(g) => {
             let path = a.out.join("generate-dpm-ot.png");

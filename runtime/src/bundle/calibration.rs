@@ -21,6 +21,10 @@ pub const QUICK_LATENTS_SECTION: &str = "calibration.latents";
 /// f32 OT-ALD translations of the quick inputs at the quick (T, K): [n, C, H, W].
 pub const QUICK_OUTPUTS_SECTION: &str = "calibration.outputs";
 
+/// f32 outputs of each neural map the quick record names, on the quick inputs noised to the
+/// map's time: [n_maps·n, C, H, W] (map-major).
+pub const QUICK_NEURAL_SECTION: &str = "calibration.neural";
+
 /// Bumped when a field changes meaning; a reader refuses newer records rather than misread them.
 pub const RECORD_VERSION: u32 = 1;
 
@@ -143,6 +147,12 @@ pub struct QuickRecord {
     /// Agreement of assignments from reduced-precision latents, per precision.
     pub latent_agreement: Vec<(Precision, f64)>,
     pub ms_per_nfe: f64,
+    /// Neural maps whose f32 outputs are stored (`calibration.neural`), in that order.
+    #[serde(default)]
+    pub neural_maps: Vec<String>,
+    /// Measured here: max relative error of the neural maps' outputs per precision.
+    #[serde(default)]
+    pub neural_rel_err: Vec<(Precision, f64)>,
 }
 
 impl Bundle {

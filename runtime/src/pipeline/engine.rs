@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use crate::backend::{Backend, EpsNet};
-use crate::bundle::{Bundle, NetKey};
+use crate::bundle::{Bundle, NetKey, NetSpec, NeuralMapSpec};
 use crate::error::{check_finite, Error, Result};
 use crate::rng::NoiseStream;
 use crate::sched::{encode_eval_t, grid, DdimCoeffs, Schedule};
@@ -59,32 +59,38 @@ impl Engine {
 
     /// The network of a domain, prepared on first use.
     pub fn net(&self, key: NetKey) -> Result<&dyn EpsNet> {
-        let slot = &self.nets[key as usize];
-        if let Some(net) = slot.get() {
-            return Ok(net.as_ref());
-        }
         let m = self.bundle.manifest();
-        let label = format!("net {} ({})", key.as_str(), m.domain_name(key));
-        let t0 = Instant::now();
-        let net = self.backend.load_net(self.bundle.net_bytes(key)?, m.net(key), m.image, &label)?;
-        log::info!("{label} loaded on {} in {:.1} ms", self.backend.name(), t0.elapsed().as_secs_f64() * 1e3);
-        // A concurrent first use may have won the race; either copy is equivalent.
-        Ok(slot.get_or_init(|| net).as_ref())
+        self.load_once(&self.nets[key as usize], || {
+            Ok((self.bundle.net_bytes(key)?, m.net(key), format!("net {} ({})", key.as_str(), m.domain_name(key))))
+        })
     }
 
-    /// The network of the manifest's neural map number `index`, prepared on first use.
-    pub fn neural_map(&self, index: usize) -> Result<&dyn EpsNet> {
+    /// The manifest's neural map number `index` and its network, prepared on first use.
+    pub fn neural_map(&self, index: usize) -> Result<(&NeuralMapSpec, &dyn EpsNet)> {
         let m = self.bundle.manifest();
         let (Some(slot), Some(spec)) = (self.neural_maps.get(index), m.neural_maps.get(index)) else {
             return Err(Error::InvalidArgument(format!("the bundle has no neural map number {index}")));
         };
+        let net = self.load_once(slot, || {
+            Ok((self.bundle.neural_map_bytes(spec)?, &spec.net, format!("neural map {}", spec.name)))
+        })?;
+        Ok((spec, net))
+    }
+
+    /// Loads a network into `slot` on first use; `source` gives its ONNX bytes, spec and label.
+    fn load_once<'a>(
+        &'a self,
+        slot: &'a OnceLock<Box<dyn EpsNet>>,
+        source: impl FnOnce() -> Result<(&'a [u8], &'a NetSpec, String)>,
+    ) -> Result<&'a dyn EpsNet> {
         if let Some(net) = slot.get() {
             return Ok(net.as_ref());
         }
-        let label = format!("neural map {}", spec.name);
+        let (bytes, spec, label) = source()?;
         let t0 = Instant::now();
-        let net = self.backend.load_net(self.bundle.neural_map_bytes(spec)?, &spec.net, m.image, &label)?;
+        let net = self.backend.load_net(bytes, spec, self.bundle.manifest().image, &label)?;
         log::info!("{label} loaded on {} in {:.1} ms", self.backend.name(), t0.elapsed().as_secs_f64() * 1e3);
+        // A concurrent first use may have won the race; either copy is equivalent.
         Ok(slot.get_or_init(|| net).as_ref())
     }
 

@@ -31,12 +31,8 @@ impl Engine {
     /// and time, where the bundle has them, so users can see the map is not a lookup.
     pub fn apply_neural_map(&self, index: usize, latents: &mut [f32]) -> Result<MapStats> {
         let d = self.dim();
-        let m = self.bundle().manifest();
-        let spec = m.neural_maps.get(index).ok_or_else(|| {
-            crate::error::Error::InvalidArgument(format!("the bundle has no neural map number {index}"))
-        })?;
         let batch = latents.len() / d.max(1);
-        let net = self.neural_map(index)?;
+        let (spec, net) = self.neural_map(index)?;
         let t0 = Instant::now();
         let mapped = net.eps(latents, batch, spec.t as i64)?;
         let seconds = t0.elapsed().as_secs_f64();
@@ -50,7 +46,7 @@ impl Engine {
         let mut stats = MapStats { map: spec.name.clone(), seconds, ..Default::default() };
         let source = OtSource::Domain { domain: spec.source.clone() };
         let to: NetKey = spec.target.parse()?;
-        if let Some(ot) = m.find_map_at(&source, to, spec.t) {
+        if let Some(ot) = self.bundle().manifest().find_map_at(&source, to, spec.t) {
             let (_, targets) = self.bundle().ot_map(ot)?;
             stats.nearest_target_distance = nearest_target(latents, d, targets)?.into_iter().map(|(_, r)| r).collect();
             stats.target_rms = target_rms(targets, d);

@@ -5,9 +5,9 @@
 //! lives inside its ops, and the runtime's own copies of the weights are larger than the
 //! initializers (measured on the demo: the static count said 2.7 MiB of activations at batch 4,
 //! the process grew 14 MiB). So where the kernel reports peak RSS (Linux `/proc/self/status`,
-//! as on Jetson) the estimate is measured: both networks run once on a zero batch of the
-//! requested size, and the process's peak resident size after that probe is the base; the
-//! static count is the fallback elsewhere.
+//! as on Jetson) the estimate is measured: every network (both ε-networks and any neural maps)
+//! runs once on a zero batch of the requested size, and the process's peak resident size after
+//! that probe is the base; the static count is the fallback elsewhere.
 
 use super::engine::Engine;
 use crate::bundle::NetKey;
@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 pub struct MemoryEstimate {
     /// The bundle file, counted whole: mapped pages become resident as they are used.
     pub bundle_bytes: u64,
-    /// Both networks' weights as the initializers count them.
+    /// Every network's weights as the initializers count them: both ε-networks and any neural maps.
     pub weight_bytes: u64,
     /// Peak of one evaluation at the batch size: measured by the probe, else counted from the
     /// plan's tensors (networks run one at a time).
@@ -40,18 +40,22 @@ pub fn peak_rss_bytes() -> Option<u64> {
 }
 
 impl Engine {
-    /// Estimates the memory of running `batch` images (loads both networks and, where peak RSS
-    /// can be read, runs each once on zeros to measure).
+    /// Estimates the memory of running `batch` images (loads every network the bundle ships —
+    /// both ε-networks and its neural maps, so any method fits — and, where peak RSS can be
+    /// read, runs each once on zeros to measure).
     pub fn memory_estimate(&self, batch: usize) -> Result<MemoryEstimate> {
-        let (a, b) = (self.net(NetKey::A)?, self.net(NetKey::B)?);
-        let weight_bytes = (a.weight_bytes() + b.weight_bytes()) as u64;
+        let mut nets = vec![self.net(NetKey::A)?, self.net(NetKey::B)?];
+        for i in 0..self.bundle().manifest().neural_maps.len() {
+            nets.push(self.neural_map(i)?.1);
+        }
+        let weight_bytes = nets.iter().map(|n| n.weight_bytes() as u64).sum();
         let working_bytes = (4 * batch * self.dim() * std::mem::size_of::<f32>()) as u64;
         let bundle_bytes = self.bundle().file_len();
-        let counted = a.activation_bytes(batch).max(b.activation_bytes(batch)) as u64;
+        let counted = nets.iter().map(|n| n.activation_bytes(batch) as u64).max().unwrap_or(0);
         let probe = || -> Result<Option<(u64, u64)>> {
             let Some(before) = peak_rss_bytes() else { return Ok(None) };
             let zeros = vec![0f32; batch * self.dim()];
-            for net in [a, b] {
+            for net in &nets {
                 net.eps(&zeros, batch, 0)?;
             }
             Ok(peak_rss_bytes().map(|after| (after, after.saturating_sub(before))))

@@ -222,12 +222,14 @@ pub fn train<M: MapNet + Clone>(
         let mut cost = 0.0;
         for _ in 0..cfg.map_steps {
             let (tx, sz) = (fwd.transport(x.clone()), bwd.transport(z.clone()));
-            let cost_f = row_sq(x.clone() - tx.clone()) * t1.clone().mul_scalar(alpha);
+            let sq_f = row_sq(x.clone() - tx.clone());
+            // The unweighted ‖x − T(x)‖² is logged as the transport cost; the objective weights it by t.
+            cost = scalar(sq_f.clone().detach().mean().mul_scalar(alpha));
+            let cost_f = sq_f * t1.clone().mul_scalar(alpha);
             let cost_b = row_sq(z.clone() - sz.clone()) * t1.clone().neg().add_scalar(1.0).mul_scalar(alpha);
             let (yf, yb) = interpolants(x.clone(), tx.clone(), z.clone(), sz, t2.clone());
             let loss = (cost_f - value.value(yf, t1.clone())).mean() + (cost_b + value.value(yb, t1.clone())).mean();
             objective = scalar(loss.clone());
-            cost = scalar(row_sq(x.clone() - tx).mean().mul_scalar(alpha));
             let mut grads = loss.backward();
             let gf = GradientsParams::from_module(&mut grads, &fwd);
             let gb = GradientsParams::from_module(&mut grads, &bwd);
