@@ -1,7 +1,7 @@
 //! Moving parameters between a burn module and flat host vectors (in the module's visiting
 //! order): for EMA weights, checkpoints and loading EMA weights for export.
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::{Tensor, TensorData};
 
 /// A tensor's values on the host as f32.
@@ -32,6 +32,26 @@ impl ModuleMapper for Load<'_> {
             Tensor::from_data(TensorData::new(v, shape), &device).set_require_grad(grad)
         })
     }
+}
+
+struct Rekey {
+    base: u64,
+    next: u64,
+}
+
+impl ModuleMapper for Rekey {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (_, value, mapper) = param.consume();
+        self.next += 1;
+        Param::from_mapped_value(ParamId::from(self.base + self.next), value, mapper)
+    }
+}
+
+/// Gives every float parameter the id `base` + its position in visiting order. burn draws ids at
+/// random and keys optimizer state by them, so without this a resumed run's freshly built module
+/// matches none of the saved Adam moments and the optimizer silently starts over.
+pub fn stable_ids<M: Module>(m: M, base: u64) -> M {
+    m.map(&mut Rekey { base, next: 0 })
 }
 
 /// Every float parameter, flattened, in visiting order.

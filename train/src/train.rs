@@ -110,7 +110,8 @@ pub fn train(
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let device = Device::flex().autodiff();
     let schedule = Schedule::new(&cfg.schedule)?;
-    let mut model = UNet::new(&cfg.unet, &device);
+    // Stable parameter ids: the saved optimizer state is keyed by them (see params::stable_ids).
+    let mut model = params::stable_ids(UNet::new(&cfg.unet, &device), 1 << 32);
     let mut optim = AdamWConfig::new()
         .with_weight_decay(cfg.weight_decay)
         .with_grad_clipping(Some(GradientClippingConfig::Norm(cfg.grad_clip)))

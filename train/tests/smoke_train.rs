@@ -59,3 +59,27 @@ fn loss_falls_resume_continues_and_export_matches() {
     let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max) / scale;
     assert!(err < 1e-4, "trained EMA export differs from burn by {err}");
 }
+
+#[test]
+fn a_resumed_run_takes_the_same_steps_as_an_uninterrupted_one() {
+    // The saved AdamW moments must find their parameters again after a restart (see
+    // params::stable_ids); a fresh optimizer would step differently from the first resumed step.
+    let set = load_fashion_mnist(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data"), Split::Test).unwrap();
+    let (straight_dir, resumed_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ckpt = |dir: &Path| dir.join("ckpt");
+    let straight = train(&set, &config(20), straight_dir.path(), false, |step, _| {
+        // The step-10 checkpoint is on disk once step 11 is reported.
+        if step == 11 {
+            std::fs::create_dir_all(ckpt(resumed_dir.path())).unwrap();
+            for e in std::fs::read_dir(ckpt(straight_dir.path())).unwrap() {
+                let e = e.unwrap();
+                std::fs::copy(e.path(), ckpt(resumed_dir.path()).join(e.file_name())).unwrap();
+            }
+        }
+    })
+    .unwrap();
+    let resumed = train(&set, &config(20), resumed_dir.path(), true, |_, _| {}).unwrap();
+    for (a, b) in straight.losses[10..].iter().zip(&resumed.losses[10..]) {
+        assert!((a.1 - b.1).abs() <= 1e-4 * a.1.abs(), "step {}: loss {} uninterrupted, {} resumed", a.0, a.1, b.1);
+    }
+}

@@ -169,9 +169,10 @@ pub fn train<M: MapNet + Clone>(
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let device = Device::flex().autodiff();
     let d = data.dim();
-    let mut fwd = make_map(&device);
-    let mut bwd = make_map(&device);
-    let mut value = ValueNet::new(d, &cfg.value_hidden, cfg.harmonics, &device);
+    // Each network its own id range, so the three optimizers' saved states find their parameters.
+    let mut fwd = params::stable_ids(make_map(&device), 1 << 32);
+    let mut bwd = params::stable_ids(make_map(&device), 2 << 32);
+    let mut value = params::stable_ids(ValueNet::new(d, &cfg.value_hidden, cfg.harmonics, &device), 3 << 32);
     let (mut opt_f, mut opt_b, mut opt_v) = (optimizer(cfg), optimizer(cfg), optimizer(cfg));
     let sizes = |p: Vec<Vec<f32>>| p.iter().map(Vec::len).collect::<Vec<_>>();
     let all_sizes = [sizes(params::collect(&fwd)), sizes(params::collect(&bwd)), sizes(params::collect(&value))];
