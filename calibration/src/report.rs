@@ -78,6 +78,14 @@ pub fn markdown(r: &CalibrationRecord) -> String {
         q.count, q.map.as_deref().map_or("DDIB".to_string(), |m| format!("OT-ALD with map {m}")), q.t, q.k, q.eps_ts, q.ms_per_nfe,
         q.eps_rel_err, q.output_rms, q.latent_agreement
     );
+    if !q.neural_maps.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nNeural maps checked against their stored f32 outputs: {}; reduced-precision error {:?}.",
+            q.neural_maps.join(", "),
+            q.neural_rel_err
+        );
+    }
     s
 }
 

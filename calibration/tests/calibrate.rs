@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use brenier::bundle::calibration::{
-    QUICK_EPS_SECTION, QUICK_INPUTS_SECTION, QUICK_LATENTS_SECTION, QUICK_OUTPUTS_SECTION,
+    QUICK_EPS_SECTION, QUICK_INPUTS_SECTION, QUICK_LATENTS_SECTION, QUICK_NEURAL_SECTION, QUICK_OUTPUTS_SECTION,
 };
 use brenier::bundle::{Bundle, SectionKind};
 use brenier::Engine;
@@ -60,8 +60,9 @@ fn quick_calibration_is_recorded_and_selftest_passes_then_catches_wrong_referenc
         let now = after.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("{name} lost"));
         assert!(&now.1 == bytes, "section {name} changed");
     }
-    assert_eq!(after.iter().filter(|(n, _)| is_record(n)).count(), 5, "record + four reference tensors");
-    assert_eq!(after.len(), before.iter().filter(|(n, _)| !is_record(n)).count() + 5);
+    // The demo ships neural maps both ways, so their outputs are the fifth reference tensor.
+    assert_eq!(after.iter().filter(|(n, _)| is_record(n)).count(), 6, "record + five reference tensors");
+    assert_eq!(after.len(), before.iter().filter(|(n, _)| !is_record(n)).count() + 6);
     let b = Bundle::open(&path).unwrap();
     assert_eq!(b.entry("calibration").unwrap().kind, SectionKind::Calibration);
     assert_eq!(b.calibration().unwrap().unwrap(), out.record);
@@ -73,6 +74,7 @@ fn quick_calibration_is_recorded_and_selftest_passes_then_catches_wrong_referenc
     let want_map = if t == 500 { "a->b".to_string() } else { format!("a->b@t{t}") };
     assert_eq!(q.map.as_deref(), Some(want_map.as_str()));
     assert_eq!(q.assignments.len(), 8);
+    assert_eq!(q.neural_maps, ["a->b", "b->a"]);
     // Kernel-level agreement with f16-rounded queries, and soft (τ = 1) vs hard, are measured.
     let comparisons: Vec<&str> = out.record.ot_agreement.iter().map(|a| a.comparison.as_str()).collect();
     assert!(comparisons.contains(&"f16-queries") && comparisons.contains(&"soft-vs-hard"), "{comparisons:?}");
@@ -80,19 +82,31 @@ fn quick_calibration_is_recorded_and_selftest_passes_then_catches_wrong_referenc
 
     let (_, checks) = selftest(&engine(&path)).unwrap();
     assert!(checks.iter().all(|c| c.pass), "{checks:#?}");
-    assert!(checks.len() >= 5);
+    assert!(checks.len() >= 6);
+    assert!(checks.iter().any(|c| c.name.starts_with("neural map parity")), "{checks:#?}");
 
     // A wrong output reference: the translation check fails and says so.
     let shape: Vec<usize> = b.entry(QUICK_OUTPUTS_SECTION).unwrap().shape.iter().map(|&d| d as usize).collect();
     let shifted: Vec<f32> = b.f32_tensor(QUICK_OUTPUTS_SECTION).unwrap().iter().map(|v| v + 0.1).collect();
     let eps_shape: Vec<usize> = b.entry(QUICK_EPS_SECTION).unwrap().shape.iter().map(|&d| d as usize).collect();
     let eps_scaled: Vec<f32> = b.f32_tensor(QUICK_EPS_SECTION).unwrap().iter().map(|v| v * 1.01).collect();
+    let neural_shape: Vec<usize> = b.entry(QUICK_NEURAL_SECTION).unwrap().shape.iter().map(|&d| d as usize).collect();
+    let neural_scaled: Vec<f32> = b.f32_tensor(QUICK_NEURAL_SECTION).unwrap().iter().map(|v| v * 1.01).collect();
     drop(b);
     rewrite_sections(&path, vec![Section::f32_tensor(QUICK_OUTPUTS_SECTION, &shape, &shifted)], &[]).unwrap();
     let (_, checks) = selftest(&engine(&path)).unwrap();
     let failed: Vec<&str> = checks.iter().filter(|c| !c.pass).map(|c| c.name.as_str()).collect();
     assert_eq!(failed.len(), 1, "{checks:#?}");
     assert!(failed[0].starts_with("OT-ALD output"), "{failed:?}");
+
+    // A neural map's outputs 1 % off the reference: ten times the f32 tolerance, and only that
+    // check fails besides the output one already broken above.
+    rewrite_sections(&path, vec![Section::f32_tensor(QUICK_NEURAL_SECTION, &neural_shape, &neural_scaled)], &[])
+        .unwrap();
+    let (_, checks) = selftest(&engine(&path)).unwrap();
+    let failed: Vec<&str> = checks.iter().filter(|c| !c.pass).map(|c| c.name.as_str()).collect();
+    assert_eq!(failed.len(), 2, "{checks:#?}");
+    assert!(failed.iter().any(|n| n.starts_with("neural map parity")), "{failed:?}");
 
     // ε 1 % off the reference is ten times the f32 tolerance.
     rewrite_sections(&path, vec![Section::f32_tensor(QUICK_EPS_SECTION, &eps_shape, &eps_scaled)], &[]).unwrap();
@@ -105,7 +119,14 @@ fn selftest_without_a_record_says_how_to_make_one() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("plain.brn");
     std::fs::copy(asset("demo.brn"), &path).unwrap();
-    let record = ["calibration", QUICK_INPUTS_SECTION, QUICK_EPS_SECTION, QUICK_LATENTS_SECTION, QUICK_OUTPUTS_SECTION];
+    let record = [
+        "calibration",
+        QUICK_INPUTS_SECTION,
+        QUICK_EPS_SECTION,
+        QUICK_LATENTS_SECTION,
+        QUICK_OUTPUTS_SECTION,
+        QUICK_NEURAL_SECTION,
+    ];
     let present: Vec<&str> = record.into_iter().filter(|n| Bundle::open(&path).unwrap().entry(n).is_ok()).collect();
     rewrite_sections(&path, vec![], &present).unwrap();
     let err = selftest(&engine(&path)).expect_err("no record left");
@@ -132,7 +153,17 @@ fn a_small_sweep_scores_both_methods_recommends_one_and_plots_them() {
     let out = calibrate(&path, &opts, &mut |_| {}).unwrap();
     let r = &out.record;
     let methods: Vec<(&str, usize, usize)> = r.sweep.iter().map(|p| (p.method.as_str(), p.t, p.k)).collect();
-    assert_eq!(methods, [("ddib", 500, 5), ("ot-ald", 500, 5), ("ddib", 500, 10), ("ot-ald", 500, 10)]);
+    assert_eq!(
+        methods,
+        [
+            ("ddib", 500, 5),
+            ("neural-ot", 500, 5),
+            ("ot-ald", 500, 5),
+            ("ddib", 500, 10),
+            ("neural-ot", 500, 10),
+            ("ot-ald", 500, 10)
+        ]
+    );
     for p in &r.sweep {
         assert_eq!(p.nfe, 2 * p.k);
         assert!(p.ms_per_image > 0.0 && p.quality.frechet.is_finite() && p.quality.count == 16, "{p:?}");

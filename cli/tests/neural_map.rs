@@ -79,3 +79,19 @@ fn export_inspect_and_translate_with_a_neural_map() {
     ]);
     assert!(!ok && text.contains("expected a->b=FILE"), "{text}");
 }
+
+#[test]
+fn the_shipped_demo_runs_its_neural_maps() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bundle = root.join("assets/demo.brn");
+    let (ok, text) = brenier(&["inspect", s(&bundle)]);
+    assert!(ok && text.contains("neural map a->b") && text.contains("neural map b->a"), "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let inputs = root.join("assets/demo-inputs");
+    let args = ["demo", "--bundle", s(&bundle), "--inputs", s(&inputs), "--out", s(&out), "--steps", "3"];
+    let (ok, text) = brenier(&[&args[..], &["--generate", "1", "--threads", "2"]].concat());
+    assert!(ok, "{text}");
+    assert!(text.contains("NeuralOt") && text.contains("rows: source | Ddib | OtAld | NeuralOt"), "{text}");
+    assert!(out.join("translate-grid.png").exists());
+}

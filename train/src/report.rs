@@ -170,7 +170,9 @@ pub fn build_report(
             steps,
             tau,
             nfe: fwd.nfe,
-            ms_per_image: 1e3 * (fwd.encode.seconds + fwd.decode.seconds) / count as f64,
+            // The map's own time counts too: a neural map is one more network evaluation.
+            ms_per_image: 1e3 * (fwd.encode.seconds + fwd.decode.seconds + fwd.map.as_ref().map_or(0.0, |m| m.seconds))
+                / count as f64,
             quality,
             cycle_rms: pairs().map(|(a, b)| rms(a, b)).sum::<f64>() / count as f64,
             cycle_ssim: pairs().map(|(a, b)| ssim(a, b, side, side, 2.0)).sum::<f64>() / count as f64,
