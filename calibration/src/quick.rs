@@ -26,13 +26,13 @@ pub struct QuickPlan {
 }
 
 impl QuickPlan {
-    /// The recommended OT-ALD point where there is one, else the bundle's defaults.
+    /// OT-ALD at the recommended (T, K) where the bundle has an A→B OT map at that T, whichever
+    /// method won (the check exercises the device, and the recommended K keeps it as short as
+    /// the shipped default), else the bundle's defaults.
     pub fn new(engine: &Engine, rec: Option<&Recommendation>) -> QuickPlan {
         let m = engine.bundle().manifest();
         let source = OtSource::Domain { domain: "a".into() };
-        let rec_map = rec
-            .filter(|r| r.method == "ot-ald")
-            .and_then(|r| m.find_map_at(&source, NetKey::B, r.t).map(|map| (map.clone(), r.t, r.k)));
+        let rec_map = rec.and_then(|r| m.find_map_at(&source, NetKey::B, r.t).map(|map| (map.clone(), r.t, r.k)));
         let (map, t, k) = match rec_map {
             Some((map, t, k)) => (Some(map), t, k),
             None => match m.find_map(&source, NetKey::B) {
