@@ -112,6 +112,14 @@ fn quick_calibration_is_recorded_and_selftest_passes_then_catches_wrong_referenc
     rewrite_sections(&path, vec![Section::f32_tensor(QUICK_EPS_SECTION, &eps_shape, &eps_scaled)], &[]).unwrap();
     let (_, checks) = selftest(&engine(&path)).unwrap();
     assert!(checks.iter().any(|c| !c.pass && c.name.starts_with("ε parity")), "{checks:#?}");
+
+    // A neural reference of the wrong size is refused, not compared as a prefix.
+    let half = neural_scaled.len() / 2;
+    let half_shape = [neural_shape[0] / 2, neural_shape[1], neural_shape[2], neural_shape[3]];
+    rewrite_sections(&path, vec![Section::f32_tensor(QUICK_NEURAL_SECTION, &half_shape, &neural_scaled[..half])], &[])
+        .unwrap();
+    let e = selftest(&engine(&path)).err().expect("a truncated neural reference must be refused").to_string();
+    assert!(e.contains("calibration.neural holds") && e.contains("calibrate --quick"), "{e}");
 }
 
 #[test]
