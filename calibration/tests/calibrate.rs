@@ -118,7 +118,7 @@ fn quick_calibration_is_recorded_and_selftest_passes_then_catches_wrong_referenc
     let half_shape = [neural_shape[0] / 2, neural_shape[1], neural_shape[2], neural_shape[3]];
     rewrite_sections(&path, vec![Section::f32_tensor(QUICK_NEURAL_SECTION, &half_shape, &neural_scaled[..half])], &[])
         .unwrap();
-    let e = selftest(&engine(&path)).err().expect("a truncated neural reference must be refused").to_string();
+    let e = selftest(&engine(&path)).expect_err("a truncated neural reference must be refused").to_string();
     assert!(e.contains("calibration.neural holds") && e.contains("calibrate --quick"), "{e}");
 }
 
