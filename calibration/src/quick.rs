@@ -152,9 +152,10 @@ pub fn record(
         latent_agreement: reduced.iter().map(|(p, r)| (*p, if plan.map.is_some() { agree(r) } else { 1.0 })).collect(),
         ms_per_nfe: reference.ms_per_nfe,
         neural_maps: plan.neural.iter().map(|&i| manifest.neural_maps[i].name.clone()).collect(),
-        neural_rel_err: match plan.neural.is_empty() {
-            true => vec![],
-            false => reduced.iter().map(|(p, r)| (*p, relative_error(&r.neural, &reference.neural).0)).collect(),
+        neural_rel_err: if plan.neural.is_empty() {
+            vec![]
+        } else {
+            reduced.iter().map(|(p, r)| (*p, relative_error(&r.neural, &reference.neural).0)).collect()
         },
     }
 }

@@ -1,6 +1,7 @@
 //! `brenier demo`: an end-to-end run with nothing to download. With a shipped bundle
-//! (`assets/demo.brn`, or `--bundle`) it translates the held-out inputs with DDIB, OT-ALD and the neural map (where shipped) and
-//! generates with DPM-OT; without one it falls back to the Gaussian oracle bundle.
+//! (`assets/demo.brn`, or `--bundle`) it translates the held-out inputs with DDIB, OT-ALD and the
+//! neural map (where shipped) and generates with DPM-OT; without one it falls back to the
+//! Gaussian oracle bundle.
 
 use std::path::PathBuf;
 
