@@ -5,8 +5,8 @@
 #   scripts/fuzz.sh campaign [RUNS [TARGET...]]    each target RUNS executions (default 1000000)
 #   scripts/fuzz.sh seeds              regenerate fuzz/seeds/ from code (tests/examples/fuzz_seeds.rs)
 #
-# Targets: bundle (open, validate, read every section), manifest (JSON parser and rules), npy,
-# png (the image input path). Each starts from the committed seeds in fuzz/seeds/<target>/;
+# Targets: bundle (open, validate, read every section), manifest (JSON parser and rules), record
+# (the calibration record and its validation), npy, png (the image input path). Each starts from the committed seeds in fuzz/seeds/<target>/;
 # what it learns goes to fuzz/corpus/<target>/ (not committed). A crash stops the run with the
 # input saved under fuzz/artifacts/<target>/: commit it to tests/fixtures/fuzz-regressions/
 # <target>/ so `cargo test` replays it (tests/tests/fuzz_regressions.rs), then fix the reader.
@@ -19,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode=${1:-smoke}
-targets=(bundle manifest npy png)
+targets=(bundle manifest record npy png)
 if (( $# > 2 )); then
   targets=("${@:3}")
 fi

@@ -4,11 +4,13 @@
 //!
 //! ```json
 //! { "sources": "sources.npy", "references": "references.npy",
-//!   "classifier": "../fashion-classifier.onnx", "source_class": 7, "target_class": 9,
+//!   "classifier": "classifier.onnx", "source_class": 7, "target_class": 9,
 //!   "description": "Fashion-MNIST test split: sneakers (7) and ankle boots (9)" }
 //! ```
 //!
-//! Paths are relative to the folder; arrays are `.npy` f32 `[N, C, H, W]` in model space.
+//! Paths are relative to the folder; arrays are `.npy` f32 `[N, C, H, W]` in model space. The
+//! folder is self-contained: it holds its classifier, so a bundle copied elsewhere with its
+//! `.calib` folder can still be calibrated (`brenier-train calib-set` copies the classifier in).
 
 use std::path::{Path, PathBuf};
 
@@ -82,7 +84,29 @@ impl CalibSet {
         let sources = load(&spec.sources, "source images")?;
         let references = load(&spec.references, "reference images")?;
         let cpath = dir.join(&spec.classifier);
-        let classifier_onnx = std::fs::read(&cpath).map_err(|e| brenier::Error::io(&cpath, e))?;
+        let inside = Path::new(&spec.classifier)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir));
+        if !inside {
+            log::warn!(
+                "{}: the classifier `{}` lies outside the set folder, so the set breaks when copied without it; \
+                 copy the ONNX into the folder and name it in {SET_FILE}",
+                spec_path.display(),
+                spec.classifier
+            );
+        }
+        let classifier_onnx = std::fs::read(&cpath).map_err(|e| {
+            CalibError::set(
+                dir,
+                format!(
+                    "cannot read the classifier `{}` named in {SET_FILE} ({}: {e}); paths in {SET_FILE} are \
+                     relative to the set folder, and a set should hold its classifier: copy the ONNX into the \
+                     folder (`brenier-train calib-set --classifier FILE` does)",
+                    spec.classifier,
+                    cpath.display()
+                ),
+            )
+        })?;
         Ok(CalibSet { dir: dir.to_path_buf(), spec, sources, references, classifier_onnx })
     }
 

@@ -33,6 +33,13 @@ pub fn read_inputs(path: &Path, m: &Manifest) -> Result<Batch> {
             .into());
         }
         let count = a.shape[0];
+        if count == 0 {
+            return Err(brenier::Error::input(
+                path,
+                format!("holds no images (shape {:?}); give at least one", a.shape),
+            )
+            .into());
+        }
         return Ok(Batch { data: a.data, count, names: (0..count).map(|i| format!("{i:04}")).collect() });
     }
     let files: Vec<PathBuf> = if path.is_dir() {
@@ -43,7 +50,9 @@ pub fn read_inputs(path: &Path, m: &Manifest) -> Result<Batch> {
             .collect();
         v.sort();
         if v.is_empty() {
-            bail!("{} holds no .png files", path.display());
+            return Err(
+                brenier::Error::input(path, "holds no .png files; give a folder of PNGs, one PNG or a .npy").into()
+            );
         }
         v
     } else {
@@ -52,6 +61,9 @@ pub fn read_inputs(path: &Path, m: &Manifest) -> Result<Batch> {
     let mut data = Vec::with_capacity(files.len() * img.elems());
     let mut names = vec![];
     for f in &files {
+        if std::fs::metadata(f).is_ok_and(|meta| meta.len() == 0) {
+            return Err(brenier::Error::input(f, "is empty (0 bytes), not a PNG").into());
+        }
         data.extend(png::read(f, img, m.normalization)?);
         names.push(f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
     }
@@ -82,14 +94,12 @@ pub fn write_outputs(
         .chunks_exact(img.elems())
         .map(|x| png::encode(x, img, m.normalization, meta))
         .collect::<brenier::Result<_>>()?;
-    let paths: Vec<PathBuf> = if is_png {
-        vec![out.to_path_buf()]
-    } else {
-        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-        names.iter().map(|n| out.join(format!("{n}.png"))).collect()
-    };
-    for (p, bytes) in paths.iter().zip(encoded) {
-        brenier::io::write_atomic(p, &bytes)?;
+    if is_png {
+        brenier::io::write_atomic(out, &encoded[0])?;
+        return Ok(vec![out.to_path_buf()]);
     }
-    Ok(paths)
+    // A folder receives the whole set or nothing (see write_folder_atomic).
+    let files: Vec<String> = names.iter().map(|n| format!("{n}.png")).collect();
+    brenier::io::write_folder_atomic(out, &files, |i, w| w.write_all(&encoded[i]))?;
+    Ok(files.iter().map(|f| out.join(f)).collect())
 }

@@ -33,6 +33,13 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    // Output piped into `head` or `grep -m1` closes early: end quietly like other Unix tools,
+    // instead of Rust's ignored SIGPIPE turning the next println! into a panic.
+    #[cfg(unix)]
+    // SAFETY: restores the default action for SIGPIPE before any thread starts; no other state.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
     let result = match cli.command {

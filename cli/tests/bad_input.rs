@@ -71,6 +71,23 @@ fn wrong_inputs() {
     assert!(good && out.exists(), "{text}");
 }
 
+/// Nothing to translate is a typed error naming the input, never a panic in the batching.
+#[test]
+fn empty_inputs_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = &oracle_bundle().0;
+    let out = dir.path().join("y");
+    let empty_npy = dir.path().join("empty.npy");
+    npy::write(&empty_npy, &[0, 1, 2, 3], &[]).unwrap();
+    fails_with(&translate(bundle, &empty_npy, &out, &[]), &["empty.npy", "no images"], Some(&out));
+    let empty_dir = dir.path().join("none");
+    std::fs::create_dir(&empty_dir).unwrap();
+    fails_with(&translate(bundle, &empty_dir, &out, &[]), &["none", "no .png files"], Some(&out));
+    let zero = dir.path().join("zero.png");
+    std::fs::write(&zero, b"").unwrap();
+    fails_with(&translate(bundle, &zero, &out, &[]), &["zero.png", "0 bytes"], Some(&out));
+}
+
 /// Grid(500, 5) is [−1, 99, 199, 300, 400, 500]; encode step 4 evaluates ε at t = 300.
 /// A network that is finite at t < 300 and emits NaN from t = 300 on: translation must stop
 /// naming the network and the step.
@@ -156,7 +173,9 @@ fn png_in_png_out_with_metadata_and_size_check() {
     let bytes = std::fs::read(&out).unwrap();
     let text_chunks = String::from_utf8_lossy(&bytes);
     assert!(
-        text_chunks.contains("brenier:method") && text_chunks.contains("OtAld") && text_chunks.contains("brenier:seed")
+        text_chunks.contains("brenier:method")
+            && text_chunks.contains("ot-ald")
+            && text_chunks.contains("brenier:seed")
     );
     let big = dir.path().join("big.png");
     std::fs::write(

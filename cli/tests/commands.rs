@@ -91,9 +91,48 @@ fn demo_on_a_given_bundle_writes_the_grids() {
     npy::write(&x, &[3, 1, 2, 3], &brenier::rng::NoiseStream::new(5, 0).normal(18)).unwrap();
     let out = dir.path().join("demo");
     let text = brenier(&["demo", "--bundle", &bundle, "--inputs", s(&x), "--out", s(&out), "--steps", "5"]);
-    assert!(text.contains("OtAld") && text.contains("Ddib"), "{text}");
+    assert!(text.contains("ot-ald") && text.contains("ddib"), "{text}");
     for f in ["translate-grid.png", "generate-dpm-ot.png"] {
         let bytes = std::fs::read(out.join(f)).unwrap();
         assert_eq!(&bytes[1..4], b"PNG", "{f}");
     }
+}
+
+/// `inspect` on the shipped bundle speaks the user's words: domains with their names, no Rust
+/// debug syntax, and the fp16 record of the export that froze the ε-networks (29 weight tensors,
+/// 579 584 parameters in the demo UNet).
+#[test]
+fn inspect_shows_named_domains_and_the_real_fp16_record() {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/demo.brn");
+    let text = brenier(&["inspect", s(&demo)]);
+    for want in [
+        "a (sneaker), b (ankle-boot)",
+        "a (sneaker) → b (ankle-boot)",
+        "b (ankle-boot) → a (sneaker)",
+        "N(0, I) → b (ankle-boot)",
+        "29 weight tensors (579584 params) stored fp16",
+        "linear β",
+    ] {
+        assert!(text.contains(want), "`{want}` not in:\n{text}");
+    }
+    for debug in ["Domain {", "Linear {", "Gaussian", "Int64", "tensors 0"] {
+        assert!(!text.contains(debug), "debug syntax `{debug}` in:\n{text}");
+    }
+}
+
+/// Output cut short by the reader (`brenier inspect … | head -1`) ends the command quietly.
+#[test]
+fn a_closed_pipe_ends_the_command_without_a_panic() {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_brenier"))
+        .args(["inspect", s(&oracle_bundle().0)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child.wait().unwrap();
+    assert!(!err.contains("panicked"), "{err}");
 }

@@ -92,6 +92,6 @@ fn the_shipped_demo_runs_its_neural_maps() {
     let args = ["demo", "--bundle", s(&bundle), "--inputs", s(&inputs), "--out", s(&out), "--steps", "3"];
     let (ok, text) = brenier(&[&args[..], &["--generate", "1", "--threads", "2"]].concat());
     assert!(ok, "{text}");
-    assert!(text.contains("NeuralOt") && text.contains("rows: source | Ddib | OtAld | NeuralOt"), "{text}");
+    assert!(text.contains("neural-ot") && text.contains("rows: source | ddib | ot-ald | neural-ot"), "{text}");
     assert!(out.join("translate-grid.png").exists());
 }

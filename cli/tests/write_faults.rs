@@ -34,10 +34,7 @@ fn export(a: &Path, b: &Path, out: &Path, stderr: Stdio) -> Child {
 
 #[test]
 fn export_command_into_a_full_file_system_says_so() {
-    let Some(fs) = SmallFs::mount(256) else {
-        println!("skipped: cannot mount a tmpfs here (needs root)");
-        return;
-    };
+    let Some(fs) = SmallFs::mount_or_skip(256, "export_command_into_a_full_file_system_says_so") else { return };
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = nets(dir.path());
     let out = fs.path().join("model.brn");
@@ -80,4 +77,35 @@ fn export_command_killed_at_any_moment_leaves_old_or_complete_new() {
         }
     }
     println!("export killed 8 times over {whole:?}: old kept {kept_old}, complete new {got_new}, partial 0");
+    // The write is the last moment of an export (validation, freezing and the probe runs come
+    // first), so kills in the first half of its time land before the rename: at least one must
+    // have, or this test did not interrupt anything.
+    assert!(kept_old >= 1, "no kill landed before the rename ({got_new} complete new bundles)");
+}
+
+/// A folder output that runs out of space part-way (a tmpfs that holds four of the eight
+/// images): the command fails saying so, and no folder, no partial set, no temporary is left.
+#[test]
+fn translate_into_a_folder_that_fills_up_leaves_no_partial_set() {
+    let Some(fs) = SmallFs::mount_or_skip(16, "translate_into_a_folder_that_fills_up_leaves_no_partial_set") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let x = dir.path().join("x.npy");
+    brenier::io::npy::write(&x, &[8, 1, 2, 3], &brenier::rng::NoiseStream::new(1, 0).normal(48)).unwrap();
+    let out = fs.path().join("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_brenier"))
+        .args(["translate", "--quiet", "--steps", "2", "--bundle"])
+        .arg(&oracle_bundle().0)
+        .arg("--input")
+        .arg(&x)
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && !text.contains("panicked"), "{text}");
+    assert!(text.contains("no space left"), "{text}");
+    assert!(!out.exists(), "a partial output folder was left");
+    assert!(strays(fs.path(), &[]).is_empty(), "temporary files left: {:?}", strays(fs.path(), &[]));
 }

@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use brenier::bundle::manifest::{Domains, Manifest, Nets, NeuralMapSpec, Normalization, OtMapSpec, OtSource};
+use brenier::bundle::manifest::{
+    Domains, Fp16Report, Manifest, Nets, NeuralMapSpec, Normalization, OtMapSpec, OtSource,
+};
 use brenier::bundle::{Bundle, ImageSpec, SectionKind, MANIFEST_SECTION};
 use brenier::error::check_finite;
 use brenier::sched::ScheduleSpec;
@@ -37,6 +39,8 @@ pub struct NeuralMapInput {
     pub t: usize,
     pub onnx: Vec<u8>,
     pub provenance: serde_json::Value,
+    /// The fp16 record of the export that froze `onnx`, when it comes from a bundle.
+    pub fp16_record: Option<Fp16Report>,
 }
 
 impl NeuralMapInput {
@@ -62,6 +66,9 @@ pub struct ExportSpec {
     pub maps: Vec<MapInput>,
     pub neural_maps: Vec<NeuralMapInput>,
     pub fp16: bool,
+    /// The fp16 records of `net_a` and `net_b` when they come from a bundle (already frozen):
+    /// carried into the new manifest instead of re-measured (see [`crate::ingest::ingest`]).
+    pub fp16_records: [Option<Fp16Report>; 2],
     pub provenance: serde_json::Value,
 }
 
@@ -81,6 +88,7 @@ impl ExportSpec {
             maps: vec![],
             neural_maps: vec![],
             fp16: true,
+            fp16_records: [None, None],
             provenance: serde_json::Value::Null,
         }
     }
@@ -104,8 +112,11 @@ fn resolve_image(spec: &ExportSpec) -> Result<ImageSpec> {
 pub fn build_sections(spec: &ExportSpec) -> Result<(Vec<Section>, Manifest)> {
     let image = resolve_image(spec)?;
     let d = image.elems();
-    let net_a = ingest(&spec.net_a, &format!("net A ({})", spec.name_a), image, spec.t_encode, spec.fp16, "net.a")?;
-    let net_b = ingest(&spec.net_b, &format!("net B ({})", spec.name_b), image, spec.t_encode, spec.fp16, "net.b")?;
+    let [carried_a, carried_b] = &spec.fp16_records;
+    let label_a = format!("net A ({})", spec.name_a);
+    let label_b = format!("net B ({})", spec.name_b);
+    let net_a = ingest(&spec.net_a, &label_a, image, spec.t_encode, spec.fp16, "net.a", carried_a.as_ref())?;
+    let net_b = ingest(&spec.net_b, &label_b, image, spec.t_encode, spec.fp16, "net.b", carried_b.as_ref())?;
     let mut sections = vec![];
     let mut maps = vec![];
     // Targets already stored, by content, so maps with the same targets share one section.
@@ -163,7 +174,7 @@ pub fn build_sections(spec: &ExportSpec) -> Result<(Vec<Section>, Manifest)> {
         }
         let section = map.section();
         let label = format!("neural map {}", map.name);
-        let net = ingest(&map.onnx, &label, image, map.t, spec.fp16, &section)?;
+        let net = ingest(&map.onnx, &label, image, map.t, spec.fp16, &section, map.fp16_record.as_ref())?;
         neural_maps.push(NeuralMapSpec {
             name: map.name.clone(),
             source: map.source.clone(),

@@ -11,7 +11,7 @@ use half::f16;
 use tract_onnx::pb;
 
 use crate::error::{ExportError, Result};
-use crate::onnx_build::{attr_int, f32_values, node, tensor_f16, FLOAT};
+use crate::onnx_build::{attr_int, f32_values, node, tensor_f16, FLOAT, FLOAT16};
 
 /// Tensors smaller than this stay f32: they cost nothing and are often scales or frequencies.
 const MIN_ELEMS: usize = 1024;
@@ -38,6 +38,23 @@ pub fn check_weights(model: &pb::ModelProto, net: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Weight tensors already stored fp16 behind a Cast to FLOAT (how this freezer writes them, so
+/// a network extracted from a bundle has them): their count and values.
+pub fn prefrozen(model: &pb::ModelProto) -> (usize, usize) {
+    let Some(graph) = model.graph.as_ref() else { return (0, 0) };
+    let widened: HashSet<&str> = graph
+        .node
+        .iter()
+        .filter(|n| n.op_type == "Cast" && n.attribute.iter().any(|a| a.name == "to" && a.i == FLOAT as i64))
+        .filter_map(|n| n.input.first().map(String::as_str))
+        .collect();
+    graph
+        .initializer
+        .iter()
+        .filter(|t| t.data_type == FLOAT16 && widened.contains(t.name.as_str()))
+        .fold((0, 0), |(n, p), t| (n + 1, p + t.dims.iter().map(|&d| d.max(0) as usize).product::<usize>()))
 }
 
 /// Converts eligible weights to fp16 in place and reports the rounding error.

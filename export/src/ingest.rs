@@ -9,7 +9,7 @@ use brenier::rng::NoiseStream;
 use tract_onnx::pb;
 
 use crate::error::{ExportError, Result};
-use crate::freeze::{check_weights, freeze_fp16};
+use crate::freeze::{check_weights, freeze_fp16, prefrozen};
 use crate::onnx_build::to_bytes;
 
 /// A network checked and ready to be written.
@@ -34,7 +34,10 @@ pub fn inspect(bytes: &[u8], label: &str) -> Result<(pb::ModelProto, Signature)>
 }
 
 /// Full ingest: freezes (if `fp16`) and runs original and frozen nets in tract on a probe batch
-/// at step `probe_t`, recording the output error fp16 freezing causes.
+/// at step `probe_t`, recording the output error fp16 freezing causes. A network whose weights
+/// are fp16 already (re-exported from a bundle) keeps `carried`, the record of the export that
+/// froze it, when that record covers exactly those weights: re-freezing finds nothing to convert
+/// and could only report zeros.
 pub fn ingest(
     bytes: &[u8],
     label: &str,
@@ -42,6 +45,7 @@ pub fn ingest(
     probe_t: usize,
     fp16: bool,
     section: &str,
+    carried: Option<&Fp16Report>,
 ) -> Result<IngestedNet> {
     let (mut proto, sig) = inspect(bytes, label)?;
     sig.check_image(image, label)?;
@@ -58,20 +62,22 @@ pub fn ingest(
         Ok(out)
     };
     let reference = run(bytes, "original")?;
-    let onnx = if fp16 {
-        let report = freeze_fp16(&mut proto);
+    let (prefrozen_tensors, prefrozen_params) = prefrozen(&proto);
+    let converted = if fp16 { freeze_fp16(&mut proto) } else { Fp16Report::default() };
+    let onnx = if converted.tensors > 0 {
         let frozen = to_bytes(&proto);
         let out = run(&frozen, "fp16-frozen")?;
         let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs())).max(f32::MIN_POSITIVE);
         let err = out.iter().zip(&reference).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
-        spec.fp16 = Fp16Report { output_rel_err: err, ..report };
-        log::info!(
-            "{label}: {} weight tensors ({} params) stored fp16, max rounding error {:.2e} abs / {:.2e} rel, output error {:.2e} of max |ε|",
-            spec.fp16.tensors, spec.fp16.params, spec.fp16.max_abs_err, spec.fp16.max_rel_err, err
-        );
+        spec.fp16 = Fp16Report { output_rel_err: err, prefrozen_tensors, prefrozen_params, ..converted };
         frozen
     } else {
+        spec.fp16 = match carried {
+            Some(c) if c.tensors + c.prefrozen_tensors == prefrozen_tensors && prefrozen_tensors > 0 => c.clone(),
+            _ => Fp16Report { prefrozen_tensors, prefrozen_params, ..Fp16Report::default() },
+        };
         bytes.to_vec()
     };
+    log::info!("{label}: {}", spec.fp16);
     Ok(IngestedNet { spec, signature: sig, onnx })
 }

@@ -9,6 +9,10 @@
 
 use std::path::Path;
 
+use brenier::bundle::calibration::{
+    CalibrationRecord, QUICK_EPS_SECTION, QUICK_INPUTS_SECTION, QUICK_LATENTS_SECTION, QUICK_NEURAL_SECTION,
+    QUICK_OUTPUTS_SECTION,
+};
 use brenier::bundle::{Bundle, ImageSpec, Manifest, Normalization};
 use brenier::io;
 use brenier::sched::{grid, Schedule};
@@ -41,6 +45,63 @@ pub fn bundle(data: &[u8]) {
         }
     }
     manifest_invariants(m);
+    let _ = b.calibration();
+}
+
+/// The manifest the `record` target judges records against: 1×2×3 images, an a->b OT map of 16
+/// targets at t = 500 and an a->b neural map.
+pub const RECORD_MANIFEST: &str = r#"{
+  "schedule": { "kind": "linear", "n_train": 1000, "beta_start": 0.0001, "beta_end": 0.02 },
+  "t_encode": 500, "steps": 25, "eta": 0.0,
+  "image": { "channels": 1, "height": 2, "width": 3 },
+  "normalization": { "low": -1.0, "high": 1.0 },
+  "domains": { "a": "gauss-a", "b": "gauss-b" },
+  "nets": {
+    "a": { "section": "net.a", "x_input": "x", "t_input": "t", "t_dtype": "int64", "output": "eps", "batch": null },
+    "b": { "section": "net.b", "x_input": "x", "t_input": "t", "t_dtype": "int64", "output": "eps", "batch": null }
+  },
+  "ot_maps": [ { "name": "a->b", "source": { "kind": "domain", "domain": "a" }, "target": "b", "t": 500,
+                 "heights": "ot.heights.0", "targets": "ot.targets.0", "count": 16 } ],
+  "neural_maps": [ { "name": "a->b", "source": "a", "target": "b", "t": 500,
+    "net": { "section": "map.ab@t500", "x_input": "x", "t_input": "t", "t_dtype": "int64", "output": "y", "batch": null } } ]
+}"#;
+
+/// f32 values of each reference section beside the `record` target's records: 8 quick inputs
+/// of 6 values, ε at 3 times for both nets, one neural map.
+pub fn record_reference_len(name: &str) -> Option<usize> {
+    match name {
+        QUICK_INPUTS_SECTION | QUICK_LATENTS_SECTION | QUICK_OUTPUTS_SECTION | QUICK_NEURAL_SECTION => Some(48),
+        QUICK_EPS_SECTION => Some(2 * 3 * 48),
+        _ => None,
+    }
+}
+
+/// Calibration record reader: an accepted record can be used as selftest uses it (schedule
+/// lookups at its times, grids at its (T, K), its assignments indexing the map's targets) and
+/// survives a JSON round trip.
+pub fn record(data: &[u8]) {
+    let m = Manifest::parse(RECORD_MANIFEST.as_bytes()).expect("the record target's manifest is valid");
+    let Ok(r) = CalibrationRecord::parse(data, &m, &record_reference_len) else { return };
+    let schedule = Schedule::new(&m.schedule).expect("valid schedule");
+    let q = &r.quick;
+    for &t in q.eps_ts.iter().chain(r.parity.iter().flat_map(|p| &p.ts)) {
+        let ab = schedule.alpha_bar(t);
+        assert!(ab.is_finite() && ab > 0.0 && ab <= 1.0);
+    }
+    assert_eq!(grid(q.t, q.k).expect("an accepted record has a valid quick grid").len(), q.k + 1);
+    for p in &r.sweep {
+        grid(p.t, p.k).expect("an accepted record has valid sweep grids");
+    }
+    if let Some(name) = &q.map {
+        let map = m.ot_maps.iter().find(|s| &s.name == name).expect("an accepted record names a real map");
+        assert!(q.assignments.len() == q.count && q.assignments.iter().all(|&i| i < map.count));
+    }
+    for name in &q.neural_maps {
+        assert!(m.neural_maps.iter().any(|s| &s.name == name));
+    }
+    let again = CalibrationRecord::parse(&serde_json::to_vec(&r).expect("serialises"), &m, &record_reference_len)
+        .expect("an accepted record re-parses");
+    assert_eq!(again, r);
 }
 
 /// Manifest parser: any accepted manifest builds its schedule and default grid and survives a

@@ -3,4 +3,4 @@
 
 mod exercise;
 
-pub use exercise::{bundle, manifest, npy, png};
+pub use exercise::{bundle, manifest, npy, png, record};

@@ -13,6 +13,7 @@ pub mod io;
 pub mod onnx;
 pub mod ot;
 pub mod pipeline;
+pub mod precision;
 pub mod rng;
 pub mod sched;
 

@@ -19,6 +19,7 @@ use brenier_tests::bundle_edit::encode;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "fuzz/seeds".into()));
     bundles_and_manifests(&root)?;
+    record_seeds(&root.join("record"))?;
     npy_seeds(&root.join("npy"))?;
     png_seeds(&root.join("png"))?;
     println!("seeds written under {}", root.display());
@@ -84,6 +85,82 @@ fn bundles_and_manifests(root: &Path) -> Result<(), Box<dyn std::error::Error>> 
     // The shipped bundle's manifest (real nets, three maps); its 4 MB body is too large a seed.
     let demo = Bundle::open("assets/demo.brn")?;
     put(&root.join("manifest"), "demo.json", demo.bytes(MANIFEST_SECTION)?)?;
+    Ok(())
+}
+
+/// Calibration records valid against the `record` target's manifest (fuzz/src/exercise.rs):
+/// with an OT map and a neural map, and plain DDIB with a sweep and a recommendation.
+fn record_seeds(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    use brenier::backend::Precision;
+    use brenier::bundle::calibration::*;
+    let record = CalibrationRecord {
+        version: RECORD_VERSION,
+        created_unix: 1_800_000_000,
+        machine: MachineInfo {
+            arch: "x86_64".into(),
+            os: "linux".into(),
+            cpu: "seed".into(),
+            threads: 2,
+            backend: "cpu".into(),
+            brenier_version: "0.1.0".into(),
+        },
+        precision: Precision::F32,
+        inputs: InputsInfo { source: "seed".into(), count: 8, reference_count: 8, classifier: None },
+        parity: vec![NetParity {
+            net: "a".into(),
+            precision: Precision::F16,
+            ts: vec![0, 250, 500, 999],
+            max_rel_err: 0.014,
+            mean_rel_err: 0.005,
+            ms_per_image_f32: 10.0,
+            ms_per_image: 900.0,
+        }],
+        ot_agreement: vec![],
+        sweep: vec![],
+        recommended: vec![],
+        quick: QuickRecord {
+            count: 8,
+            map: Some("a->b".into()),
+            t: 500,
+            k: 10,
+            eps_ts: vec![0, 250, 500],
+            assignments: vec![0, 3, 15, 7, 7, 1, 2, 9],
+            eps_rel_err: vec![(Precision::F16, 0.012)],
+            output_rms: vec![(Precision::F16, 0.03)],
+            latent_agreement: vec![(Precision::F16, 0.875)],
+            ms_per_nfe: 12.5,
+            neural_maps: vec!["a->b".into()],
+            neural_rel_err: vec![],
+        },
+    };
+    put(dir, "ot-neural.json", &serde_json::to_vec_pretty(&record)?)?;
+    let mut ddib = record.clone();
+    ddib.quick.map = None;
+    ddib.quick.assignments.clear();
+    ddib.sweep.push(SweepPoint {
+        method: "ddib".into(),
+        t: 999,
+        k: 100,
+        nfe: 200,
+        ms_per_image: 900.0,
+        quality: Quality {
+            count: 8,
+            target_accuracy: 1.0,
+            frechet: 50.0,
+            ssim_to_source: Some(0.2),
+            rms_to_source: None,
+        },
+    });
+    ddib.recommended.push(Recommendation {
+        target: "cpu-x86_64".into(),
+        precision: Precision::F32,
+        method: "ddib".into(),
+        t: 999,
+        k: 100,
+        ms_per_image: 900.0,
+        reason: "seed".into(),
+    });
+    put(dir, "ddib-sweep.json", &serde_json::to_vec_pretty(&ddib)?)?;
     Ok(())
 }
 

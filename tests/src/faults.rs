@@ -53,6 +53,24 @@ impl SmallFs {
     pub fn path(&self) -> &Path {
         self.0.path()
     }
+
+    /// [`SmallFs::mount`] for a test that needs it. Where mounting is not allowed the test
+    /// reports itself skipped on the terminal (written past the test harness's capture, so
+    /// `cargo test` shows it even when the test passes) and returns `None`; with
+    /// `BRENIER_REQUIRE_TMPFS=1` (as `.ci/run` sets) it fails instead, so CI cannot skip it.
+    pub fn mount_or_skip(kib: usize, test: &str) -> Option<SmallFs> {
+        if let Some(fs) = SmallFs::mount(kib) {
+            return Some(fs);
+        }
+        let why = "cannot mount a tmpfs here (needs root)";
+        if std::env::var_os("BRENIER_REQUIRE_TMPFS").is_some_and(|v| v == "1") {
+            panic!("{test}: {why}, and BRENIER_REQUIRE_TMPFS=1 requires it");
+        }
+        use std::io::Write;
+        let _ =
+            writeln!(std::io::stderr().lock(), "SKIPPED {test}: {why}; BRENIER_REQUIRE_TMPFS=1 makes this a failure");
+        None
+    }
 }
 
 impl Drop for SmallFs {

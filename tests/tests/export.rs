@@ -111,3 +111,33 @@ fn rewriting_sections_replaces_adds_and_removes_and_never_touches_the_manifest()
     rewrite_sections(&path, vec![], &["calibration"]).unwrap();
     assert!(brenier::Bundle::open(&path).unwrap().entry("calibration").is_err());
 }
+
+/// A re-export of a bundle (how new maps and neural maps are added) keeps the fp16 record of
+/// the export that froze the weights; a network given already frozen, with no record, is
+/// reported as such instead of as "0 tensors converted".
+#[test]
+fn re_export_keeps_the_fp16_record_of_the_first_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first.brn");
+    let (m1, _) = export(&ExportSpec::new(unet(), unet()), &first).unwrap();
+    assert!(m1.nets.a.fp16.tensors > 0 && m1.nets.a.fp16.max_rel_err > 0.0, "{:?}", m1.nets.a.fp16);
+
+    let again = dir.path().join("again.brn");
+    let b1 = brenier::Bundle::open(&first).unwrap();
+    let (m2, _) = export(&brenier_export::spec_from_bundle(&b1, &[], &[]).unwrap(), &again).unwrap();
+    assert_eq!(m2.nets.a.fp16, m1.nets.a.fp16);
+    assert_eq!(m2.nets.b.fp16, m1.nets.b.fp16);
+    let b2 = brenier::Bundle::open(&again).unwrap();
+    assert_eq!(b2.bytes("net.a").unwrap(), b1.bytes("net.a").unwrap(), "the frozen network changed");
+
+    // The frozen network extracted and exported as a new network: nothing left to convert, no
+    // record to carry; its fp16 weights are counted as given.
+    let extracted = b1.net_bytes(brenier::NetKey::A).unwrap().to_vec();
+    let (m3, _) = export(&ExportSpec::new(extracted.clone(), extracted), &dir.path().join("x.brn")).unwrap();
+    let r = &m3.nets.a.fp16;
+    assert_eq!(
+        (r.tensors, r.prefrozen_tensors, r.prefrozen_params),
+        (0, m1.nets.a.fp16.tensors, m1.nets.a.fp16.params)
+    );
+    assert!(r.to_string().contains("fp16 in the input ONNX"), "{r}");
+}

@@ -12,8 +12,13 @@ use std::path::{Path, PathBuf};
 /// A fuzz target's body.
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 4] =
-    [("bundle", exercise::bundle), ("manifest", exercise::manifest), ("npy", exercise::npy), ("png", exercise::png)];
+const TARGETS: [(&str, Target); 5] = [
+    ("bundle", exercise::bundle),
+    ("manifest", exercise::manifest),
+    ("record", exercise::record),
+    ("npy", exercise::npy),
+    ("png", exercise::png),
+];
 
 fn files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -59,6 +64,10 @@ fn seeds_are_valid_inputs_and_pass_their_targets() {
                 "bundle" if name.contains("-cut") => true,
                 "bundle" => Bundle::from_bytes(&data).is_ok(),
                 "manifest" => Manifest::parse(&data).is_ok(),
+                "record" => {
+                    let m = Manifest::parse(exercise::RECORD_MANIFEST.as_bytes()).unwrap();
+                    brenier::bundle::CalibrationRecord::parse(&data, &m, &exercise::record_reference_len).is_ok()
+                }
                 "npy" => brenier::io::npy::parse(&data).is_ok(),
                 _ => {
                     let w = u32::from_be_bytes(data[16..20].try_into().unwrap()) as usize;

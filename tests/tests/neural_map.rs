@@ -27,6 +27,7 @@ fn bundle_with_neural_map(dir: &std::path::Path) -> (std::path::PathBuf, OracleP
         t: T,
         onnx: to_bytes(&affine_map_network(&a, &c, IMAGE)),
         provenance: serde_json::json!({ "oracle": "closed-form Gaussian OT map" }),
+        fp16_record: None,
     });
     let path = dir.join("neural.brn");
     export(&spec, &path).unwrap();
@@ -143,7 +144,9 @@ fn the_memory_estimate_counts_the_neural_maps_weights() {
     let dir = tempfile::tempdir().unwrap();
     let (path, _, _, _) = bundle_with_neural_map(dir.path());
     let (plain, with_map) = (engine(plain_path), engine(&path));
-    let (before, after) = (plain.memory_estimate(2).unwrap(), with_map.memory_estimate(2).unwrap());
+    // The static estimate (no probe figures): deterministic, whatever else this process runs.
+    let counted = brenier::pipeline::memory::MemoryProbe::default();
+    let (before, after) = (plain.estimate_memory(&counted, 2).unwrap(), with_map.estimate_memory(&counted, 2).unwrap());
     // The affine map holds Aᵀ (D×D) and c (D) as parameters, run in f32 here.
     let d = IMAGE.elems() as u64;
     let map_bytes = (d * d + d) * 4;

@@ -78,8 +78,7 @@ fn failing_after_any_byte_count_leaves_the_old_file_or_none() {
 #[test]
 fn a_full_file_system_is_a_typed_error_and_keeps_the_old_bundle() {
     const KIB: usize = 512;
-    let Some(fs) = SmallFs::mount(KIB) else {
-        println!("skipped: cannot mount a tmpfs here (needs root); the injected ENOSPC test covers the logic");
+    let Some(fs) = SmallFs::mount_or_skip(KIB, "a_full_file_system_is_a_typed_error_and_keeps_the_old_bundle") else {
         return;
     };
     let old = old_bundle_bytes();

@@ -143,6 +143,8 @@ pub fn latent(a: LatentArgs) -> Result<()> {
     use brenier::{Bundle, Engine};
 
     anyhow::ensure!(a.channels.len() == 3, "--channels takes three values");
+    let channels = [a.channels[0], a.channels[1], a.channels[2]];
+    UNetConfig { channels, ..UNetConfig::default() }.validate()?;
     let engine = Engine::new(Bundle::open(&a.pair.bundle)?, Box::new(CpuBackend::new(1)?))?;
     let m = engine.bundle().manifest().clone();
     let t = a.t.unwrap_or(m.t_encode);
@@ -207,7 +209,7 @@ fn write_bundle(
     let m = bundle.manifest();
     let named = |dir: &str| if t == m.t_encode { dir.to_string() } else { format!("{dir}@t{t}") };
     let names: Vec<String> = maps.iter().map(|(dir, _)| named(dir)).collect();
-    let mut spec = brenier_train::rebundle::spec_from_bundle(bundle, &[], &names)?;
+    let mut spec = brenier_export::spec_from_bundle(bundle, &[], &names)?;
     spec.provenance = m.provenance.clone();
     for (dir, onnx) in maps {
         let (source, target) = dir.split_once("->").unwrap_or(("a", "b"));
@@ -218,6 +220,7 @@ fn write_bundle(
             t,
             onnx,
             provenance: serde_json::json!({ "trainer": "brenier-train neural-map (DIOTM)", "run": run.display().to_string(), "config": cfg }),
+            fp16_record: None,
         });
     }
     let (_, size) = brenier_export::export(&spec, output)?;

@@ -9,6 +9,5 @@ pub mod neural_map;
 pub mod onnx;
 pub mod ot;
 pub mod params;
-pub mod rebundle;
 pub mod report;
 pub mod train;

@@ -101,7 +101,7 @@ enum Command {
     )]
     Ot(OtArgs),
     /// Train the evaluation classifier on a dataset's train split and write it as ONNX.
-    #[command(after_help = "Example:\n  brenier-train classifier --steps 2000 -o assets/fashion-classifier.onnx")]
+    #[command(after_help = "Example:\n  brenier-train classifier --steps 2000 -o classifier.onnx")]
     Classifier {
         #[command(flatten)]
         data: DataArgs,
@@ -133,7 +133,7 @@ enum Command {
     /// Write a calibration set (held-out test-split images beside a bundle, for
     /// `brenier calibrate`): source images of class A, reference images of class B, calib.json.
     #[command(
-        after_help = "Example:\n  brenier-train calib-set --class-a 7 --class-b 9 --classifier ../fashion-classifier.onnx -o assets/demo.calib"
+        after_help = "Example:\n  brenier-train calib-set --class-a 7 --class-b 9 --classifier classifier.onnx -o assets/demo.calib"
     )]
     CalibSet {
         #[command(flatten)]
@@ -146,9 +146,10 @@ enum Command {
         sources: usize,
         #[arg(long, default_value_t = 256)]
         references: usize,
-        /// The evaluation classifier, as a path relative to the output folder.
+        /// The evaluation classifier (ONNX, from `brenier-train classifier`): copied into the
+        /// set as classifier.onnx, so the folder is self-contained.
         #[arg(long)]
-        classifier: String,
+        classifier: PathBuf,
         #[arg(short, long)]
         output: PathBuf,
     },
@@ -202,8 +203,9 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train { data, steps, batch, lr, channels, no_attention, seed, out, resume } => {
-            let set = data.load(Split::Train)?;
             anyhow::ensure!(channels.len() == 3, "--channels takes three values");
+            UNetConfig { channels: [channels[0], channels[1], channels[2]], ..UNetConfig::default() }.validate()?;
+            let set = data.load(Split::Train)?;
             let cfg = TrainConfig {
                 unet: UNetConfig {
                     in_channels: set.image.channels,
@@ -286,10 +288,14 @@ fn run(cli: Cli) -> Result<()> {
             let shape = |n: usize| [n, img.channels, img.height, img.width];
             brenier::io::npy::write(&output.join("sources.npy"), &shape(src.len()), &src.pixels)?;
             brenier::io::npy::write(&output.join("references.npy"), &shape(refs.len()), &refs.pixels)?;
+            let onnx = std::fs::read(&classifier).with_context(|| format!("reading {}", classifier.display()))?;
+            ClassifierRunner::new(&onnx, img, brenier::bundle::Normalization::default())
+                .with_context(|| format!("{} is not a classifier for {img:?} images", classifier.display()))?;
+            brenier::io::write_atomic(&output.join("classifier.onnx"), &onnx)?;
             let spec = SetSpec {
                 sources: "sources.npy".into(),
                 references: "references.npy".into(),
-                classifier,
+                classifier: "classifier.onnx".into(),
                 source_class: class_a as usize,
                 target_class: class_b as usize,
                 description: format!(
@@ -485,7 +491,7 @@ fn solve_bundle_maps(a: OtArgs) -> Result<()> {
     // Maps already in the bundle stay, unless a new map takes their name.
     let named = |base: &str| if t == m.t_encode { base.to_string() } else { format!("{base}@t{t}") };
     let new_names: Vec<String> = solved.iter().map(|s| named(&s.name)).collect();
-    let mut spec = brenier_train::rebundle::spec_from_bundle(engine.bundle(), &new_names, &[])?;
+    let mut spec = brenier_export::spec_from_bundle(engine.bundle(), &new_names, &[])?;
     for s in solved {
         let (source, target) = match s.name.as_str() {
             "a->b" => (OtSource::Domain { domain: "a".into() }, "b"),
@@ -522,7 +528,7 @@ struct ReportArgs {
     #[command(flatten)]
     pair: PairArgs,
     /// The evaluation classifier (from `brenier-train classifier`).
-    #[arg(long, default_value = "assets/fashion-classifier.onnx")]
+    #[arg(long, default_value = "assets/demo.calib/classifier.onnx")]
     classifier: PathBuf,
     /// Test-split source images to translate.
     #[arg(long, default_value_t = 128)]

@@ -37,6 +37,21 @@ impl Default for UNetConfig {
     }
 }
 
+impl UNetConfig {
+    /// Refuses channel counts the network cannot be built with (every GroupNorm splits its
+    /// channels into [`GROUPS`] groups), before burn asserts on them.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(c) = self.channels.iter().find(|&&c| c == 0 || !c.is_multiple_of(GROUPS)) {
+            anyhow::bail!(
+                "UNet channels {:?}: {c} is not a positive multiple of {GROUPS} (each GroupNorm has {GROUPS} groups); \
+                 use e.g. 8,16,16",
+                self.channels
+            );
+        }
+        Ok(())
+    }
+}
+
 fn conv(cin: usize, cout: usize, k: usize, stride: usize, device: &Device) -> Conv2d {
     Conv2dConfig::new([cin, cout], [k, k])
         .with_stride([stride, stride])

@@ -2,7 +2,7 @@
 //! OT-ALD (hard and soft map) and generation by DPM-OT against plain DDIM, scored with the
 //! exported classifier on the test split, which neither the networks nor the OT maps saw.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use brenier::pipeline::{GenerateMethod, GenerateOptions, NetTime, Observer, TranslateMethod, TranslateOptions};
 use brenier::rng::NoiseStream;
 use brenier::{Engine, NetKey};
@@ -41,7 +41,7 @@ impl Default for ReportConfig {
             gen_ddim_steps: 100,
             gen_count: 128,
             seed: 0,
-            subset: 8,
+            subset: 4,
         }
     }
 }
@@ -77,6 +77,8 @@ pub struct TranslationRow {
     pub latent_nearest_target: Option<f64>,
     /// Mean RMS from each output to its nearest training image of the target domain.
     pub nearest_train_rms: f64,
+    /// Per-image results of the first `config.subset` sources, for the recompute test.
+    pub subset: SubsetRecord,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -86,14 +88,44 @@ pub struct GenerationRow {
     pub ms_per_image: f64,
     pub quality: Quality,
     pub nearest_train_rms: f64,
+    /// Per-image results of the first `config.subset` samples, for the recompute test.
+    pub subset: SubsetRecord,
 }
 
-/// Per-image OT-ALD results of the first sources, for the recompute test.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+/// Per-image results of a row's first images, recorded so a test can recompute them from the
+/// committed bundle (train/tests/demo_report.rs): every row's figures come from these outputs.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct SubsetRecord {
+    /// OT target per image (hard map rows only).
+    #[serde(default)]
     pub assignments: Vec<usize>,
+    /// The classifier's class per output.
     pub predicted: Vec<usize>,
+    /// RMS from each output to its source (translation rows only).
+    #[serde(default)]
     pub rms_to_source: Vec<f64>,
+    /// Mean value of each output, model units.
+    pub mean: Vec<f64>,
+}
+
+/// The first `k` outputs' per-image record.
+fn subset(
+    runner: &ClassifierRunner,
+    out: &[f32],
+    sources: Option<&[f32]>,
+    assign: &[usize],
+    k: usize,
+    d: usize,
+) -> Result<SubsetRecord> {
+    let k = k.min(out.len() / d);
+    let (_, _, predicted) = runner.run(&out[..k * d])?;
+    let image = |i: usize| &out[i * d..(i + 1) * d];
+    Ok(SubsetRecord {
+        assignments: assign.iter().take(k).copied().collect(),
+        predicted,
+        rms_to_source: sources.map_or(vec![], |s| (0..k).map(|i| rms(&s[i * d..(i + 1) * d], image(i))).collect()),
+        mean: (0..k).map(|i| image(i).iter().map(|&v| v as f64).sum::<f64>() / d as f64).collect(),
+    })
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -108,7 +140,6 @@ pub struct Report {
     pub real_targets: Quality,
     pub translation: Vec<TranslationRow>,
     pub generation: Vec<GenerationRow>,
-    pub ot_ald_subset: SubsetRecord,
 }
 
 /// Runs every row. `progress` names the stage being computed.
@@ -143,7 +174,6 @@ pub fn build_report(
         rows.push(("neural OT", TranslateMethod::NeuralOt, cfg.t, cfg.steps, None));
     }
     let mut translation = vec![];
-    let mut subset = None;
     for (name, method, t, steps, tau) in rows {
         progress(&format!("{name} T={t} K={steps}"));
         let opts =
@@ -153,17 +183,8 @@ pub fn build_report(
         let quality = evaluate(runner, &fwd.images, Some(data.sources), data.target_test, data.target_class)?;
         let pairs = || data.sources.chunks(d).zip(back.images.chunks(d));
         let side = engine.bundle().manifest().image.height;
-        if name == "OT-ALD" && t == cfg.t && subset.is_none() {
-            let k = cfg.subset.min(count);
-            let (_, _, predicted) = runner.run(&fwd.images[..k * d])?;
-            subset = Some(SubsetRecord {
-                assignments: fwd.map.as_ref().map(|m| m.assignments[..k].to_vec()).unwrap_or_default(),
-                predicted,
-                rms_to_source: (0..k)
-                    .map(|i| rms(&data.sources[i * d..(i + 1) * d], &fwd.images[i * d..(i + 1) * d]))
-                    .collect(),
-            });
-        }
+        let assignments = fwd.map.as_ref().map_or(&[][..], |m| &m.assignments[..]);
+        let subset = subset(runner, &fwd.images, Some(data.sources), assignments, cfg.subset, d)?;
         translation.push(TranslationRow {
             method: name.into(),
             t,
@@ -181,6 +202,7 @@ pub fn build_report(
                     / m.nearest_target_distance.len().max(1) as f64
             }),
             nearest_train_rms: nearest_train(&fwd.images)?,
+            subset,
         });
     }
 
@@ -204,6 +226,7 @@ pub fn build_report(
         ms_per_image: 1e3 * g.decode.seconds / cfg.gen_count as f64,
         quality: evaluate(runner, &g.images, None, data.target_test, data.target_class)?,
         nearest_train_rms: nearest_train(&g.images)?,
+        subset: subset(runner, &g.images, None, &g.map.assignments, cfg.subset, d)?,
     });
     progress(&format!("DDIM {} steps from noise", cfg.gen_ddim_steps));
     let last = engine.schedule().n_train() - 1;
@@ -216,6 +239,7 @@ pub fn build_report(
         ms_per_image: 1e3 * time.seconds / cfg.gen_count as f64,
         quality: evaluate(runner, &x, None, data.target_test, data.target_class)?,
         nearest_train_rms: nearest_train(&x)?,
+        subset: subset(runner, &x, None, &[], cfg.subset, d)?,
     });
 
     Ok(Report {
@@ -227,7 +251,6 @@ pub fn build_report(
         real_targets,
         translation,
         generation,
-        ot_ald_subset: subset.context("the report has no OT-ALD row at the few-step T")?,
     })
 }
 

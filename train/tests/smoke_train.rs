@@ -83,3 +83,24 @@ fn a_resumed_run_takes_the_same_steps_as_an_uninterrupted_one() {
         assert!((a.1 - b.1).abs() <= 1e-4 * a.1.abs(), "step {}: loss {} uninterrupted, {} resumed", a.0, a.1, b.1);
     }
 }
+
+/// Channel counts GroupNorm cannot split are refused with a message, before any data is read
+/// (burn asserted on them: a panic in `brenier-train neural-map --channels 4,8,8`).
+#[test]
+fn channels_groupnorm_cannot_split_are_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for cmd in [
+        &["train", "--classes", "7,9"][..],
+        &["neural-map", "--bundle", "none.brn", "--class-a", "7", "--class-b", "9"][..],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_brenier-train"))
+            .args(cmd)
+            .args(["--channels", "4,8,8", "--out"])
+            .arg(dir.path().join("run"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && !text.contains("panicked"), "{cmd:?}: {text}");
+        assert!(text.contains("4 is not a positive multiple of 8"), "{cmd:?}: {text}");
+    }
+}

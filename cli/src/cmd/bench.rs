@@ -1,26 +1,29 @@
 //! `brenier bench`: latency per stage (load, one network evaluation, OT map, end to end) with
-//! percentiles over repeats, and peak RSS.
+//! percentiles over repeats, peak RSS, and (`--memory`) the memory estimate against the peak a
+//! real run reaches at several batch sizes.
 
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use brenier::pipeline::memory::{peak_rss_bytes, MemoryEstimate};
 use brenier::pipeline::{NetTime, Silent, TranslateMethod, TranslateOptions};
 use brenier::rng::NoiseStream;
-use brenier::NetKey;
+use brenier::{Engine, NetKey};
 
-use super::common::RunArgs;
-use super::translate::Method;
+use super::common::{Run, RunArgs};
 
 /// Measure latency and memory of a bundle on this machine.
 #[derive(clap::Args, Debug)]
-#[command(
-    after_help = "Examples:\n  brenier bench --bundle model.brn --batch 4 --repeat 20\n  brenier bench --bundle model.brn --method ddib --steps 100 --json"
-)]
+#[command(after_help = "Examples:
+  brenier bench --bundle model.brn --batch 4 --repeat 20
+  brenier bench --bundle model.brn --method ddib --steps 100 --json
+  brenier bench --bundle model.brn --memory            # estimate vs measured peak, batch 1/4/16/64")]
 pub struct Args {
     #[command(flatten)]
     run: RunArgs,
-    #[arg(long, value_enum, default_value = "ot-ald")]
-    method: Method,
+    /// ddib, ot-ald or neural-ot: the method of the end-to-end run.
+    #[arg(long, default_value = "ot-ald")]
+    method: TranslateMethod,
     /// Images per network call [default: 1, or the target's].
     #[arg(long)]
     batch: Option<usize>,
@@ -40,6 +43,17 @@ pub struct Args {
     /// Steps K for the end-to-end run.
     #[arg(long)]
     steps: Option<usize>,
+    /// Instead of latency: the memory estimate (what --memory-budget checks) next to the peak
+    /// RSS a translation really reaches, each batch size measured in a fresh process.
+    #[arg(long)]
+    memory: bool,
+    /// Batch sizes of the --memory table.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 4, 16, 64])]
+    memory_batches: Vec<usize>,
+    /// Internal (used by --memory): run one translation of this many images in this process and
+    /// print its peak RSS.
+    #[arg(long, hide = true)]
+    memory_run: Option<usize>,
     #[arg(long)]
     json: bool,
 }
@@ -65,13 +79,85 @@ fn stats(mut v: Vec<f64>) -> Stats {
     }
 }
 
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / 1048576.0
+}
+
 /// Peak resident set size of this process (VmHWM), in MiB; `None` off Linux.
 fn peak_rss_mib() -> Option<f64> {
-    brenier::pipeline::memory::peak_rss_bytes().map(|b| b as f64 / 1048576.0)
+    peak_rss_bytes().map(mib)
+}
+
+/// Time of network evaluations only (`--eval-only`), as benches/peers reads it.
+#[derive(serde::Serialize)]
+struct EvalReport {
+    bundle: String,
+    net: &'static str,
+    threads: usize,
+    precision: brenier::backend::Precision,
+    batch: usize,
+    network_eval: Stats,
+}
+
+#[derive(serde::Serialize)]
+struct StagePeak {
+    stage: &'static str,
+    mib: Option<f64>,
+}
+
+#[derive(serde::Serialize)]
+struct LatencyReport {
+    bundle: String,
+    backend: &'static str,
+    device: Option<String>,
+    threads: usize,
+    batch: usize,
+    open_ms: f64,
+    load_nets_ms: f64,
+    precision: brenier::backend::Precision,
+    /// VmHWM after each stage: the peak so far, so each figure includes the stages before.
+    peak_rss_mib_after: Vec<StagePeak>,
+    memory_estimate: MemoryEstimate,
+    network_eval: Stats,
+    ot_map: Option<Stats>,
+    neural_map: Option<Stats>,
+    end_to_end_per_image: Stats,
+    end_to_end_method: &'static str,
+    end_to_end_nfe: usize,
+    peak_rss_mib: Option<f64>,
+    peak_device_memory_mib: Option<f64>,
+}
+
+/// One row of `--memory`: the estimate for a batch against the peak of a real run.
+#[derive(serde::Serialize)]
+struct MemoryRow {
+    batch: usize,
+    estimate: MemoryEstimate,
+    estimate_mib: f64,
+    measured_peak_mib: f64,
+    /// (estimate − measured) / measured.
+    relative_error: f64,
+}
+
+#[derive(serde::Serialize)]
+struct MemoryReport {
+    bundle: String,
+    backend: &'static str,
+    threads: usize,
+    /// What each measured run did: one translation of the batch by every method the bundle has,
+    /// K = 1 (memory does not grow with K), in a fresh process.
+    measured_run: String,
+    rows: Vec<MemoryRow>,
 }
 
 pub fn run(a: Args) -> Result<()> {
     let run = a.run.resolve()?;
+    if let Some(batch) = a.memory_run {
+        return memory_run(&run, batch);
+    }
+    if a.memory {
+        return memory_table(&a, &run);
+    }
     let batch = match a.batch {
         Some(b) => b,
         None => run.default_batch(1),
@@ -80,7 +166,7 @@ pub fn run(a: Args) -> Result<()> {
     let t0 = Instant::now();
     let engine = run.open()?;
     let open_s = t0.elapsed().as_secs_f64();
-    let mut rss = vec![("open", peak_rss_mib())];
+    let mut rss = vec![StagePeak { stage: "open", mib: peak_rss_mib() }];
     // Device memory in use after each stage, where the backend has a device (the maximum is
     // reported as the peak; the driver gives no high-water mark).
     let mut device = vec![];
@@ -88,10 +174,12 @@ pub fn run(a: Args) -> Result<()> {
     engine.net(NetKey::A)?;
     engine.net(NetKey::B)?;
     let load_nets_s = t1.elapsed().as_secs_f64();
-    rss.push(("load nets", peak_rss_mib()));
+    rss.push(StagePeak { stage: "load nets", mib: peak_rss_mib() });
     device.extend(engine.backend().device_memory_used());
-    run.check_budget(&engine, batch)?;
-    let estimate = engine.memory_estimate(batch)?;
+    let estimate = match run.check_budget(&engine, batch)? {
+        Some(e) => e,
+        None => engine.memory_estimate(batch)?,
+    };
     let m = engine.bundle().manifest().clone();
     let d = m.image.elems();
     let x = match &a.input {
@@ -112,52 +200,40 @@ pub fn run(a: Args) -> Result<()> {
         })
         .collect::<brenier::Result<_>>()?;
     if a.eval_only {
-        let report = serde_json::json!({
-            "bundle": a.run.bundle.display().to_string(),
-            "net": net.as_str(),
-            "threads": engine.backend().threads(),
-            "precision": engine.backend().precision(),
-            "batch": batch,
-            "network_eval": stats(eps_times),
-        });
+        let report = EvalReport {
+            bundle: a.run.bundle.display().to_string(),
+            net: net.as_str(),
+            threads: engine.backend().threads(),
+            precision: engine.backend().precision(),
+            batch,
+            network_eval: stats(eps_times),
+        };
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    rss.push(("network evaluation", peak_rss_mib()));
+    rss.push(StagePeak { stage: "network evaluation", mib: peak_rss_mib() });
     device.extend(engine.backend().device_memory_used());
-    let map_spec = m.find_map(&brenier::bundle::OtSource::Domain { domain: "a".into() }, NetKey::B).cloned();
-    let map_times = match &map_spec {
-        Some(spec) => Some(
-            (0..a.repeat)
-                .map(|_| {
-                    let mut lat = x.clone();
-                    let s = Instant::now();
-                    engine.apply_map(spec, &mut lat, None).map(|_| s.elapsed().as_secs_f64())
-                })
-                .collect::<brenier::Result<Vec<_>>>()?,
-        ),
+    let repeat = |f: &dyn Fn(&mut Vec<f32>) -> brenier::Result<()>| -> brenier::Result<Vec<f64>> {
+        (0..a.repeat)
+            .map(|_| {
+                let mut lat = x.clone();
+                let s = Instant::now();
+                f(&mut lat).map(|_| s.elapsed().as_secs_f64())
+            })
+            .collect()
+    };
+    let source = brenier::bundle::OtSource::Domain { domain: "a".into() };
+    let ot_map = match m.find_map(&source, NetKey::B) {
+        Some(spec) => Some(stats(repeat(&|lat| engine.apply_map(spec, lat, None).map(|_| ()))?)),
         None => None,
     };
-    let neural_times = match m.find_neural_map(NetKey::A, None) {
-        Some((index, _)) => Some(
-            (0..a.repeat)
-                .map(|_| {
-                    let mut lat = x.clone();
-                    let s = Instant::now();
-                    engine.apply_neural_map(index, &mut lat).map(|_| s.elapsed().as_secs_f64())
-                })
-                .collect::<brenier::Result<Vec<_>>>()?,
-        ),
+    let neural_map = match m.find_neural_map(NetKey::A, None) {
+        Some((index, _)) => Some(stats(repeat(&|lat| engine.apply_neural_map(index, lat).map(|_| ()))?)),
         None => None,
     };
-    rss.push(("OT map", peak_rss_mib()));
+    rss.push(StagePeak { stage: "OT map", mib: peak_rss_mib() });
     device.extend(engine.backend().device_memory_used());
-    let method = match a.method {
-        Method::Ddib => TranslateMethod::Ddib,
-        Method::OtAld => TranslateMethod::OtAld,
-        Method::NeuralOt => TranslateMethod::NeuralOt,
-    };
-    let opts = TranslateOptions { method, steps: a.steps, ..TranslateOptions::default() };
+    let opts = TranslateOptions { method: a.method, steps: a.steps, ..TranslateOptions::default() };
     let clean = NoiseStream::new(2, 0).normal(batch * d);
     let mut nfe = 0;
     let e2e: Vec<f64> = (0..a.repeat.min(5))
@@ -169,75 +245,146 @@ pub fn run(a: Args) -> Result<()> {
             })
         })
         .collect::<brenier::Result<_>>()?;
-    rss.push(("end to end", peak_rss_mib()));
+    rss.push(StagePeak { stage: "end to end", mib: peak_rss_mib() });
     device.extend(engine.backend().device_memory_used());
-    let report = serde_json::json!({
-        "bundle": a.run.bundle.display().to_string(),
-        "backend": engine.backend().name(),
-        "device": engine.backend().device(),
-        "threads": engine.backend().threads(),
-        "batch": batch,
-        "open_ms": open_s * 1e3,
-        "load_nets_ms": load_nets_s * 1e3,
-        "precision": engine.backend().precision(),
-        // VmHWM after each stage: the peak so far, so each figure includes the stages before.
-        "peak_rss_mib_after": rss.iter().map(|(s, v)| serde_json::json!({ "stage": s, "mib": v })).collect::<Vec<_>>(),
-        "memory_estimate": estimate,
-        "network_eval": stats(eps_times),
-        "ot_map": map_times.map(stats),
-        "neural_map": neural_times.map(stats),
-        "end_to_end_per_image": stats(e2e),
-        "end_to_end_method": format!("{:?}", a.method),
-        "end_to_end_nfe": nfe,
-        "peak_rss_mib": peak_rss_mib(),
-        "peak_device_memory_mib": device.iter().max().map(|&b| b as f64 / 1048576.0),
-    });
+    let report = LatencyReport {
+        bundle: a.run.bundle.display().to_string(),
+        backend: engine.backend().name(),
+        device: engine.backend().device(),
+        threads: engine.backend().threads(),
+        batch,
+        open_ms: open_s * 1e3,
+        load_nets_ms: load_nets_s * 1e3,
+        precision: engine.backend().precision(),
+        peak_rss_mib_after: rss,
+        memory_estimate: estimate,
+        network_eval: stats(eps_times),
+        ot_map,
+        neural_map,
+        end_to_end_per_image: stats(e2e),
+        end_to_end_method: a.method.as_str(),
+        end_to_end_nfe: nfe,
+        peak_rss_mib: peak_rss_mib(),
+        peak_device_memory_mib: device.iter().max().map(|&b| mib(b)),
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_latency(&report);
+    }
+    Ok(())
+}
+
+fn print_latency(r: &LatencyReport) {
+    let show = |name: &str, v: Option<&Stats>| match v {
+        None => println!("  {name:<24} (none)"),
+        Some(v) => println!(
+            "  {name:<24} p50 {:>9.2} ms  p90 {:>9.2} ms  p99 {:>9.2} ms  (n = {})",
+            v.p50_ms, v.p90_ms, v.p99_ms, v.n
+        ),
+    };
+    println!("brenier bench: {} on {} ({} threads, batch {})", r.bundle, r.backend, r.threads, r.batch);
+    println!("  open bundle              {:.2} ms", r.open_ms);
+    println!("  load + optimise nets     {:.1} ms", r.load_nets_ms);
+    show("network evaluation", Some(&r.network_eval));
+    show("OT map (a->b)", r.ot_map.as_ref());
+    show("neural map (a->b)", r.neural_map.as_ref());
+    show(&format!("{} per image ({} NFE)", r.end_to_end_method, r.end_to_end_nfe), Some(&r.end_to_end_per_image));
+    println!("  peak RSS after each stage (VmHWM; the estimate's probe resets it, so later stages count from there):");
+    for s in &r.peak_rss_mib_after {
+        println!("    {:<22} {}", s.stage, s.mib.map_or("n/a".into(), |v| format!("{v:.1} MiB")));
+    }
+    let e = &r.memory_estimate;
+    println!("  estimate (--memory-budget) {:.1} MiB: {}", mib(e.total_bytes), e.detail());
+    if let Some(v) = r.peak_device_memory_mib {
+        println!("  device memory in use (max over stages, all processes) {v:.1} MiB");
+    }
+}
+
+/// The translations a `--memory` run measures: every method the bundle can run, K = 1.
+fn measured_methods(engine: &Engine) -> Vec<TranslateMethod> {
+    let m = engine.bundle().manifest();
+    let source = brenier::bundle::OtSource::Domain { domain: "a".into() };
+    TranslateMethod::ALL
+        .into_iter()
+        .filter(|method| match method {
+            TranslateMethod::Ddib => true,
+            TranslateMethod::OtAld => m.find_map(&source, NetKey::B).is_some(),
+            TranslateMethod::NeuralOt => m.find_neural_map(NetKey::A, None).is_some(),
+        })
+        .collect()
+}
+
+/// `--memory-run B`: one translation of B images by each method, then this process's peak.
+fn memory_run(run: &Run, batch: usize) -> Result<()> {
+    anyhow::ensure!(batch > 0, "--memory-run needs at least one image");
+    let engine = run.open()?;
+    let x = NoiseStream::new(2, 0).normal(batch * engine.dim()).iter().map(|v| v.clamp(-1.0, 1.0)).collect::<Vec<_>>();
+    for method in measured_methods(&engine) {
+        let opts = TranslateOptions { method, steps: Some(1), ..TranslateOptions::default() };
+        engine.translate(&x, &opts, &Silent)?;
+    }
+    let peak = peak_rss_bytes().context("peak RSS is not readable on this system (no /proc/self/status)")?;
+    println!("{}", serde_json::json!({ "batch": batch, "peak_rss_bytes": peak }));
+    Ok(())
+}
+
+/// `--memory`: the estimate for each batch, made here from one probe (as `--memory-budget` makes
+/// it), against the peak of a translation at that batch in a fresh process of its own.
+fn memory_table(a: &Args, run: &Run) -> Result<()> {
+    let engine = run.open()?;
+    let probe = engine.memory_probe()?;
+    anyhow::ensure!(probe.measured, "peak RSS is not readable on this system: only the counted estimate exists");
+    let methods: Vec<&str> = measured_methods(&engine).iter().map(|m| m.as_str()).collect();
+    let exe = std::env::current_exe().context("locating the brenier binary")?;
+    let mut rows = vec![];
+    for &batch in &a.memory_batches {
+        let estimate = engine.estimate_memory(&probe, batch)?;
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.arg("bench").args(run.child_args()).arg("--memory-run").arg(batch.to_string());
+        let out = cmd.output().context("running the measured translation")?;
+        anyhow::ensure!(
+            out.status.success(),
+            "the measured run at batch {batch} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("reading the measured run's peak")?;
+        let measured = v["peak_rss_bytes"].as_u64().context("the measured run printed no peak")?;
+        rows.push(MemoryRow {
+            batch,
+            estimate_mib: mib(estimate.total_bytes),
+            measured_peak_mib: mib(measured),
+            relative_error: (estimate.total_bytes as f64 - measured as f64) / measured as f64,
+            estimate,
+        });
+    }
+    let report = MemoryReport {
+        bundle: a.run.bundle.display().to_string(),
+        backend: engine.backend().name(),
+        threads: engine.backend().threads(),
+        measured_run: format!("one translation per method ({}), K = 1, in a fresh process", methods.join(", ")),
+        rows,
+    };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    let show = |name: &str, v: &serde_json::Value| {
-        if v.is_null() {
-            println!("  {name:<24} (none)");
-        } else {
-            println!(
-                "  {name:<24} p50 {:>9.2} ms  p90 {:>9.2} ms  p99 {:>9.2} ms  (n = {})",
-                v["p50_ms"].as_f64().unwrap_or(0.0),
-                v["p90_ms"].as_f64().unwrap_or(0.0),
-                v["p99_ms"].as_f64().unwrap_or(0.0),
-                v["n"]
-            );
-        }
-    };
     println!(
-        "brenier bench: {} on {} ({} threads, batch {})",
-        a.run.bundle.display(),
-        engine.backend().name(),
-        engine.backend().threads(),
-        batch
+        "brenier bench --memory: {} on {} ({} threads); measured: {}",
+        report.bundle, report.backend, report.threads, report.measured_run
     );
-    println!("  open bundle              {:.2} ms", open_s * 1e3);
-    println!("  load + optimise nets     {:.1} ms", load_nets_s * 1e3);
-    show("network evaluation", &report["network_eval"]);
-    show("OT map (a->b)", &report["ot_map"]);
-    show("neural map (a->b)", &report["neural_map"]);
-    show(&format!("{:?} per image ({nfe} NFE)", a.method), &report["end_to_end_per_image"]);
-    let mib = |b: u64| b as f64 / 1048576.0;
-    println!("  peak RSS after each stage (VmHWM, includes the stages before):");
-    for (stage, v) in &rss {
-        println!("    {stage:<22} {}", v.map_or("n/a".into(), |v| format!("{v:.1} MiB")));
+    println!("  {:>6} {:>14} {:>16} {:>8}", "batch", "estimate MiB", "measured MiB", "error");
+    for r in &report.rows {
+        println!(
+            "  {:>6} {:>14.1} {:>16.1} {:>+7.1}%",
+            r.batch,
+            r.estimate_mib,
+            r.measured_peak_mib,
+            100.0 * r.relative_error
+        );
     }
-    println!(
-        "  estimate (--memory-budget) {:.1} MiB{}: bundle {:.1}, weights {:.1}, activations {:.1}, buffers {:.1}",
-        mib(estimate.total_bytes),
-        if estimate.measured { " (probe-measured peak + bundle + buffers)" } else { " (counted)" },
-        mib(estimate.bundle_bytes),
-        mib(estimate.weight_bytes),
-        mib(estimate.activation_bytes),
-        mib(estimate.working_bytes)
-    );
-    if let Some(v) = report["peak_device_memory_mib"].as_f64() {
-        println!("  device memory in use (max over stages, all processes) {v:.1} MiB");
+    if let Some(r) = report.rows.last() {
+        println!("  estimate at batch {}: {}", r.batch, r.estimate.detail());
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use brenier::backend::{BackendKind, Precision};
 use brenier::bundle::{Bundle, LoadMode};
+use brenier::pipeline::memory::MemoryEstimate;
 use brenier::Engine;
 use brenier_targets::Target;
 
@@ -102,19 +103,38 @@ impl Run {
         Ok(Engine::new(bundle, backend)?)
     }
 
-    /// Applies the memory budget (flag or target) to batches of `batch` images.
-    pub fn check_budget(&self, engine: &Engine, batch: usize) -> Result<()> {
-        if let Some(budget) = self.memory_budget {
-            let from = &self.budget_source;
-            let e = engine
-                .check_memory_budget(budget, batch.max(1))
-                .with_context(|| format!("memory budget {budget} MiB{from}"))?;
-            log::info!(
-                "memory estimate {:.1} MiB within the budget of {budget} MiB{from}",
-                e.total_bytes as f64 / 1048576.0
-            );
+    /// Applies the memory budget (flag or target) to batches of `batch` images; the estimate it
+    /// made, when there is a budget.
+    pub fn check_budget(&self, engine: &Engine, batch: usize) -> Result<Option<MemoryEstimate>> {
+        let Some(budget) = self.memory_budget else { return Ok(None) };
+        let from = &self.budget_source;
+        let e = engine
+            .check_memory_budget(budget, batch.max(1))
+            .with_context(|| format!("memory budget {budget} MiB{from}"))?;
+        log::info!(
+            "memory estimate {:.1} MiB within the budget of {budget} MiB{from}",
+            e.total_bytes as f64 / 1048576.0
+        );
+        Ok(Some(e))
+    }
+
+    /// The flags that make a child `brenier` process run as this one does (same bundle, backend,
+    /// precision, threads and load mode).
+    pub fn child_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "--bundle".into(),
+            self.bundle.display().to_string(),
+            "--backend".into(),
+            self.backend.to_string(),
+            "--precision".into(),
+            self.precision.to_string(),
+            "--threads".into(),
+            self.threads.to_string(),
+        ];
+        if self.no_mmap {
+            args.push("--no-mmap".into());
         }
-        Ok(())
+        args
     }
 }
 

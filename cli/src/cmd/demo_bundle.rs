@@ -93,7 +93,7 @@ pub fn run(a: &Args, bundle: &Path) -> Result<()> {
     for (method, r, s) in &results {
         println!(
             "  {:<10} {:>5} {:>6} {:>14} {:>14}",
-            format!("{method:?}"),
+            method.to_string(),
             r.t,
             r.nfe,
             ms(*s),
@@ -104,7 +104,7 @@ pub fn run(a: &Args, bundle: &Path) -> Result<()> {
     let mut columns: Vec<&[f32]> = vec![&input.data];
     columns.extend(results.iter().map(|r| r.1.images.as_slice()));
     write_atomic(&grid_path, &grid(&columns, input.count, m.image, m.normalization, 4)?)?;
-    let labels: Vec<String> = methods.iter().map(|m| format!("{m:?}")).collect();
+    let labels: Vec<String> = methods.iter().map(|m| m.to_string()).collect();
     println!("  wrote {} (rows: source | {})", grid_path.display(), labels.join(" | "));
     match gen {
         Ok(g) => {

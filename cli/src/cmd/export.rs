@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use brenier::bundle::manifest::OtSource;
 use brenier::bundle::ImageSpec;
 use brenier::io::npy;
+use brenier::NetKey;
 use brenier_export::{export, ExportSpec, MapInput, NeuralMapInput};
 
 /// Freeze two ONNX ε-networks and OT maps into one .brn bundle.
@@ -142,22 +143,30 @@ pub fn run(a: Args) -> Result<()> {
     });
     let (manifest, size) = export(&spec, &a.output)?;
     println!("wrote {} ({:.2} MB)", a.output.display(), size as f64 / 1e6);
-    for (k, n) in [("a", &manifest.nets.a), ("b", &manifest.nets.b)] {
+    for key in [NetKey::A, NetKey::B] {
+        let n = manifest.net(key);
         println!(
-            "  net {k}: x = `{}`, t = `{}` ({:?}), batch {}, fp16: {} tensors / {} params, max rounding {:.2e} rel, output error {:.2e}",
-            n.x_input, n.t_input, n.t_dtype,
+            "  net {}: x = `{}`, t = `{}` ({}), batch {}; fp16: {}",
+            manifest.domain_label(key),
+            n.x_input,
+            n.t_input,
+            n.t_dtype,
             n.batch.map_or("dynamic".to_string(), |b| b.to_string()),
-            n.fp16.tensors, n.fp16.params, n.fp16.max_rel_err, n.fp16.output_rel_err
+            n.fp16
         );
     }
     for m in &manifest.ot_maps {
-        println!("  OT map {}: {} targets at t = {} ({})", m.name, m.count, m.t, m.targets);
+        println!(
+            "  OT map {}: {}, {} targets at t = {} ({})",
+            m.name,
+            manifest.ot_map_direction(m),
+            m.count,
+            m.t,
+            m.targets
+        );
     }
     for m in &manifest.neural_maps {
-        println!(
-            "  neural map {}: t = {} ({}), fp16 output error {:.2e}",
-            m.name, m.t, m.net.section, m.net.fp16.output_rel_err
-        );
+        println!("  neural map {}: t = {} ({}); fp16: {}", m.name, m.t, m.net.section, m.net.fp16);
     }
     Ok(())
 }
@@ -183,5 +192,6 @@ fn parse_neural_map(arg: &str, default_t: usize) -> Result<NeuralMapInput> {
         t,
         onnx,
         provenance: serde_json::json!({ "file": file }),
+        fp16_record: None,
     })
 }

@@ -10,12 +10,6 @@ use super::common::{domain_key, ms, RunArgs};
 use crate::images::write_outputs;
 use crate::progress::Bars;
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-pub enum Method {
-    DpmOt,
-    PriorOt,
-}
-
 /// Generate images of a domain from noise in a few network evaluations.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
@@ -24,8 +18,10 @@ pub enum Method {
 pub struct Args {
     #[command(flatten)]
     run: RunArgs,
-    #[arg(long, value_enum, default_value = "dpm-ot")]
-    method: Method,
+    /// dpm-ot (noise → latents at an intermediate t, then DDIM) or prior-ot (noise → the data
+    /// diffused to the last train step).
+    #[arg(long, default_value = "dpm-ot")]
+    method: GenerateMethod,
     /// Domain to generate (`a`, `b`, or its name).
     #[arg(long, default_value = "b")]
     domain: String,
@@ -53,10 +49,7 @@ pub fn run(a: Args) -> Result<()> {
     let engine = a.run.resolve()?.engine()?;
     let m = engine.bundle().manifest().clone();
     let opts = GenerateOptions {
-        method: match a.method {
-            Method::DpmOt => GenerateMethod::DpmOt,
-            Method::PriorOt => GenerateMethod::PriorOt,
-        },
+        method: a.method,
         domain: domain_key(&engine, &a.domain)?,
         count: a.count,
         nfe: a.nfe,
@@ -67,7 +60,7 @@ pub fn run(a: Args) -> Result<()> {
     let g = engine.generate(&opts, &Bars::new(a.quiet))?;
     let names: Vec<String> = (0..a.count).map(|i| format!("{i:04}")).collect();
     let meta = [
-        ("brenier:method", format!("{:?}", a.method)),
+        ("brenier:method", a.method.to_string()),
         ("brenier:t_M", g.t.to_string()),
         ("brenier:NFE", g.nfe.to_string()),
         ("brenier:seed", a.seed.to_string()),
@@ -75,7 +68,7 @@ pub fn run(a: Args) -> Result<()> {
     write_outputs(&a.output, &m, &g.images, &names, &meta)?;
     let total = t0.elapsed().as_secs_f64();
     println!(
-        "{} image(s) {:?} from t_M = {} in {} NFE: OT map {}, decode {}, total {} → {}",
+        "{} image(s) {} from t_M = {} in {} NFE: OT map {}, decode {}, total {} → {}",
         a.count,
         a.method,
         g.t,

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use brenier::backend::{BackendKind, Precision};
 use brenier::bundle::Bundle;
+use brenier::NetKey;
 
 /// Show a bundle's sections (with checksum status) and manifest.
 #[derive(clap::Args, Debug)]
@@ -69,29 +70,43 @@ pub fn run(a: Args) -> Result<()> {
     } else {
         let m = b.manifest();
         println!("{}  (format v{}, {:.2} MB)", a.bundle.display(), b.header().version, b.file_len() as f64 / 1e6);
-        println!("  domains   a = {}, b = {}", m.domains.a, m.domains.b);
+        println!("  domains   {}, {}", m.domain_label(NetKey::A), m.domain_label(NetKey::B));
         println!(
             "  image     {}x{}x{} (C×H×W), model range [{}, {}]",
             m.image.channels, m.image.height, m.image.width, m.normalization.low, m.normalization.high
         );
-        println!("  schedule  {:?}; default T = {}, K = {}, η = {}", m.schedule, m.t_encode, m.steps, m.eta);
-        for (k, n) in [("a", &m.nets.a), ("b", &m.nets.b)] {
+        println!("  schedule  {}; default T = {}, K = {}, η = {}", m.schedule, m.t_encode, m.steps, m.eta);
+        for key in [NetKey::A, NetKey::B] {
+            let n = m.net(key);
             println!(
-                "  net {k}     inputs x=`{}` t=`{}` ({:?}), output `{}`, batch {}, fp16 tensors {} (max rel rounding {:.1e})",
-                n.x_input, n.t_input, n.t_dtype, n.output, n.batch.map_or("dynamic".into(), |b| b.to_string()), n.fp16.tensors, n.fp16.max_rel_err
+                "  net {}     inputs x=`{}` t=`{}` ({}), output `{}`, batch {}",
+                key.as_str(),
+                n.x_input,
+                n.t_input,
+                n.t_dtype,
+                n.output,
+                n.batch.map_or("dynamic".into(), |b| b.to_string())
             );
+            println!("            fp16: {}", n.fp16);
         }
         for map in &m.ot_maps {
             println!(
-                "  OT map    {:<10} {:?} → {} at t = {}, {} targets",
-                map.name, map.source, map.target, map.t, map.count
+                "  OT map    {:<10} {} at t = {}, {} targets",
+                map.name,
+                m.ot_map_direction(map),
+                map.t,
+                map.count
             );
         }
         for map in &m.neural_maps {
             println!(
-                "  neural map {:<7} {} → {} at t = {}, network `{}` (fp16 output error {:.1e})",
-                map.name, map.source, map.target, map.t, map.net.section, map.net.fp16.output_rel_err
+                "  neural map {:<7} {} at t = {}, network `{}`",
+                map.name,
+                m.neural_map_direction(map),
+                map.t,
+                map.net.section
             );
+            println!("            fp16: {}", map.net.fp16);
         }
         match &calibration {
             Ok(Some(r)) => {

@@ -3,6 +3,8 @@
 
 use anyhow::Result;
 
+use brenier_calibration::selftest::Status;
+
 use super::common::RunArgs;
 
 /// Re-check a calibrated bundle on this device.
@@ -20,12 +22,15 @@ pub struct Args {
 pub fn run(a: Args) -> Result<()> {
     let engine = a.run.resolve()?.engine()?;
     let (record, checks) = brenier_calibration::selftest::selftest(&engine)?;
-    let failed = checks.iter().filter(|c| !c.pass).count();
+    let failed = checks.iter().filter(|c| c.failed()).count();
+    let skipped = checks.iter().filter(|c| c.status == Status::Skip).count();
     if a.json {
         let device = engine.backend().device();
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "checks": checks, "failed": failed, "device": device }))?
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "checks": checks, "failed": failed, "skipped": skipped, "device": device })
+            )?
         );
     } else {
         println!(
@@ -41,12 +46,16 @@ pub fn run(a: Args) -> Result<()> {
             println!("  device: {d}");
         }
         for c in &checks {
-            println!("  {}  {:<44} {}  (limit {})", if c.pass { "PASS" } else { "FAIL" }, c.name, c.measured, c.limit);
+            println!("  {}  {:<44} {}  (limit {})", c.status.as_str(), c.name, c.measured, c.limit);
         }
     }
     anyhow::ensure!(failed == 0, "{failed} of {} selftest checks failed", checks.len());
     if !a.json {
-        println!("all {} checks passed", checks.len());
+        let judged = checks.iter().filter(|c| matches!(c.status, Status::Pass | Status::Fail)).count();
+        match skipped {
+            0 => println!("all {judged} checks passed"),
+            s => println!("all {judged} judged checks passed; {s} skipped (nothing recorded to compare with)"),
+        }
     }
     Ok(())
 }

@@ -10,14 +10,6 @@ use super::common::{domain_key, ms, RunArgs};
 use crate::images::{read_inputs, write_outputs};
 use crate::progress::Bars;
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-pub enum Method {
-    Ddib,
-    OtAld,
-    /// OT-ALD with the bundle's neural map (`brenier export --neural-map`).
-    NeuralOt,
-}
-
 /// Translate images between the bundle's domains.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
@@ -27,8 +19,9 @@ pub enum Method {
 pub struct Args {
     #[command(flatten)]
     run: RunArgs,
-    #[arg(long, value_enum, default_value = "ot-ald")]
-    method: Method,
+    /// ddib, ot-ald, or neural-ot (OT-ALD with the bundle's neural map, `brenier export --neural-map`).
+    #[arg(long, default_value = "ot-ald")]
+    method: TranslateMethod,
     /// Source domain (`a`, `b`, or its name); the target is the other one.
     #[arg(long, default_value = "a")]
     from: String,
@@ -71,11 +64,7 @@ pub fn run(a: Args) -> Result<()> {
     };
     run.check_budget(&engine, if batch == 0 { input.count } else { batch.min(input.count) })?;
     let opts = TranslateOptions {
-        method: match a.method {
-            Method::Ddib => TranslateMethod::Ddib,
-            Method::OtAld => TranslateMethod::OtAld,
-            Method::NeuralOt => TranslateMethod::NeuralOt,
-        },
+        method: a.method,
         from: domain_key(&engine, &a.from)?,
         t: a.t,
         steps: a.steps,
@@ -102,7 +91,7 @@ pub fn run(a: Args) -> Result<()> {
     bars.finish();
     let Some(r) = last else { anyhow::bail!("no input images") };
     let meta = [
-        ("brenier:method", format!("{:?}", a.method)),
+        ("brenier:method", a.method.to_string()),
         ("brenier:T", r.t.to_string()),
         ("brenier:K", r.steps.to_string()),
         ("brenier:eta", r.eta.to_string()),
@@ -112,7 +101,7 @@ pub fn run(a: Args) -> Result<()> {
     let written = write_outputs(&a.output, &m, &out, &input.names, &meta)?;
     let total = t0.elapsed().as_secs_f64();
     println!(
-        "{} image(s) {:?} T={} K={} η={}: {} NFE per image ({} batched network calls); encode {}, OT map {}, decode {}, total {} ({} per image) → {} file(s) at {}",
+        "{} image(s) {} T={} K={} η={}: {} NFE per image ({} batched network calls); encode {}, OT map {}, decode {}, total {} ({} per image) → {} file(s) at {}",
         input.count, a.method, r.t, r.steps, r.eta, r.nfe, nfe, ms(enc_s), ms(map_s), ms(dec_s), ms(total), ms(total / input.count as f64),
         written.len(), a.output.display()
     );

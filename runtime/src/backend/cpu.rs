@@ -182,9 +182,13 @@ impl EpsNet for CpuNet {
     }
 
     fn activation_bytes(&self, batch: usize) -> usize {
+        (self.images_in_flight(batch) / self.plan_batch) * activation_peak(&self.plan, self.plan_batch)
+    }
+
+    fn images_in_flight(&self, batch: usize) -> usize {
         // eps() runs pieces of the plan's batch on up to `threads` plans at once.
-        let concurrent = batch.div_ceil(self.plan_batch).min(self.threads).max(1);
-        concurrent * activation_peak(&self.plan, self.plan_batch)
+        let concurrent = if self.threads <= 1 { 1 } else { batch.div_ceil(self.plan_batch).min(self.threads).max(1) };
+        concurrent * self.plan_batch
     }
 }
 

@@ -9,6 +9,7 @@ pub mod cuda;
 #[cfg(feature = "cpu")]
 pub(crate) mod graph;
 pub mod kernel_cache;
+pub mod memory;
 
 use half::f16;
 
@@ -17,6 +18,9 @@ use crate::error::Result;
 use crate::ot::Assignment;
 use crate::rng::NoiseStream;
 use crate::sched::DdimCoeffs;
+
+pub use crate::precision::Precision;
+pub use memory::Available;
 
 #[cfg(feature = "cpu")]
 pub use cpu::CpuBackend;
@@ -29,43 +33,14 @@ pub trait EpsNet: Send + Sync {
     fn label(&self) -> &str;
     /// Memory the network holds once loaded (weights as the backend stores them), in bytes.
     fn weight_bytes(&self) -> usize;
-    /// Peak memory of intermediate tensors while evaluating `batch` images, in bytes.
+    /// Peak memory of intermediate tensors while evaluating `batch` images, in bytes (a static
+    /// count of the plan's tensors: the floor, and the estimate where nothing can be measured).
     fn activation_bytes(&self, batch: usize) -> usize;
-}
-
-/// Arithmetic the networks run in. Inputs and outputs stay f32 at the [`EpsNet`] boundary; a
-/// backend in f16 converts at its edge, so pipelines and kernels do not change with precision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Precision {
-    #[default]
-    F32,
-    F16,
-}
-
-impl Precision {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Precision::F32 => "f32",
-            Precision::F16 => "f16",
-        }
-    }
-}
-
-impl std::fmt::Display for Precision {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Precision {
-    type Err = crate::Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "f32" => Ok(Precision::F32),
-            "f16" => Ok(Precision::F16),
-            _ => Err(crate::Error::InvalidArgument(format!("precision `{s}`: expected `f32` or `f16`"))),
-        }
+    /// Images whose intermediate tensors are alive at once while evaluating `batch` images: the
+    /// whole batch for a backend that runs it as one plan; fewer on the CPU, which runs pieces of
+    /// it concurrently on its threads. The memory estimate grows with this, not with `batch`.
+    fn images_in_flight(&self, batch: usize) -> usize {
+        batch
     }
 }
 
@@ -157,6 +132,10 @@ pub trait Backend: Send + Sync {
     /// backend has a device.
     fn device_memory_used(&self) -> Option<u64> {
         None
+    }
+    /// Memory a run on this backend can still take: see [`Available`].
+    fn memory_available(&self) -> Available {
+        Available { system: memory::system_available_bytes(), device_free: None, unified: true }
     }
     /// The device the backend runs on, for reports (`NVIDIA Orin, sm_87, …`); None on the CPU.
     fn device(&self) -> Option<String> {

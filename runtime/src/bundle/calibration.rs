@@ -5,9 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::format::{Dtype, SectionKind};
+use super::manifest::{Manifest, OtSource};
 use super::reader::Bundle;
-use crate::backend::Precision;
 use crate::error::{Error, Result};
+use crate::precision::Precision;
 
 /// Section names of the record and its reference tensors.
 pub const CALIBRATION_SECTION: &str = "calibration";
@@ -155,13 +157,19 @@ pub struct QuickRecord {
     pub neural_rel_err: Vec<(Precision, f64)>,
 }
 
-impl Bundle {
-    /// The calibration record, if the bundle has one.
-    pub fn calibration(&self) -> Result<Option<CalibrationRecord>> {
-        if self.entry(CALIBRATION_SECTION).is_err() {
-            return Ok(None);
-        }
-        let bytes = self.bytes(CALIBRATION_SECTION)?;
+/// Most quick-check inputs a record may name; bounds what selftest allocates from it.
+pub const MAX_QUICK_COUNT: usize = 4096;
+
+impl CalibrationRecord {
+    /// Parses a record and checks it against the manifest and its reference sections:
+    /// `reference_len(name)` gives the f32 values a section holds (None when it is missing or
+    /// not an f32 tensor). A record edited by hand or cut short is refused here, naming the
+    /// field, instead of surfacing as an index out of range in selftest.
+    pub fn parse(
+        bytes: &[u8],
+        manifest: &Manifest,
+        reference_len: &dyn Fn(&str) -> Option<usize>,
+    ) -> Result<CalibrationRecord> {
         let de = &mut serde_json::Deserializer::from_slice(bytes);
         let record: CalibrationRecord = serde_path_to_error::deserialize(de).map_err(|e| {
             Error::section(
@@ -178,6 +186,143 @@ impl Bundle {
                 ),
             ));
         }
-        Ok(Some(record))
+        record.validate(manifest, reference_len)?;
+        Ok(record)
+    }
+
+    fn validate(&self, m: &Manifest, reference_len: &dyn Fn(&str) -> Option<usize>) -> Result<()> {
+        let bad = |field: &str, problem: String| {
+            Err(Error::section(
+                CALIBRATION_SECTION,
+                format!("`{field}` {problem}; run `brenier calibrate` again (a record must not be edited by hand)"),
+            ))
+        };
+        let n_train = m.schedule.n_train();
+        let in_schedule = |t: i64| (0..n_train as i64).contains(&t);
+        let q = &self.quick;
+        if q.count == 0 || q.count > MAX_QUICK_COUNT {
+            return bad("quick.count", format!("is {}, expected 1..={MAX_QUICK_COUNT}", q.count));
+        }
+        if q.eps_ts.is_empty() {
+            return bad("quick.eps_ts", "is empty".into());
+        }
+        if let Some(t) = q.eps_ts.iter().find(|&&t| !in_schedule(t)) {
+            return bad("quick.eps_ts", format!("holds t = {t}, outside the schedule's 0..{n_train}"));
+        }
+        if q.t >= n_train {
+            return bad("quick.t", format!("is {}, outside the schedule's 0..{n_train}", q.t));
+        }
+        if q.k == 0 || q.k > q.t + 1 {
+            return bad("quick.k", format!("is {}, expected 1..={} for T = {}", q.k, q.t + 1, q.t));
+        }
+        match &q.map {
+            Some(name) => {
+                let Some(map) = m.ot_maps.iter().find(|s| &s.name == name) else {
+                    return bad("quick.map", format!("names `{name}`, not a map of this bundle ({})", m.map_names()));
+                };
+                let from_a = map.source == OtSource::Domain { domain: "a".into() } && map.target == "b";
+                if !from_a || map.t != q.t {
+                    return bad("quick.map", format!("`{name}` is not an a->b map at T = {}", q.t));
+                }
+                if q.assignments.len() != q.count {
+                    return bad(
+                        "quick.assignments",
+                        format!("has {} entries for {} inputs", q.assignments.len(), q.count),
+                    );
+                }
+                if let Some(i) = q.assignments.iter().find(|&&i| i >= map.count) {
+                    return bad("quick.assignments", format!("holds target {i} of a map with {}", map.count));
+                }
+            }
+            None if !q.assignments.is_empty() => return bad("quick.assignments", "are given without a map".into()),
+            None => {}
+        }
+        for (i, name) in q.neural_maps.iter().enumerate() {
+            if !m.neural_maps.iter().any(|s| &s.name == name) {
+                return bad("quick.neural_maps", format!("names `{name}`, not a neural map of this bundle"));
+            }
+            if q.neural_maps[..i].contains(name) {
+                return bad("quick.neural_maps", format!("names `{name}` twice"));
+            }
+        }
+        let figures = [
+            ("quick.eps_rel_err", &q.eps_rel_err),
+            ("quick.output_rms", &q.output_rms),
+            ("quick.latent_agreement", &q.latent_agreement),
+            ("quick.neural_rel_err", &q.neural_rel_err),
+        ];
+        for (field, list) in figures {
+            if let Some((p, v)) = list.iter().find(|(_, v)| !(v.is_finite() && *v >= 0.0)) {
+                return bad(field, format!("holds {v} for {p}"));
+            }
+        }
+        for (i, p) in self.parity.iter().enumerate() {
+            if let Some(t) = p.ts.iter().find(|&&t| !in_schedule(t)) {
+                return bad(&format!("parity[{i}].ts"), format!("holds t = {t}, outside the schedule's 0..{n_train}"));
+            }
+        }
+        let steps_ok = |t: usize, k: usize| t < n_train && (1..=t + 1).contains(&k);
+        for (i, p) in self.sweep.iter().enumerate() {
+            if !steps_ok(p.t, p.k) {
+                return bad(&format!("sweep[{i}]"), format!("has T = {}, K = {}", p.t, p.k));
+            }
+        }
+        for (i, r) in self.recommended.iter().enumerate() {
+            if !steps_ok(r.t, r.k) {
+                return bad(&format!("recommended[{i}]"), format!("has T = {}, K = {}", r.t, r.k));
+            }
+        }
+        // Every reference holds exactly what the record says it does: a short one would compare
+        // a prefix (or nothing) and pass.
+        let per = q.count * m.image.elems();
+        let mut want = vec![
+            (QUICK_INPUTS_SECTION, per),
+            (QUICK_EPS_SECTION, 2 * q.eps_ts.len() * per),
+            (QUICK_LATENTS_SECTION, per),
+            (QUICK_OUTPUTS_SECTION, per),
+        ];
+        if !q.neural_maps.is_empty() {
+            want.push((QUICK_NEURAL_SECTION, q.neural_maps.len() * per));
+        }
+        for (section, values) in want {
+            match reference_len(section) {
+                Some(found) if found == values => {}
+                Some(found) => {
+                    return Err(Error::section(
+                        section,
+                        format!(
+                            "holds {found} f32 values but the calibration record needs {values}; run \
+                             `brenier calibrate --quick` again"
+                        ),
+                    ))
+                }
+                None => {
+                    return Err(Error::section(
+                        section,
+                        "is missing or not an f32 tensor, but the calibration record needs it; run `brenier \
+                         calibrate --quick` again",
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Bundle {
+    /// The calibration record, if the bundle has one, validated against the manifest and its
+    /// reference sections.
+    pub fn calibration(&self) -> Result<Option<CalibrationRecord>> {
+        if self.entry(CALIBRATION_SECTION).is_err() {
+            return Ok(None);
+        }
+        let bytes = self.bytes(CALIBRATION_SECTION)?;
+        let reference_len = |name: &str| {
+            self.entry(name)
+                .ok()
+                .filter(|e| e.kind == SectionKind::Tensor && e.dtype == Dtype::F32)
+                .map(|e| (e.len / 4) as usize)
+        };
+        CalibrationRecord::parse(bytes, self.manifest(), &reference_len).map(Some)
     }
 }

@@ -81,6 +81,15 @@ pub enum TimeDtype {
     Float,
 }
 
+impl std::fmt::Display for TimeDtype {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TimeDtype::Int64 => "int64",
+            TimeDtype::Float => "float",
+        })
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct NetSpec {
     /// Name of the ONNX section.
@@ -97,14 +106,53 @@ pub struct NetSpec {
     pub fp16: Fp16Report,
 }
 
+/// What fp16 freezing did to a network. A bundle re-exported from another bundle (new maps, a
+/// calibration) carries the record of the export that froze the weights: the f32 originals are
+/// gone by then, so only that export could measure the rounding.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Fp16Report {
+    /// Weight tensors converted f32 → fp16, and their values.
     pub tensors: usize,
     pub params: usize,
     pub max_abs_err: f32,
     pub max_rel_err: f32,
     /// Max relative error of the network output, frozen vs original, on the probe input.
     pub output_rel_err: f32,
+    /// Weights that were fp16 already in the ONNX given to the exporter (e.g. a network
+    /// extracted from a bundle) with no record to carry: stored as they came, their rounding
+    /// against an f32 original unknown.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub prefrozen_tensors: usize,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub prefrozen_params: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl std::fmt::Display for Fp16Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.tensors == 0 && self.prefrozen_tensors == 0 {
+            return f.write_str("weights stored f32");
+        }
+        if self.tensors > 0 {
+            write!(
+                f,
+                "{} weight tensors ({} params) stored fp16, max rounding {:.1e} rel, output error {:.1e} of max |out|",
+                self.tensors, self.params, self.max_rel_err, self.output_rel_err
+            )?;
+        }
+        if self.prefrozen_tensors > 0 {
+            let sep = if self.tensors > 0 { "; " } else { "" };
+            write!(
+                f,
+                "{sep}{} tensors ({} params) were fp16 in the input ONNX (rounding against their f32 original unknown)",
+                self.prefrozen_tensors, self.prefrozen_params
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// Where the source points of an OT map come from.
@@ -276,6 +324,33 @@ impl Manifest {
             NetKey::A => &self.nets.a,
             NetKey::B => &self.nets.b,
         }
+    }
+
+    /// A domain as users read it: `a (sneaker)`.
+    pub fn domain_label(&self, key: NetKey) -> String {
+        format!("{} ({})", key.as_str(), self.domain_name(key))
+    }
+
+    /// Where a map's points come from: `a (sneaker)` or `N(0, I)`.
+    pub fn source_label(&self, source: &OtSource) -> String {
+        match source {
+            OtSource::Gaussian => "N(0, I)".into(),
+            OtSource::Domain { domain } => self.key_label(domain),
+        }
+    }
+
+    /// `a (sneaker) → b (ankle-boot)`, `N(0, I) → b (ankle-boot)`.
+    pub fn ot_map_direction(&self, map: &OtMapSpec) -> String {
+        format!("{} → {}", self.source_label(&map.source), self.key_label(&map.target))
+    }
+
+    pub fn neural_map_direction(&self, map: &NeuralMapSpec) -> String {
+        format!("{} → {}", self.key_label(&map.source), self.key_label(&map.target))
+    }
+
+    /// A validated domain key (`a`/`b`) with its name; any other string as it is.
+    fn key_label(&self, key: &str) -> String {
+        key.parse::<NetKey>().map_or_else(|_| key.to_string(), |k| self.domain_label(k))
     }
 
     pub fn domain_name(&self, key: NetKey) -> &str {

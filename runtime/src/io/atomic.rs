@@ -46,6 +46,97 @@ pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::
     Ok(written)
 }
 
+/// Writes a set of files into the folder `dir` so that a failure part-way leaves no partial
+/// set: every file is written (and fsynced) into a temporary sibling folder first, and only
+/// when all of them are complete do they move into place.
+/// - `dir` does not exist: the temporary folder is renamed to `dir`, one atomic step; a reader
+///   sees no folder or the whole set.
+/// - `dir` exists: each file is renamed into it (each rename atomic, replacing a file of the same
+///   name); other files in `dir` are left alone. Renames within one file system need no space,
+///   so only a kill during this last pass can leave part of the new set in place, the rest
+///   staying in the temporary folder, which the next write into `dir` removes.
+///
+/// `fill(i, w)` writes file `i` of `names`; an error from it (or from the file system) removes
+/// the temporary folder and leaves `dir` as it was.
+pub fn write_folder_atomic(
+    dir: &Path,
+    names: &[String],
+    mut fill: impl FnMut(usize, &mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
+    if let Some(bad) = names.iter().find(|n| n.is_empty() || n.contains(['/', '\\']) || n.starts_with('.')) {
+        return Err(Error::input(dir, format!("output file name `{bad}` is not a plain file name")));
+    }
+    let exists = match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => true,
+        Ok(_) => return Err(Error::input(dir, "exists and is not a folder; give a folder, a .npy or a .png")),
+        Err(_) => false,
+    };
+    let parent = parent_dir(dir);
+    let name =
+        dir.file_name().ok_or_else(|| Error::input(dir, "output folder has no name"))?.to_string_lossy().into_owned();
+    std::fs::create_dir_all(parent).map_err(|e| write_error(dir, e, 0))?;
+    remove_stale_temporaries(parent, &name);
+    let staging = TempDir::create(parent.join(format!(
+        "{}{}-{}",
+        temp_prefix(&name),
+        std::process::id(),
+        SEQUENCE.fetch_add(1, Ordering::Relaxed)
+    )))
+    .map_err(|e| write_error(dir, e, 0))?;
+    let mut written = 0u64;
+    for (i, file_name) in names.iter().enumerate() {
+        let path = staging.path.join(file_name);
+        let fail = |e, written| write_error(&dir.join(file_name), e, written);
+        let file = File::create(&path).map_err(|e| fail(e, written))?;
+        let mut counting = Counting { inner: &mut BufWriter::with_capacity(BUFFER, file), written: 0 };
+        let outcome = fill(i, &mut counting).and_then(|_| counting.flush());
+        written += counting.written;
+        outcome.map_err(|e| fail(e, written))?;
+        counting.inner.get_ref().sync_all().map_err(|e| fail(e, written))?;
+    }
+    if exists {
+        for file_name in names {
+            std::fs::rename(staging.path.join(file_name), dir.join(file_name))
+                .map_err(|e| write_error(&dir.join(file_name), e, written))?;
+        }
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    } else {
+        std::fs::rename(&staging.path, dir).map_err(|e| write_error(dir, e, written))?;
+        staging.keep();
+    }
+    if let Ok(d) = File::open(parent) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// A temporary folder removed (with what it holds) when dropped, unless kept.
+struct TempDir {
+    path: PathBuf,
+    keep: std::cell::Cell<bool>,
+}
+
+impl TempDir {
+    fn create(path: PathBuf) -> std::io::Result<TempDir> {
+        std::fs::create_dir(&path)?;
+        Ok(TempDir { path, keep: std::cell::Cell::new(false) })
+    }
+    /// It was renamed into place: nothing to remove.
+    fn keep(&self) {
+        self.keep.set(true);
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !self.keep.get() {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
 /// A temporary file that becomes `path` on [`commit`](AtomicFile::commit) and disappears if
 /// dropped before that.
 struct AtomicFile {
@@ -130,8 +221,9 @@ fn temp_prefix(name: &str) -> String {
     format!(".{name}.tmp-")
 }
 
-/// Removes `.<name>.tmp-<pid>-<n>` files whose writer process no longer exists: what a writer
-/// killed mid-write leaves behind. Files of live processes (including this one) are kept.
+/// Removes `.<name>.tmp-<pid>-<n>` files (and folders, from [`write_folder_atomic`]) whose
+/// writer process no longer exists: what a writer killed mid-write leaves behind. Those of live
+/// processes (including this one) are kept.
 fn remove_stale_temporaries(dir: &Path, name: &str) {
     if !Path::new("/proc/self").exists() {
         return; // no way to tell dead writers from live ones
@@ -144,7 +236,8 @@ fn remove_stale_temporaries(dir: &Path, name: &str) {
         let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
         if !Path::new(&format!("/proc/{pid}")).exists() {
             log::info!("removing {} left by an interrupted write", entry.path().display());
-            let _ = std::fs::remove_file(entry.path());
+            let path = entry.path();
+            let _ = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
         }
     }
 }
@@ -183,6 +276,59 @@ mod tests {
         assert!(!stale.exists(), "a dead writer's temporary file was kept");
         assert!(live.exists(), "a live writer's temporary file was removed");
         assert!(other_target.exists(), "another target's temporary file was touched");
+    }
+
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("{i:04}.png")).collect()
+    }
+
+    #[test]
+    fn a_folder_write_failing_part_way_leaves_no_folder_and_an_existing_one_unchanged() {
+        let root = tempfile::tempdir().unwrap();
+        let fresh = root.path().join("out");
+        let existing = root.path().join("kept");
+        std::fs::create_dir(&existing).unwrap();
+        std::fs::write(existing.join("0002.png"), b"old").unwrap();
+        std::fs::write(existing.join("other.txt"), b"mine").unwrap();
+        for dir in [&fresh, &existing] {
+            // File 5 of 8 fails after writing some bytes, as a full disk would.
+            let err = write_folder_atomic(dir, &names(8), |i, w| {
+                w.write_all(b"partial")?;
+                if i == 4 {
+                    return Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "injected"));
+                }
+                w.write_all(b" image")
+            })
+            .unwrap_err();
+            assert!(matches!(err, Error::NoSpace { ref path, .. } if path.ends_with("0004.png")), "{err:?}");
+        }
+        assert!(!fresh.exists(), "a failed write created the folder");
+        let mut kept: Vec<_> = std::fs::read_dir(&existing).unwrap().map(|e| e.unwrap().file_name()).collect();
+        kept.sort();
+        assert_eq!(kept, ["0002.png", "other.txt"]);
+        assert_eq!(std::fs::read(existing.join("0002.png")).unwrap(), b"old");
+        let left: Vec<_> = std::fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left.len(), 1, "temporary folder left behind: {left:?}");
+
+        // Without a fault the whole set lands, in a new folder and beside the old files.
+        for dir in [&fresh, &existing] {
+            write_folder_atomic(dir, &names(8), |i, w| write!(w, "image {i}")).unwrap();
+            assert_eq!(std::fs::read(dir.join("0004.png")).unwrap(), b"image 4");
+        }
+        assert_eq!(std::fs::read_dir(&existing).unwrap().count(), 9);
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 2, "temporary folder left behind");
+    }
+
+    #[test]
+    fn a_folder_write_refuses_names_that_leave_the_folder_and_a_file_in_its_place() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("out");
+        for bad in ["../x.png", "", ".hidden"] {
+            assert!(write_folder_atomic(&dir, &[bad.to_string()], |_, _| Ok(())).is_err(), "{bad}");
+        }
+        std::fs::write(&dir, b"a file").unwrap();
+        let err = write_folder_atomic(&dir, &names(1), |_, _| Ok(())).unwrap_err();
+        assert!(err.to_string().contains("not a folder"), "{err}");
     }
 
     #[test]

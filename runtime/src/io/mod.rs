@@ -5,4 +5,4 @@ pub mod atomic;
 pub mod npy;
 pub mod png;
 
-pub use atomic::{write_atomic, write_atomic_with};
+pub use atomic::{write_atomic, write_atomic_with, write_folder_atomic};

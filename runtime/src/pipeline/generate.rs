@@ -14,6 +14,32 @@ pub enum GenerateMethod {
     PriorOt,
 }
 
+impl GenerateMethod {
+    /// The name users type and reports print (`dpm-ot`, `prior-ot`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GenerateMethod::DpmOt => "dpm-ot",
+            GenerateMethod::PriorOt => "prior-ot",
+        }
+    }
+}
+
+impl std::fmt::Display for GenerateMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for GenerateMethod {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        [GenerateMethod::DpmOt, GenerateMethod::PriorOt]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| Error::InvalidArgument(format!("generation method `{s}`: expected dpm-ot or prior-ot")))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct GenerateOptions {
     pub method: GenerateMethod,

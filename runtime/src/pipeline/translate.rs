@@ -14,6 +14,34 @@ pub enum TranslateMethod {
     NeuralOt,
 }
 
+impl TranslateMethod {
+    pub const ALL: [TranslateMethod; 3] = [TranslateMethod::Ddib, TranslateMethod::OtAld, TranslateMethod::NeuralOt];
+
+    /// The name users type and reports print (`ddib`, `ot-ald`, `neural-ot`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TranslateMethod::Ddib => "ddib",
+            TranslateMethod::OtAld => "ot-ald",
+            TranslateMethod::NeuralOt => "neural-ot",
+        }
+    }
+}
+
+impl std::fmt::Display for TranslateMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for TranslateMethod {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        TranslateMethod::ALL.into_iter().find(|m| m.as_str() == s).ok_or_else(|| {
+            Error::InvalidArgument(format!("translation method `{s}`: expected ddib, ot-ald or neural-ot"))
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct TranslateOptions {
     pub method: TranslateMethod,

@@ -26,6 +26,17 @@ impl Default for ScheduleSpec {
     }
 }
 
+impl std::fmt::Display for ScheduleSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ScheduleSpec::Linear { n_train, beta_start, beta_end } => {
+                write!(f, "linear β {beta_start:e} → {beta_end:e} over {n_train} train steps")
+            }
+            ScheduleSpec::Betas { betas } => write!(f, "{} train steps with explicit β", betas.len()),
+        }
+    }
+}
+
 impl ScheduleSpec {
     pub fn n_train(&self) -> usize {
         match self {

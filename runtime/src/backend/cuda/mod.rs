@@ -109,10 +109,11 @@ impl Backend for CudaBackend {
     fn device(&self) -> Option<String> {
         let i = &self.info;
         Some(format!(
-            "{}, {}, {:.0} MiB, driver API {}.{}, {}",
+            "{}, {}, {:.0} MiB{}, driver API {}.{}, {}",
             i.name,
             i.arch,
             i.memory_bytes as f64 / 1048576.0,
+            if i.integrated { " shared with the CPU" } else { "" },
             i.driver_api / 1000,
             i.driver_api % 1000 / 10,
             i.nvrtc
@@ -121,6 +122,17 @@ impl Backend for CudaBackend {
 
     fn device_memory_used(&self) -> Option<u64> {
         self.ctx.mem_get_info().ok().map(|(free, total)| total.saturating_sub(free) as u64)
+    }
+
+    fn memory_available(&self) -> super::Available {
+        let system = super::memory::system_available_bytes();
+        if self.info.integrated {
+            // Jetson: one memory for CPU and GPU; cuMemGetInfo's free figure leaves out what the
+            // kernel can reclaim, MemAvailable does not.
+            return super::Available { system, device_free: None, unified: true };
+        }
+        let device_free = self.ctx.mem_get_info().ok().map(|(free, _)| free as u64);
+        super::Available { system, device_free, unified: false }
     }
 
     fn load_net(&self, onnx: &[u8], spec: &NetSpec, image: ImageSpec, label: &str) -> Result<Box<dyn EpsNet>> {

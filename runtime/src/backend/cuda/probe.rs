@@ -21,6 +21,8 @@ pub struct DeviceInfo {
     pub driver_api: i32,
     /// `nvrtc-12.6`: part of the kernel cache key.
     pub nvrtc: String,
+    /// An integrated GPU sharing the system memory (Jetson), not a card with its own.
+    pub integrated: bool,
 }
 
 fn unavailable(problem: impl Into<String>, fix: impl Into<String>) -> Error {
@@ -98,7 +100,7 @@ pub fn probe() -> Result<DeviceInfo> {
     let dev = cudarc::driver::result::device::get(0).map_err(|e| Error::cuda("opening device 0", e))?;
     let name = cudarc::driver::result::device::get_name(dev).map_err(|e| Error::cuda("reading the device name", e))?;
     // SAFETY: dev is a valid device handle from the driver.
-    let (major, minor, memory_bytes) = unsafe {
+    let (major, minor, memory_bytes, integrated) = unsafe {
         use drv::CUdevice_attribute::*;
         let attr = |a| cudarc::driver::result::device::get_attribute(dev, a);
         let major = attr(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)
@@ -107,7 +109,9 @@ pub fn probe() -> Result<DeviceInfo> {
             .map_err(|e| Error::cuda("reading the compute capability", e))?;
         let mem =
             cudarc::driver::result::device::total_mem(dev).map_err(|e| Error::cuda("reading the device memory", e))?;
-        (major, minor, mem)
+        let integrated = attr(CU_DEVICE_ATTRIBUTE_INTEGRATED)
+            .map_err(|e| Error::cuda("reading whether the GPU is integrated", e))?;
+        (major, minor, mem, integrated != 0)
     };
     Ok(DeviceInfo {
         name,
@@ -115,6 +119,7 @@ pub fn probe() -> Result<DeviceInfo> {
         memory_bytes,
         driver_api,
         nvrtc: format!("nvrtc-{nv_major}.{nv_minor}"),
+        integrated,
     })
 }
 

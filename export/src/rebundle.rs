@@ -1,10 +1,11 @@
 //! Rebuilding a bundle with new maps: an export spec that reproduces an existing bundle (its
 //! networks, settings, OT maps and neural maps), minus the maps a new solve or training replaces.
 
-use anyhow::Result;
 use brenier::bundle::Bundle;
 use brenier::NetKey;
-use brenier_export::{ExportSpec, MapInput, NeuralMapInput};
+
+use crate::bundle::{ExportSpec, MapInput, NeuralMapInput};
+use crate::error::Result;
 
 /// `bundle` as an export spec, without the OT maps named in `drop_maps` and the neural maps
 /// named in `drop_neural` (the maps' f16 targets widen to f32 here and narrow back unchanged).
@@ -19,6 +20,8 @@ pub fn spec_from_bundle(bundle: &Bundle, drop_maps: &[String], drop_neural: &[St
     spec.normalization = m.normalization;
     spec.name_a = m.domains.a.clone();
     spec.name_b = m.domains.b.clone();
+    // The nets are frozen already: their records come from the export that froze them.
+    spec.fp16_records = [Some(m.nets.a.fp16.clone()), Some(m.nets.b.fp16.clone())];
     for old in m.ot_maps.iter().filter(|o| !drop_maps.contains(&o.name)) {
         let (heights, targets) = bundle.ot_map(old)?;
         spec.maps.push(MapInput {
@@ -38,6 +41,7 @@ pub fn spec_from_bundle(bundle: &Bundle, drop_maps: &[String], drop_neural: &[St
             t: old.t,
             onnx: bundle.neural_map_bytes(old)?.to_vec(),
             provenance: old.provenance.clone(),
+            fp16_record: Some(old.net.fp16.clone()),
         });
     }
     Ok(spec)

@@ -1,0 +1,39 @@
+//! The memory estimate behind `--memory-budget` predicts what a run really takes. `brenier bench
+//! --memory` makes the estimate from its probe (one and two images) and measures a translation at
+//! the batch in a fresh process of its own, so neither figure depends on other tests running in
+//! parallel (process-wide peaks are not comparable across tests that share a process).
+
+mod common;
+
+use common::{brenier, s};
+
+fn asset(name: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets").join(name)
+}
+
+/// Estimate and measured peak at batch 16 on the shipped bundle, two threads: within 10 %
+/// either way (the estimate adds the whole bundle file, of which a run touches most, and
+/// extrapolates one image's growth; see `brenier bench --memory` for the table at 1/4/16/64).
+#[test]
+fn the_estimate_at_batch_16_is_within_10_percent_of_the_measured_peak() {
+    let (ok, text) = brenier(&[
+        "bench",
+        "--bundle",
+        s(&asset("demo.brn")),
+        "--threads",
+        "2",
+        "--memory",
+        "--memory-batches",
+        "16",
+        "--json",
+    ]);
+    assert!(ok, "{text}");
+    let json = &text[text.find('{').unwrap()..];
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    let row = &v["rows"][0];
+    assert_eq!(row["batch"], 16);
+    let (est, measured) = (row["estimate_mib"].as_f64().unwrap(), row["measured_peak_mib"].as_f64().unwrap());
+    let err = row["relative_error"].as_f64().unwrap();
+    assert!(err.abs() <= 0.10, "estimate {est:.1} MiB vs measured {measured:.1} MiB ({:+.1} %)", 100.0 * err);
+    assert!(row["estimate"]["measured"].as_bool().unwrap());
+}
