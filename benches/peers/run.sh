@@ -2,7 +2,8 @@
 # Peer benchmark: brenier's CPU backend against onnxruntime on the same ONNX files, the same input
 # images and the same thread count, in one run. Prints ms per network evaluation at batch 1, 4, 16
 # and the ratio brenier/onnxruntime, then OT-ALD against DDIB(T=999, K=100) at equal quality from
-# the bundle's calibration record (NFE ratio and time ratio).
+# the bundle's calibration record (NFE ratio and time ratio), and writes all of it to
+# benches/results/peers-<THREADS>t.json (the file the README quotes).
 # Usage: benches/peers/run.sh [BUNDLE] [THREADS]   (default: assets/demo.brn, 1 thread)
 # Installs onnxruntime and numpy from PyPI into target/peers-venv on first use.
 set -euo pipefail
@@ -12,7 +13,8 @@ THREADS=${2:-1}
 BATCHES=${BATCHES:-1,4,16}
 REPEAT=${REPEAT:-20}
 OUT=out/peers
-mkdir -p "$OUT"
+RESULT=${RESULT:-benches/results/peers-${THREADS}t.json}
+mkdir -p "$OUT" "$(dirname "$RESULT")"
 VENV=target/peers-venv
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
@@ -31,20 +33,47 @@ for net in a b; do
     "$B" inspect "$BUNDLE" --extract "net.$net" --output "$OUT/net_$net.onnx" >/dev/null
 done
 T=$("$VENV/bin/python" -c "import json;print(json.load(open('$OUT/inspect.json'))['manifest']['t_encode'])")
-echo "network evaluation, ms (median of $REPEAT), $THREADS thread(s), t = $T, input $INPUT"
-printf "%-5s %-6s %12s %12s %16s\n" net batch brenier onnxruntime brenier/ort
+rm -f "$OUT"/ort_*.json "$OUT"/brenier_*.json
 for net in a b; do
-    ort_json=$("$VENV/bin/python" benches/peers/ort_bench.py --onnx "$OUT/net_$net.onnx" --input "$INPUT" \
-        --batch "$BATCHES" --threads "$THREADS" --repeat "$REPEAT" --t "$T")
+    "$VENV/bin/python" benches/peers/ort_bench.py --onnx "$OUT/net_$net.onnx" --input "$INPUT" \
+        --batch "$BATCHES" --threads "$THREADS" --repeat "$REPEAT" --t "$T" > "$OUT/ort_$net.json"
     for b in ${BATCHES//,/ }; do
-        br_json=$("$B" bench --bundle "$BUNDLE" --net "$net" --batch "$b" --threads "$THREADS" --repeat "$REPEAT" \
-            --input "$INPUT" --eval-only --json)
-        "$VENV/bin/python" - "$net" "$b" "$br_json" "$ort_json" <<'PY'
-import json, sys
-net, b, br, ort = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
-mb, mo = br["network_eval"]["p50_ms"], ort["ms"][b]
-print(f"{net:<5} {b:<6} {mb:12.2f} {mo:12.2f} {mb / mo:15.2f}x")
-PY
+        "$B" bench --bundle "$BUNDLE" --net "$net" --batch "$b" --threads "$THREADS" --repeat "$REPEAT" \
+            --input "$INPUT" --eval-only --json > "$OUT/brenier_${net}_$b.json"
     done
 done
-"$VENV/bin/python" benches/peers/equal_quality.py "$OUT/inspect.json"
+"$VENV/bin/python" benches/peers/equal_quality.py "$OUT/inspect.json" > "$OUT/equal_quality.json"
+"$VENV/bin/python" - "$OUT" "$RESULT" "$BUNDLE" "$THREADS" "$REPEAT" "$T" "$INPUT" "$BATCHES" <<'PY'
+import json, subprocess, sys
+out, result, bundle, threads, repeat, t, inp, batches = sys.argv[1:]
+rows = []
+for net in "ab":
+    ort = json.load(open(f"{out}/ort_{net}.json"))
+    for b in batches.split(","):
+        rows.append({"net": net, "batch": int(b), "brenier": json.load(open(f"{out}/brenier_{net}_{b}.json")), "ort": ort})
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown")
+commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+table = []
+print(f"network evaluation, ms (median of {repeat}), {threads} thread(s), t = {t}, input {inp}")
+print(f"{'net':<5} {'batch':<6} {'brenier':>12} {'onnxruntime':>12} {'brenier/ort':>16}")
+for r in rows:
+    mb, mo = r["brenier"]["network_eval"]["p50_ms"], r["ort"]["ms"][str(r["batch"])]
+    table.append({"net": r["net"], "batch": r["batch"], "brenier_ms": mb, "onnxruntime_ms": mo, "ratio": mb / mo})
+    print(f"{r['net']:<5} {r['batch']:<6} {mb:12.2f} {mo:12.2f} {mb / mo:15.2f}x")
+eq = json.load(open(f"{out}/equal_quality.json"))
+ratios = [x["ratio"] for x in table]
+summary = {
+    "command": f"benches/peers/run.sh {bundle} {threads}",
+    "bundle": bundle, "threads": int(threads), "repeat": int(repeat), "t": int(t), "input": inp,
+    "cpu": cpu, "brenier_commit": commit, "onnxruntime": rows[0]["ort"]["onnxruntime"],
+    "network_eval": table, "ratio_min": min(ratios), "ratio_max": max(ratios),
+    "equal_quality": eq,
+}
+json.dump(summary, open(result, "w"), indent=2)
+print(f"\nbrenier/onnxruntime per network evaluation: {min(ratios):.2f}-{max(ratios):.2f}x")
+if eq.get("ot_ald"):
+    print(f"equal quality (from the calibration record): DDIB {eq['ddib']['nfe']} NFE, Fréchet "
+          f"{eq['ddib']['frechet']:.2f} vs OT-ALD K={eq['ot_ald']['k']} {eq['ot_ald']['nfe']} NFE, Fréchet "
+          f"{eq['ot_ald']['frechet']:.2f}: {eq['nfe_ratio']:.1f}x fewer NFE, {eq['time_ratio']:.1f}x less time")
+print(f"wrote {result}")
+PY

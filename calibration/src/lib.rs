@@ -1,5 +1,5 @@
 //! brenier-calibration: what precision costs and which T and K to ship, measured on held-out
-//! data (DESIGN.md, "Calibration"). `calibrate` runs the networks in f32 and in reduced
+//! data (docs/DESIGN.md, "Calibration"). `calibrate` runs the networks in f32 and in reduced
 //! precision (parity), compares OT assignments, sweeps quality against latency over T×K, picks a
 //! default per target, and writes the record and its f32 references into the bundle; `selftest`
 //! repeats the quick part on a device.

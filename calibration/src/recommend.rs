@@ -2,17 +2,18 @@
 //! bundle's encode time whose quality is close to the best found there.
 //!
 //! The T is the bundle author's: below it the OT targets are nearly clean training images and
-//! OT-ALD turns into retrieval — on the demo, T = 100 scores the best Fréchet distance (15 vs 41
-//! at T = 500) with SSIM to the source 0.21, i.e. it returns training boots. Accuracy and Fréchet
-//! distance cannot see that, so the recommendation picks K (and the method) at that T, and the
-//! sweep shows every T for the author to choose another.
+//! OT-ALD turns into retrieval — on the demo, T = 100 scores a better Fréchet distance than
+//! T = 500 with a low SSIM to the source (assets/demo.calibration/calibration.md, the sweep), i.e.
+//! it returns training boots. Accuracy and Fréchet distance cannot see that, so the
+//! recommendation picks K (and the method) at that T, compared with the best point there (not
+//! the whole sweep), and the sweep shows every T for the author to choose another.
 
 use brenier::backend::Precision;
 use brenier::bundle::calibration::{Recommendation, SweepPoint};
 
-/// A point qualifies if its Fréchet distance is within this factor of the sweep's best…
+/// A point qualifies if its Fréchet distance is within this factor of the best at the bundle's T…
 pub const FRECHET_SLACK: f64 = 1.15;
-/// …and its target-class accuracy within this much of the best.
+/// …and its target-class accuracy within this much of the best there.
 pub const ACCURACY_SLACK: f64 = 0.03;
 
 /// The fastest qualifying point at encode time `t` (all points if the sweep has none there;

@@ -26,10 +26,10 @@ pub fn markdown(r: &CalibrationRecord) -> String {
     for p in &r.parity {
         let _ = writeln!(
             s,
-            "| {} | {} | {:?} | {:.2e} | {:.2e} | {:.2} | {:.2} | {:.1}× |",
+            "| {} | {} | {} | {:.2e} | {:.2e} | {:.2} | {:.2} | {:.1}× |",
             p.net,
             p.precision,
-            p.ts,
+            p.ts.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", "),
             p.max_rel_err,
             p.mean_rel_err,
             p.ms_per_image_f32,
@@ -72,21 +72,31 @@ pub fn markdown(r: &CalibrationRecord) -> String {
         );
     }
     let q = &r.quick;
+    let ts: Vec<String> = q.eps_ts.iter().map(|t| t.to_string()).collect();
     let _ = writeln!(
         s,
-        "\n## Quick check (what `brenier selftest` repeats)\n\n{} inputs, {} at T = {}, K = {}; ε at t = {:?}; {:.2} ms per network evaluation. Reduced precision: ε error {:?}, output RMS {:?}, assignment agreement {:?}.",
-        q.count, q.map.as_deref().map_or("DDIB".to_string(), |m| format!("OT-ALD with map {m}")), q.t, q.k, q.eps_ts, q.ms_per_nfe,
-        q.eps_rel_err, q.output_rms, q.latent_agreement
+        "\n## Quick check (what `brenier selftest` repeats)\n\n{} inputs, {} at T = {}, K = {}; ε at t = {}; {:.2} ms per network evaluation. Reduced precision: ε error {}, output RMS {}, assignment agreement {}.",
+        q.count, q.map.as_deref().map_or("DDIB".to_string(), |m| format!("OT-ALD with map {m}")), q.t, q.k, ts.join(", "), q.ms_per_nfe,
+        per_precision(&q.eps_rel_err), per_precision(&q.output_rms), per_precision(&q.latent_agreement)
     );
     if !q.neural_maps.is_empty() {
         let _ = writeln!(
             s,
-            "\nNeural maps checked against their stored f32 outputs: {}; reduced-precision error {:?}.",
+            "\nNeural maps checked against their stored f32 outputs: {}; reduced-precision error {}.",
             q.neural_maps.join(", "),
-            q.neural_rel_err
+            per_precision(&q.neural_rel_err)
         );
     }
     s
+}
+
+/// `f16 1.2e-2` per recorded precision; "not measured" when the record has none (selftest then
+/// skips the check in that precision).
+fn per_precision(list: &[(brenier::backend::Precision, f64)]) -> String {
+    if list.is_empty() {
+        return "not measured".into();
+    }
+    list.iter().map(|(p, v)| format!("{p} {v:.2e}")).collect::<Vec<_>>().join(", ")
 }
 
 fn series<'a>(

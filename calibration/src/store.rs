@@ -38,7 +38,8 @@ pub struct CalibrateOptions {
     pub tau: f32,
     /// Run the reduced precision through whole pipelines (OT agreement of its latents, the
     /// quick translation), not only single evaluations. Default: where f16 is native; emulated
-    /// f16 (x86_64) is ~100× slower and would take an hour.
+    /// f16 (x86_64) is two orders of magnitude slower (the record's parity table measures it) and
+    /// whole pipelines would take an hour.
     pub reduced_pipelines: bool,
     /// Reduced precisions to compare with f32 (default: f16).
     pub reduced: Vec<Precision>,
@@ -127,7 +128,10 @@ pub fn calibrate(path: &Path, opts: &CalibrateOptions, on: &mut dyn FnMut(Event)
 
     on(Event::Stage("network parity"));
     let px = &set.sources[..opts.parity_count.min(n) * d];
-    let parity_ts = [0i64, 100, m.t_encode as i64, m.schedule.n_train() as i64 - 1];
+    let last = m.schedule.n_train() as i64 - 1;
+    // 0, 100, T and the last step, as far as the schedule has them.
+    let mut parity_ts: Vec<i64> = [0, 100, m.t_encode as i64, last].into_iter().filter(|&t| t <= last).collect();
+    parity_ts.dedup();
     // Emulated f16 gets two images: enough for the error and the speed ratio, in seconds.
     let reduced_px = if opts.reduced_pipelines { px } else { &px[..2.min(px.len() / d) * d] };
     let mut parity = vec![];

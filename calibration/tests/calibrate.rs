@@ -1,7 +1,7 @@
 //! Calibration of the shipped demo bundle (a copy): the record and its references land in the
 //! bundle without touching the other sections, selftest passes on it, and fails — naming the
 //! check — when a reference is wrong. Reduced precision is left out here: tract emulates f16 on
-//! x86_64 (~100× slower); `brenier calibrate` measures it.
+//! x86_64 (two orders of magnitude slower); `brenier calibrate` measures it.
 
 use std::path::{Path, PathBuf};
 

@@ -11,17 +11,18 @@ fn asset(name: &str) -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets").join(name)
 }
 
-/// Estimate and measured peak at batch 16 on the shipped bundle, two threads: within 10 %
-/// either way (the estimate adds the whole bundle file, of which a run touches most, and
-/// extrapolates one image's growth; see `brenier bench --memory` for the table at 1/4/16/64).
+/// Estimate and measured peak at batch 16 on the shipped bundle with four threads: within 12 %
+/// either way. Four threads keep four images in flight, one more than the probe's last point,
+/// so the extrapolation itself is judged (`brenier bench --memory` prints the table at
+/// 1/4/16/64; the estimate errs high, the safe side for a budget).
 #[test]
-fn the_estimate_at_batch_16_is_within_10_percent_of_the_measured_peak() {
+fn the_estimate_at_batch_16_is_within_12_percent_of_the_measured_peak() {
     let (ok, text) = brenier(&[
         "bench",
         "--bundle",
         s(&asset("demo.brn")),
         "--threads",
-        "2",
+        "4",
         "--memory",
         "--memory-batches",
         "16",
@@ -32,8 +33,9 @@ fn the_estimate_at_batch_16_is_within_10_percent_of_the_measured_peak() {
     let v: serde_json::Value = serde_json::from_str(json).unwrap();
     let row = &v["rows"][0];
     assert_eq!(row["batch"], 16);
-    let (est, measured) = (row["estimate_mib"].as_f64().unwrap(), row["measured_peak_mib"].as_f64().unwrap());
+    let (est, measured) = (row["host_estimate_mib"].as_f64().unwrap(), row["measured_peak_mib"].as_f64().unwrap());
     let err = row["relative_error"].as_f64().unwrap();
-    assert!(err.abs() <= 0.10, "estimate {est:.1} MiB vs measured {measured:.1} MiB ({:+.1} %)", 100.0 * err);
+    assert!(err.abs() <= 0.12, "estimate {est:.1} MiB vs measured {measured:.1} MiB ({:+.1} %)", 100.0 * err);
     assert!(row["estimate"]["measured"].as_bool().unwrap());
+    assert_eq!(row["estimate"]["images_in_flight"], 4);
 }

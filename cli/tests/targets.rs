@@ -71,3 +71,33 @@ fn cuda_requests_fail_or_fall_back_with_the_reason() {
     assert!(ok && out.exists(), "{text}");
     assert!(text.contains("CUDA unavailable") && text.contains("running on the CPU"), "{text}");
 }
+
+/// A profile's f16 on a CPU that would only emulate it runs f32 and says so; an explicit
+/// `--precision f16` is obeyed. (Checked where f16 is emulated: x86_64; on an aarch64 core with
+/// FP16 the profile's f16 is used as it is.)
+#[test]
+fn a_profile_f16_on_a_cpu_without_f16_falls_back_to_f32() {
+    if brenier::backend::cpu::f16_native() {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr().lock(), "SKIPPED a_profile_f16_…: this CPU has native f16");
+        return;
+    }
+    let bundle = brenier_tests::oracle_bundle().0.clone();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["bench", "--bundle", s(&bundle), "--eval-only", "--repeat", "1", "--json"];
+        args.extend_from_slice(extra);
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_brenier"))
+            .args(&args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (v["precision"].as_str().unwrap().to_string(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let (p, log) = run(&["--target", "cpu-aarch64"]);
+    assert_eq!(p, "f32", "{log}");
+    assert!(log.contains("only emulates; running in f32"), "{log}");
+    let (p, _) = run(&["--target", "cpu-aarch64", "--precision", "f16"]);
+    assert_eq!(p, "f16");
+}

@@ -45,28 +45,39 @@ fn export_command_into_a_full_file_system_says_so() {
     assert!(!out.exists() && strays(fs.path(), &[]).is_empty(), "a partial file was left");
 }
 
+/// `brenier export` SIGKILLed while its temporary file exists — the window in which the new
+/// bundle is being written — leaves the old bundle or a complete new one, never a partial file;
+/// the dead writer's temporary file is removed by the next export to the same path.
 #[test]
-fn export_command_killed_at_any_moment_leaves_old_or_complete_new() {
+fn export_command_killed_while_writing_leaves_old_or_complete_new() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = nets(dir.path());
     let out_dir = tempfile::tempdir().unwrap();
     let target = out_dir.path().join("model.brn");
     let old = without_ot_maps(&std::fs::read(&oracle_bundle().0).unwrap());
-    let start = || export(&a, &b, &target, Stdio::null());
-    // Time one whole export, then kill others at fractions of that time.
-    std::fs::write(&target, &old).unwrap();
-    let t0 = std::time::Instant::now();
-    assert!(start().wait().unwrap().success());
-    let whole = t0.elapsed();
-    let complete = std::fs::read(&target).unwrap();
-    Bundle::from_bytes(&complete).unwrap();
-    let (mut kept_old, mut got_new) = (0, 0);
-    for i in 1..=8u32 {
+    let temporary = || {
+        std::fs::read_dir(out_dir.path())
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(".model.brn.tmp-"))
+    };
+    let (mut mid_write, mut kept_old, mut got_new) = (0, 0, 0);
+    for _ in 0..6 {
         std::fs::write(&target, &old).unwrap();
-        let mut child = start();
-        std::thread::sleep(whole * i / 9);
+        let mut child = export(&a, &b, &target, Stdio::null());
+        // Validation, freezing and the probe runs come first; the write is the last moment.
+        let seen = loop {
+            if temporary() {
+                break true;
+            }
+            if child.try_wait().unwrap().is_some() {
+                break false;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        };
         let _ = child.kill();
         let _ = child.wait();
+        mid_write += seen as usize;
         let now = std::fs::read(&target).unwrap();
         if now == old {
             kept_old += 1;
@@ -76,11 +87,13 @@ fn export_command_killed_at_any_moment_leaves_old_or_complete_new() {
             got_new += 1;
         }
     }
-    println!("export killed 8 times over {whole:?}: old kept {kept_old}, complete new {got_new}, partial 0");
-    // The write is the last moment of an export (validation, freezing and the probe runs come
-    // first), so kills in the first half of its time land before the rename: at least one must
-    // have, or this test did not interrupt anything.
-    assert!(kept_old >= 1, "no kill landed before the rename ({got_new} complete new bundles)");
+    println!("export killed 6 times: {mid_write} while writing, old kept {kept_old}, complete new {got_new}");
+    assert!(mid_write >= 1, "no kill landed while the temporary file existed");
+    assert!(kept_old >= 1, "no kill landed before the rename");
+    // A full export afterwards replaces the bundle and removes every dead writer's temporary.
+    assert!(export(&a, &b, &target, Stdio::null()).wait().unwrap().success());
+    Bundle::from_bytes(&std::fs::read(&target).unwrap()).unwrap();
+    assert!(strays(out_dir.path(), &[&target]).is_empty(), "{:?}", strays(out_dir.path(), &[&target]));
 }
 
 /// A folder output that runs out of space part-way (a tmpfs that holds four of the eight

@@ -44,7 +44,7 @@ pub struct NeuralMapInput {
 }
 
 impl NeuralMapInput {
-    /// The section name: `map.ab` for `a->b`, `map.ab@t250` style names keep their time.
+    /// The section name: `map.ab@t500` for `a->b` at T = 500.
     pub fn section(&self) -> String {
         format!("map.{}{}@t{}", self.source, self.target, self.t)
     }

@@ -90,6 +90,9 @@ pub enum Error {
     #[error("running this bundle needs about {needed_mib:.1} MiB ({detail}) but the memory budget is {budget_mib:.1} MiB; use a smaller --batch, a device with more memory, or raise --memory-budget")]
     MemoryBudget { needed_mib: f64, budget_mib: f64, detail: String },
 
+    #[error("running this bundle needs about {needed_mib:.1} MiB more ({detail}) but this machine's {what} is {available_mib:.1} MiB; use a smaller --batch, free memory, or a device with more")]
+    MemoryUnavailable { needed_mib: f64, available_mib: f64, what: String, detail: String },
+
     #[error("the CUDA backend cannot start: {problem}; {fix}")]
     CudaUnavailable { problem: String, fix: String },
 

@@ -2,7 +2,7 @@
 //!
 //! A `.brn` bundle ([`bundle`]) carries two ε-networks and semi-discrete OT maps; the [`Engine`]
 //! runs DDIB and OT-ALD translation and DPM-OT / prior-OT generation on a [`backend::Backend`].
-//! The math of DESIGN.md lives in [`sched`] (schedule, grid, DDIM) and [`ot`] (the map kernel and
+//! The math of docs/DESIGN.md lives in [`sched`] (schedule, grid, DDIM) and [`ot`] (the map kernel and
 //! the height solver).
 
 pub mod backend;

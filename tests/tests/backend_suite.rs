@@ -5,9 +5,10 @@
 //! its tests report themselves skipped on the terminal with the probe's reason, and fail instead
 //! under `BRENIER_REQUIRE_CUDA=1` (scripts/gpu-check.sh sets it).
 //!
-//! Every case compares with a reference written here, separately from the runtime's kernels:
+//! Every case compares with a reference written here, separately from the runtime's code:
 //! brute-force loops in f64 for the OT map and the DDIM step, the closed-form Gaussian ε for the
-//! networks, and an f64 OT-ALD pipeline on that closed form for a whole translation. Tolerances
+//! networks, and an f64 OT-ALD pipeline on that closed form for a whole translation, with the
+//! schedule's ᾱ and the timestep grid written out again from their definitions. Tolerances
 //! are stated where they are asserted. Inputs to the OT kernels are f16-representable on purpose:
 //! the CUDA backend's GEMM reads queries in f16, so on such inputs every backend must agree with
 //! the reference up to summation order.
@@ -16,7 +17,7 @@ use brenier::backend::{Backend, CpuBackend, Precision};
 use brenier::bundle::Bundle;
 use brenier::pipeline::{NetTime, Silent, TranslateMethod, TranslateOptions};
 use brenier::rng::NoiseStream;
-use brenier::sched::{grid, DdimCoeffs};
+use brenier::sched::DdimCoeffs;
 use brenier::{Engine, Error, NetKey};
 use brenier_export::gaussian::{matvec, spd_inverse, Gaussian};
 use brenier_tests::*;
@@ -209,7 +210,7 @@ fn networks_match_the_closed_form(name: &str, b: Box<dyn Backend>) {
     let tol = if b.precision() == Precision::F16 { 1e-2 } else { 1e-4 };
     let engine = Engine::new(Bundle::open(path).unwrap(), b).unwrap();
     for t in [0i64, 250, 999] {
-        let ab = engine.schedule().alpha_bar(t);
+        let ab = alpha_bar(t);
         for key in [NetKey::A, NetKey::B] {
             let e = engine.eps(key, &x, 4, t, "suite", &mut NetTime::default()).unwrap();
             for (row, er) in x.chunks(d).zip(e.chunks(d)) {
@@ -221,6 +222,17 @@ fn networks_match_the_closed_form(name: &str, b: Box<dyn Backend>) {
             }
         }
     }
+}
+
+/// ᾱ_t of the oracle bundle's schedule (linear β from 1e-4 to 0.02 over 1000 steps), written out
+/// here in f64: ᾱ_t = Π_{s≤t}(1 − β_s), ᾱ_{−1} = 1.
+fn alpha_bar(t: i64) -> f64 {
+    (0..=t).map(|s| 1.0 - (1e-4 + (0.02 - 1e-4) * s as f64 / 999.0)).product()
+}
+
+/// The K-step grid to T written out: t_0 = −1, t_k = round(k·(T+1)/K) − 1, halves rounded up.
+fn grid(t: usize, k: usize) -> Vec<i64> {
+    (0..=k).map(|i| ((i * (t + 1)) as f64 / k as f64 + 0.5).floor() as i64 - 1).collect()
 }
 
 /// One η = 0 DDIM step from t to s with ε, in f64: x̂0 = (x − √(1−ᾱt)·ε)/√ᾱt, then
@@ -255,16 +267,16 @@ fn translation_matches_the_closed_form_pipeline(name: &str, b: Box<dyn Backend>)
     let got_assign = out.map.as_ref().unwrap().assignments.clone();
 
     let m = engine.bundle().manifest();
+    assert_eq!(m.schedule, brenier::sched::ScheduleSpec::default(), "alpha_bar() above assumes the default schedule");
     let spec = m.find_map_at(&brenier::bundle::OtSource::Domain { domain: "a".into() }, NetKey::B, t).unwrap();
     let (heights, targets) = engine.bundle().ot_map(spec).unwrap();
-    let s = engine.schedule();
-    let g = grid(t, k).unwrap();
+    let g = grid(t, k);
     let (mut matched, mut moved) = (0, 0);
     for (i, x) in images.chunks(d).enumerate() {
         let mut z: Vec<f64> = x.iter().map(|&v| v as f64).collect();
         for w in g.windows(2) {
-            let eps = closed_form_eps(&pair.a, &z, s.alpha_bar(w[0].max(0)));
-            naive_step(&mut z, &eps, s.alpha_bar(w[0]), s.alpha_bar(w[1]));
+            let eps = closed_form_eps(&pair.a, &z, alpha_bar(w[0].max(0)));
+            naive_step(&mut z, &eps, alpha_bar(w[0]), alpha_bar(w[1]));
         }
         let score = |j: usize| {
             let y = &targets[j * d..(j + 1) * d];
@@ -277,8 +289,8 @@ fn translation_matches_the_closed_form_pipeline(name: &str, b: Box<dyn Backend>)
         }
         let mut y: Vec<f64> = targets[best * d..(best + 1) * d].iter().map(|v| v.to_f64()).collect();
         for w in g.windows(2).rev() {
-            let eps = closed_form_eps(&pair.b, &y, s.alpha_bar(w[1]));
-            naive_step(&mut y, &eps, s.alpha_bar(w[1]), s.alpha_bar(w[0]));
+            let eps = closed_form_eps(&pair.b, &y, alpha_bar(w[1]));
+            naive_step(&mut y, &eps, alpha_bar(w[1]), alpha_bar(w[0]));
         }
         let o = &out.images[i * d..(i + 1) * d];
         let rms = (o.iter().zip(&y).map(|(a, b)| (*a as f64 - b).powi(2)).sum::<f64>() / d as f64).sqrt();

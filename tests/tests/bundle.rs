@@ -143,3 +143,26 @@ fn manifest_with_wrong_types_is_a_manifest_error() {
     json.as_object_mut().unwrap().remove("nets");
     assert!(matches!(Manifest::parse(json.to_string().as_bytes()), Err(Error::Manifest(_))));
 }
+
+/// A byte section must be u8 `[len]` (FORMAT.md, "Sections"): an ONNX network stored with
+/// another shape of the same length, or a calibration record of another kind, is refused by name.
+#[test]
+fn byte_sections_of_another_shape_or_kind_are_refused() {
+    use brenier_tests::bundle_edit::{encode, sections_of};
+    let b = open(&valid()).unwrap();
+    let mut sections = sections_of(&b);
+    let net = sections.iter_mut().find(|s| s.name == "net.b").unwrap();
+    net.shape = vec![1, net.bytes.len() as u64];
+    match open(&encode(&sections)) {
+        Err(Error::Section { section, problem }) => {
+            assert_eq!(section, "net.b");
+            assert!(problem.contains("u8 [len]"), "{problem}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut sections = sections_of(&b);
+    sections.push(brenier_export::Section::f32_tensor("calibration", &[1], &[0.0]));
+    let with_tensor = open(&encode(&sections)).unwrap();
+    let e = with_tensor.calibration().unwrap_err().to_string();
+    assert!(e.contains("calibration") && e.contains("kind calibration"), "{e}");
+}

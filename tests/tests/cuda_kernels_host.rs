@@ -2,7 +2,8 @@
 //! C++ against a host shim (tests/cuda_host/, built by tests/build.rs) runs every thread of a
 //! block as an OS thread with a real barrier, and its results are compared with the runtime's CPU
 //! reference kernels on random and edge shapes. What a GPU adds on top — the cuBLAS GEMM, device
-//! memory, NVRTC — is covered by tests/cuda_backend.rs on a device and by the NVRTC compile test.
+//! memory, NVRTC — is covered by the cuda rows of tests/tests/backend_suite.rs on a device
+//! (scripts/gpu-check.sh) and by the NVRTC compile test.
 
 use brenier::ot;
 use brenier::rng::NoiseStream;

@@ -36,38 +36,44 @@ fn f16_networks_match_f32_to_half_precision() {
     }
 }
 
-/// The estimate extrapolates the probe's two measurements in the images the backend keeps in
-/// flight: on two CPU threads a batch of 8 holds two images' activations at once, on one thread
-/// one. The probe figures are given here, so nothing depends on what else this test process
-/// does (the measured figures are tested in their own process: cli/tests/memory.rs).
+/// The estimate interpolates the probe's points in the images the backend keeps in flight and
+/// extrapolates the last segment: on two CPU threads a batch of 8 holds two images' activations
+/// at once, on one thread one. The probe figures are given here, so nothing depends on what else
+/// this test process does (the measured figures are tested in their own process:
+/// cli/tests/memory.rs).
 #[test]
-fn memory_estimate_extrapolates_the_probe_in_images_in_flight() {
+fn memory_estimate_follows_the_probe_points_in_images_in_flight() {
+    use brenier::pipeline::memory::ProbePoint;
     const MIB: u64 = 1 << 20;
     let (path, _) = oracle_bundle();
-    let probe = MemoryProbe {
-        peak_one: 100 * MIB,
-        peak_two: 104 * MIB,
-        in_flight_one: 1,
-        in_flight_two: 2,
-        measured: true,
-        ..MemoryProbe::default()
-    };
+    let point = |batch, in_flight, peak| ProbePoint { batch, in_flight, peak: peak * MIB, device: 0 };
+    let probe = |points| MemoryProbe { points, measured: true, ..MemoryProbe::default() };
     let two_threads = engine(path);
-    let e = two_threads.estimate_memory(&probe, 8).unwrap();
+    let e = two_threads.estimate_memory(&probe(vec![point(1, 1, 100), point(2, 2, 106)]), 8).unwrap();
     let working = (4 * 8 * IMAGE.elems() * 4) as u64;
     assert_eq!(e.images_in_flight, 2);
-    assert_eq!((e.base_bytes, e.per_image_bytes, e.working_bytes), (100 * MIB, 4 * MIB, working));
+    assert_eq!((e.base_bytes, e.growth_bytes, e.working_bytes), (100 * MIB, 6 * MIB, working));
     // The oracle bundle's maps: 256 targets of 6 f16 values and 256 f32 heights each.
     assert_eq!(e.ot_map_bytes, 256 * 6 * 2 + 256 * 4);
-    assert_eq!(e.total_bytes, 104 * MIB + e.ot_map_bytes + working);
+    assert_eq!(e.total_bytes, 106 * MIB + e.ot_map_bytes + working);
     assert_eq!(e.bundle_bytes, two_threads.bundle().file_len());
     assert!(e.detail().contains("batch 8") && e.detail().contains("OT map"), "{}", e.detail());
 
+    // Three points: the first extra image costs 6 MiB, each later one 4; six in flight (a
+    // backend with six threads) extrapolate the last segment: 100 + 6 + 4·4.
+    let three = probe(vec![point(1, 1, 100), point(2, 2, 106), point(3, 3, 110)]);
+    assert_eq!(three.clone().points.len(), 3);
     let one_thread = engine_in(path, Precision::F32);
-    let flat = MemoryProbe { in_flight_two: 1, ..probe };
-    let e = one_thread.estimate_memory(&flat, 8).unwrap();
-    assert_eq!((e.images_in_flight, e.per_image_bytes), (1, 0));
+    let e = one_thread.estimate_memory(&three, 8).unwrap();
+    assert_eq!((e.images_in_flight, e.growth_bytes), (1, 0), "one thread holds one image");
     assert_eq!(e.total_bytes, 100 * MIB + e.ot_map_bytes + working);
+    let six = brenier::Engine::new(
+        brenier::bundle::Bundle::open(path).unwrap(),
+        Box::new(brenier::backend::CpuBackend::new(6).unwrap()),
+    )
+    .unwrap();
+    let e = six.estimate_memory(&three, 8).unwrap();
+    assert_eq!((e.images_in_flight, e.growth_bytes, e.per_image_bytes), (6, 22 * MIB, 4 * MIB));
 
     // Where nothing can be measured the static count is the estimate.
     let counted = two_threads.estimate_memory(&MemoryProbe::default(), 8).unwrap();

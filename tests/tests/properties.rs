@@ -112,19 +112,22 @@ proptest! {
     }
 
     /// Encode∘decode with the exact Gaussian ε-network is the identity up to discretisation: with
-    /// h = (T+1)/(1000·K) the error is below 24h/(1 + 8h), first order in h for short steps and
-    /// saturating for long ones (the ignored test above prints the worst error over these input
-    /// ranges: 16.1·h at h = 0.017, 13.5·h at h = 0.05, 1.41 at h = 0.25 where the bound is 2.0,
-    /// so every step size keeps a margin of at least 1.25), and at least a third smaller when K
-    /// doubles with steps of at most 60 train steps (first-order convergence).
+    /// h = (T+1)/(1000·K) ≤ 0.05 the error is below 24h/(1 + 8h) (the ignored test above prints
+    /// the worst error over these input ranges: 16.1·h at h = 0.017, 13.5·h at h = 0.05, so the
+    /// bound keeps a margin of at least 1.27 there), and at least a third smaller when K doubles
+    /// with steps of at most 60 train steps (first-order convergence).
     #[test]
-    fn encode_then_decode_returns_to_the_input((x, mean, var) in gaussian_case(), t_end in 20usize..1000, k in 4usize..60) {
+    fn encode_then_decode_returns_to_the_input((x, mean, var) in gaussian_case(), t_end in 20usize..1000, k in 4usize..200) {
         let k = k.min(t_end.div_ceil(2));
         let e1 = round_trip_error(&x, &mean, &var, t_end, k);
         let e2 = round_trip_error(&x, &mean, &var, t_end, 2 * k);
         let h = (t_end + 1) as f64 / (1000.0 * k as f64);
         let bound = 24.0 * h / (1.0 + 8.0 * h) + 1e-3;
-        prop_assert!(e1 <= bound, "T {t_end} K {k}: error {e1} above {bound}");
+        // Above h = 0.05 the bound passes 0.86, where an output that forgot its input (the mean,
+        // |x − m| ≤ 1.5) could meet it: only the steps short enough for it to say something.
+        if h <= 0.05 {
+            prop_assert!(e1 <= bound, "T {t_end} K {k}: error {e1} above {bound}");
+        }
         // First order holds once the steps are short enough: the ratio e(2K)/e(K) nears ½ as
         // T/K falls. Worst ratio over x, mean and variance (down to the stiff 0.05) measured at
         // T/K ≈ 60: 0.58; at T/K ≈ 110 (T 990, K 9, found by proptest) it is 0.66, and at K = 4

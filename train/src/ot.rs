@@ -1,8 +1,9 @@
-//! Solving the OT maps of a bundle on real data (DESIGN.md, "Semi-discrete OT map"): targets are
+//! Solving the OT maps of a bundle on real data (docs/DESIGN.md, "Height solver"): targets are
 //! the target domain's training images encoded to T by its own network (DDIM, η = 0); the source
-//! measure mixes the source domain's encoded latents with fresh forward-noise samples
-//! q(x_T | x_0) = √ᾱ_T x_0 + √(1−ᾱ_T) z, which are unlimited and cost no network call. The heights
-//! come from the runtime's solver, which uses the runtime's assignment kernel.
+//! measure is fresh forward-noise samples q(x_T | x_0) = √ᾱ_T x_0 + √(1−ᾱ_T) z of the source
+//! domain's training images, which are unlimited and cost no network call (a share of encoded
+//! source latents can be mixed in: `--latent-share`). The heights come from the runtime's solver,
+//! which uses the runtime's assignment kernel.
 
 use anyhow::Result;
 use brenier::ot::{assign, solve_heights, SolveConfig, SolveReport};

@@ -133,10 +133,15 @@ struct LatencyReport {
 struct MemoryRow {
     batch: usize,
     estimate: MemoryEstimate,
+    /// The whole estimate, and its host part (without device memory), which the measured peak
+    /// RSS is compared with.
     estimate_mib: f64,
+    host_estimate_mib: f64,
     measured_peak_mib: f64,
-    /// (estimate − measured) / measured.
+    /// (host estimate − measured) / measured.
     relative_error: f64,
+    /// Device memory in use after the measured run (all processes: the driver's figure).
+    device_used_mib: Option<f64>,
 }
 
 #[derive(serde::Serialize)]
@@ -176,10 +181,7 @@ pub fn run(a: Args) -> Result<()> {
     let load_nets_s = t1.elapsed().as_secs_f64();
     rss.push(StagePeak { stage: "load nets", mib: peak_rss_mib() });
     device.extend(engine.backend().device_memory_used());
-    let estimate = match run.check_budget(&engine, batch)? {
-        Some(e) => e,
-        None => engine.memory_estimate(batch)?,
-    };
+    let budget = run.check_budget(&engine, batch)?;
     let m = engine.bundle().manifest().clone();
     let d = m.image.elems();
     let x = match &a.input {
@@ -213,6 +215,11 @@ pub fn run(a: Args) -> Result<()> {
     }
     rss.push(StagePeak { stage: "network evaluation", mib: peak_rss_mib() });
     device.extend(engine.backend().device_memory_used());
+    // After the timed evaluations: the probe resets the process's peak RSS.
+    let estimate = match budget {
+        Some(e) => e,
+        None => engine.memory_estimate(batch)?,
+    };
     let repeat = |f: &dyn Fn(&mut Vec<f32>) -> brenier::Result<()>| -> brenier::Result<Vec<f64>> {
         (0..a.repeat)
             .map(|_| {
@@ -325,7 +332,8 @@ fn memory_run(run: &Run, batch: usize) -> Result<()> {
         engine.translate(&x, &opts, &Silent)?;
     }
     let peak = peak_rss_bytes().context("peak RSS is not readable on this system (no /proc/self/status)")?;
-    println!("{}", serde_json::json!({ "batch": batch, "peak_rss_bytes": peak }));
+    let device = engine.backend().device_memory_used();
+    println!("{}", serde_json::json!({ "batch": batch, "peak_rss_bytes": peak, "device_used_bytes": device }));
     Ok(())
 }
 
@@ -350,11 +358,14 @@ fn memory_table(a: &Args, run: &Run) -> Result<()> {
         );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("reading the measured run's peak")?;
         let measured = v["peak_rss_bytes"].as_u64().context("the measured run printed no peak")?;
+        let host = estimate.total_bytes - estimate.device_bytes;
         rows.push(MemoryRow {
             batch,
             estimate_mib: mib(estimate.total_bytes),
+            host_estimate_mib: mib(host),
             measured_peak_mib: mib(measured),
-            relative_error: (estimate.total_bytes as f64 - measured as f64) / measured as f64,
+            relative_error: (host as f64 - measured as f64) / measured as f64,
+            device_used_mib: v["device_used_bytes"].as_u64().map(mib),
             estimate,
         });
     }
@@ -373,14 +384,19 @@ fn memory_table(a: &Args, run: &Run) -> Result<()> {
         "brenier bench --memory: {} on {} ({} threads); measured: {}",
         report.bundle, report.backend, report.threads, report.measured_run
     );
-    println!("  {:>6} {:>14} {:>16} {:>8}", "batch", "estimate MiB", "measured MiB", "error");
+    println!("  {:>6} {:>18} {:>18} {:>8}", "batch", "host estimate MiB", "measured peak MiB", "error");
     for r in &report.rows {
         println!(
-            "  {:>6} {:>14.1} {:>16.1} {:>+7.1}%",
+            "  {:>6} {:>18.1} {:>18.1} {:>+7.1}%{}",
             r.batch,
-            r.estimate_mib,
+            r.host_estimate_mib,
             r.measured_peak_mib,
-            100.0 * r.relative_error
+            100.0 * r.relative_error,
+            r.device_used_mib.map_or(String::new(), |d| format!(
+                "   device: estimate {:.1} MiB of {:.1}, in use after the run {d:.1}",
+                mib(r.estimate.device_bytes),
+                r.estimate_mib
+            )),
         );
     }
     if let Some(r) = report.rows.last() {

@@ -67,11 +67,29 @@ impl RunArgs {
             (None, Some(t)) => format!(" (target {})", t.name),
             _ => String::new(),
         };
+        let backend = self.backend.or(t.map(|t| t.backend)).unwrap_or_default();
+        let precision = match (self.precision, t) {
+            (Some(p), _) => p,
+            // A profile's f16 is a default for the hardware it names: on a CPU without f16
+            // arithmetic tract would emulate it, two orders of magnitude slower.
+            (None, Some(t))
+                if t.precision == Precision::F16
+                    && backend == BackendKind::Cpu
+                    && !brenier::backend::cpu::f16_native() =>
+            {
+                log::warn!(
+                    "target {} asks for f16, which this CPU only emulates; running in f32 (--precision f16 forces it)",
+                    t.name
+                );
+                Precision::F32
+            }
+            (None, t) => t.map(|t| t.precision).unwrap_or_default(),
+        };
         Ok(Run {
             bundle: self.bundle.clone(),
             no_mmap: self.no_mmap,
-            backend: self.backend.or(t.map(|t| t.backend)).unwrap_or_default(),
-            precision: self.precision.or(t.map(|t| t.precision)).unwrap_or_default(),
+            backend,
+            precision,
             threads: self.threads.or(t.map(|t| t.threads)).unwrap_or(0),
             memory_budget: self.memory_budget.or(t.map(|t| t.memory_budget_mib)),
             budget_source,
@@ -86,15 +104,8 @@ impl Run {
         self.target.as_ref().map_or(fallback, |t| t.batch)
     }
 
-    /// The engine, checked against the memory budget at batch 1.
-    pub fn engine(&self) -> Result<Engine> {
-        let engine = self.open()?;
-        self.check_budget(&engine, 1)?;
-        Ok(engine)
-    }
-
-    /// The engine, unchecked: for commands that learn their batch size from the input first
-    /// and then call [`Run::check_budget`].
+    /// The engine, not yet checked against the memory budget: each command calls
+    /// [`Run::check_budget`] with the batch it will run once it knows it.
     pub fn open(&self) -> Result<Engine> {
         let mode = if self.no_mmap { LoadMode::Read } else { LoadMode::Mmap };
         let bundle = Bundle::open_with(&self.bundle, mode)?;
@@ -120,16 +131,16 @@ impl Run {
 
     /// The flags that make a child `brenier` process run as this one does (same bundle, backend,
     /// precision, threads and load mode).
-    pub fn child_args(&self) -> Vec<String> {
-        let mut args = vec![
+    pub fn child_args(&self) -> Vec<std::ffi::OsString> {
+        let mut args: Vec<std::ffi::OsString> = vec![
             "--bundle".into(),
-            self.bundle.display().to_string(),
+            self.bundle.clone().into_os_string(),
             "--backend".into(),
-            self.backend.to_string(),
+            self.backend.to_string().into(),
             "--precision".into(),
-            self.precision.to_string(),
+            self.precision.to_string().into(),
             "--threads".into(),
-            self.threads.to_string(),
+            self.threads.to_string().into(),
         ];
         if self.no_mmap {
             args.push("--no-mmap".into());

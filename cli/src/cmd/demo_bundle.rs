@@ -46,10 +46,12 @@ pub fn run(a: &Args, bundle: &Path) -> Result<()> {
     std::fs::create_dir_all(&a.out)?;
     let run = RunArgs { bundle: bundle.to_path_buf(), threads: Some(a.threads), ..RunArgs::default() };
     let t0 = Instant::now();
-    let engine = run.resolve()?.engine()?;
+    let run = run.resolve()?;
+    let engine = run.open()?;
     let m = engine.bundle().manifest().clone();
     let inputs = a.inputs.clone().unwrap_or_else(|| PathBuf::from(SHIPPED_INPUTS));
     let input = read_inputs(&inputs, &m).with_context(|| format!("demo inputs {}", inputs.display()))?;
+    run.check_budget(&engine, input.count)?;
     println!(
         "{} ({} → {}), {} input(s) from {}",
         bundle.display(),

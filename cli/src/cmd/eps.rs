@@ -31,7 +31,8 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let engine = a.run.resolve()?.engine()?;
+    let run = a.run.resolve()?;
+    let engine = run.open()?;
     let m = engine.bundle().manifest().clone();
     if a.t >= engine.schedule().n_train() {
         anyhow::bail!("--t {} must be below the schedule's {} train steps", a.t, engine.schedule().n_train());
@@ -39,6 +40,7 @@ pub fn run(a: Args) -> Result<()> {
     let key = domain_key(&engine, &a.net)?;
     let x = read_inputs(&a.input, &m)?;
     engine.check_batch(&x.data, "input")?;
+    run.check_budget(&engine, x.count)?;
     let mut time = NetTime::default();
     let e = engine.eps(key, &x.data, x.count, a.t as i64, "eps", &mut time)?;
     npy::write(&a.output, &m.image.shape(x.count), &e)?;

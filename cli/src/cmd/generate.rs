@@ -46,7 +46,10 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     let t0 = Instant::now();
-    let engine = a.run.resolve()?.engine()?;
+    let run = a.run.resolve()?;
+    let engine = run.open()?;
+    // Generation runs all --count images as one batch.
+    run.check_budget(&engine, a.count)?;
     let m = engine.bundle().manifest().clone();
     let opts = GenerateOptions {
         method: a.method,

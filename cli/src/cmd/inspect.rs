@@ -65,6 +65,7 @@ pub fn run(a: Args) -> Result<()> {
             "sections": sections,
             "manifest": b.manifest(),
             "calibration": calibration.as_ref().ok().cloned().flatten(),
+            "calibration_error": calibration.as_ref().err().map(|e| e.to_string()),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {

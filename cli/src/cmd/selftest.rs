@@ -20,7 +20,10 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let engine = a.run.resolve()?.engine()?;
+    let run = a.run.resolve()?;
+    let engine = run.open()?;
+    // The quick check runs its inputs as one batch.
+    run.check_budget(&engine, brenier_calibration::quick::QUICK_COUNT)?;
     let (record, checks) = brenier_calibration::selftest::selftest(&engine)?;
     let failed = checks.iter().filter(|c| c.failed()).count();
     let skipped = checks.iter().filter(|c| c.status == Status::Skip).count();

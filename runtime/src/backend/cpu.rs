@@ -113,8 +113,8 @@ impl Backend for CpuBackend {
 }
 
 /// Whether this CPU runs tract's f16 kernels natively (aarch64 with the FP16 extension, as on
-/// Jetson Orin/Xavier). Elsewhere tract emulates f16 one value at a time: measured ~100× slower
-/// than f32 on x86_64 (`brenier calibrate` records the ratio).
+/// Jetson Orin/Xavier). Elsewhere tract emulates f16 one value at a time, two orders of magnitude
+/// slower than f32 on x86_64 (`brenier calibrate` records the ratio).
 pub fn f16_native() -> bool {
     #[cfg(target_arch = "aarch64")]
     {

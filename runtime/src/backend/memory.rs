@@ -6,11 +6,11 @@ use crate::error::{Error, Result};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// Memory a run can still take, as the machine reports it. On a discrete GPU the device's free
-/// memory and the host's available memory are separate pools. On a Jetson (integrated GPU,
-/// `unified`) CPU and GPU share the system memory: the driver's free-memory query there counts
-/// only pages free right now, not what the kernel can reclaim (page cache), so the system's
-/// `MemAvailable` is the figure for both.
+/// Memory a run can still take, as the machine reports it. On the CPU and with a discrete GPU the
+/// host's available memory and the device's free memory are separate pools. On a Jetson
+/// (integrated GPU, `unified`) CPU and GPU share the system memory: the driver's free-memory
+/// query there counts only pages free right now, not what the kernel can reclaim (page cache), so
+/// the system's `MemAvailable` is the figure for both.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Available {
     /// `MemAvailable` from /proc/meminfo (Linux).
@@ -21,21 +21,23 @@ pub struct Available {
 }
 
 impl Available {
-    /// Refuses a run estimated at `total` bytes, `device` of them on the device, that does not
-    /// fit in what the machine has left; `detail` says how the estimate was made.
-    pub fn check(&self, total: u64, device: u64, detail: &str) -> Result<()> {
-        let (need_system, what) = if self.unified {
-            (total, "available memory (MemAvailable, shared by the CPU and the GPU)")
+    /// Refuses a run that needs `host` more bytes of host memory and `device` more of device
+    /// memory than this process holds already when they do not fit in what the machine has
+    /// left; `detail` says how the estimate was made.
+    pub fn check(&self, host: u64, device: u64, detail: &str) -> Result<()> {
+        let (needed, have, what) = if self.unified {
+            (host + device, self.system, "available memory (MemAvailable, shared by the CPU and the GPU)")
         } else {
-            (total.saturating_sub(device), "available host memory (MemAvailable)")
+            (host, self.system, "available memory (MemAvailable)")
         };
-        let refuse = |needed: u64, have: u64, what: &str| Error::MemoryBudget {
+        let refuse = |needed: u64, have: u64, what: &str| Error::MemoryUnavailable {
             needed_mib: needed as f64 / MIB,
-            budget_mib: have as f64 / MIB,
-            detail: format!("{detail}; the limit is this machine's {what}"),
+            available_mib: have as f64 / MIB,
+            what: what.into(),
+            detail: detail.into(),
         };
-        if let Some(have) = self.system.filter(|&have| need_system > have) {
-            return Err(refuse(need_system, have, what));
+        if let Some(have) = have.filter(|&have| needed > have) {
+            return Err(refuse(needed, have, what));
         }
         if let Some(have) = self.device_free.filter(|&have| !self.unified && device > have) {
             return Err(refuse(device, have, "free device memory"));
@@ -47,6 +49,11 @@ impl Available {
 /// Peak resident set size of this process, in bytes (Linux).
 pub fn peak_rss_bytes() -> Option<u64> {
     status_kib("VmHWM:")
+}
+
+/// Resident set size of this process now, in bytes (Linux).
+pub fn current_rss_bytes() -> Option<u64> {
+    status_kib("VmRSS:")
 }
 
 fn status_kib(key: &str) -> Option<u64> {
@@ -89,16 +96,17 @@ mod tests {
         const GIB: u64 = 1 << 30;
         let jetson = Available { system: Some(3 * GIB), device_free: None, unified: true };
         assert!(jetson.check(2 * GIB, GIB, "test").is_ok());
-        let e = jetson.check(4 * GIB, 2 * GIB, "test").unwrap_err().to_string();
-        assert!(e.contains("MemAvailable, shared by the CPU and the GPU"), "{e}");
+        // Host and device together exceed the shared memory, though each alone would fit.
+        let e = jetson.check(2 * GIB, 2 * GIB, "test").unwrap_err().to_string();
+        assert!(e.contains("MemAvailable, shared by the CPU and the GPU") && e.contains("available"), "{e}");
 
         let discrete = Available { system: Some(3 * GIB), device_free: Some(GIB), unified: false };
         // 2.5 GiB of host and 1.5 GiB of device: the host fits, the device does not.
-        let e = discrete.check(4 * GIB, 3 * GIB / 2, "test").unwrap_err().to_string();
+        let e = discrete.check(5 * GIB / 2, 3 * GIB / 2, "test").unwrap_err().to_string();
         assert!(e.contains("free device memory"), "{e}");
-        assert!(discrete.check(3 * GIB, GIB / 2, "test").is_ok());
-        let e = discrete.check(5 * GIB, GIB / 2, "test").unwrap_err().to_string();
-        assert!(e.contains("available host memory"), "{e}");
+        assert!(discrete.check(5 * GIB / 2, GIB / 2, "test").is_ok());
+        let e = discrete.check(4 * GIB, GIB / 2, "test").unwrap_err().to_string();
+        assert!(e.contains("available memory (MemAvailable)"), "{e}");
         assert!(Available::default().check(100 * GIB, 0, "test").is_ok(), "nothing known, nothing refused");
     }
 }

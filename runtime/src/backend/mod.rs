@@ -135,7 +135,7 @@ pub trait Backend: Send + Sync {
     }
     /// Memory a run on this backend can still take: see [`Available`].
     fn memory_available(&self) -> Available {
-        Available { system: memory::system_available_bytes(), device_free: None, unified: true }
+        Available { system: memory::system_available_bytes(), device_free: None, unified: false }
     }
     /// The device the backend runs on, for reports (`NVIDIA Orin, sm_87, …`); None on the CPU.
     fn device(&self) -> Option<String> {

@@ -251,20 +251,44 @@ impl CalibrationRecord {
             ("quick.latent_agreement", &q.latent_agreement),
             ("quick.neural_rel_err", &q.neural_rel_err),
         ];
+        let figure = |v: f64| v.is_finite() && v >= 0.0;
         for (field, list) in figures {
-            if let Some((p, v)) = list.iter().find(|(_, v)| !(v.is_finite() && *v >= 0.0)) {
+            if let Some((p, v)) = list.iter().find(|(_, v)| !figure(*v)) {
                 return bad(field, format!("holds {v} for {p}"));
             }
+        }
+        if let Some((p, v)) = q.latent_agreement.iter().find(|(_, v)| *v > 1.0) {
+            return bad("quick.latent_agreement", format!("holds {v} for {p}, above 1"));
+        }
+        if !figure(q.ms_per_nfe) {
+            return bad("quick.ms_per_nfe", format!("is {}", q.ms_per_nfe));
         }
         for (i, p) in self.parity.iter().enumerate() {
             if let Some(t) = p.ts.iter().find(|&&t| !in_schedule(t)) {
                 return bad(&format!("parity[{i}].ts"), format!("holds t = {t}, outside the schedule's 0..{n_train}"));
+            }
+            // Selftest takes its reduced-precision ε limit from these errors.
+            let values = [p.max_rel_err, p.mean_rel_err, p.ms_per_image_f32, p.ms_per_image];
+            if let Some(v) = values.iter().find(|v| !figure(**v)) {
+                return bad(&format!("parity[{i}]"), format!("holds {v}"));
+            }
+        }
+        for (i, a) in self.ot_agreement.iter().enumerate() {
+            if !(0.0..=1.0).contains(&a.agree) {
+                return bad(&format!("ot_agreement[{i}].agree"), format!("is {}, not a fraction", a.agree));
             }
         }
         let steps_ok = |t: usize, k: usize| t < n_train && (1..=t + 1).contains(&k);
         for (i, p) in self.sweep.iter().enumerate() {
             if !steps_ok(p.t, p.k) {
                 return bad(&format!("sweep[{i}]"), format!("has T = {}, K = {}", p.t, p.k));
+            }
+            let q = &p.quality;
+            let scores = [p.ms_per_image, q.target_accuracy, q.frechet];
+            if scores.iter().any(|v| !figure(*v)) || q.target_accuracy > 1.0 {
+                let what =
+                    format!("has {} ms/image, accuracy {}, Fréchet {}", p.ms_per_image, q.target_accuracy, q.frechet);
+                return bad(&format!("sweep[{i}]"), what);
             }
         }
         for (i, r) in self.recommended.iter().enumerate() {
@@ -274,15 +298,18 @@ impl CalibrationRecord {
         }
         // Every reference holds exactly what the record says it does: a short one would compare
         // a prefix (or nothing) and pass.
+        // count ≤ 4096 and the image ≤ 2²⁴ values keep `per` in range; the lists are bounded by
+        // the record's own length, but multiply with checks anyway.
         let per = q.count * m.image.elems();
+        let times = |n: usize| n.saturating_mul(per);
         let mut want = vec![
             (QUICK_INPUTS_SECTION, per),
-            (QUICK_EPS_SECTION, 2 * q.eps_ts.len() * per),
+            (QUICK_EPS_SECTION, times(q.eps_ts.len().saturating_mul(2))),
             (QUICK_LATENTS_SECTION, per),
             (QUICK_OUTPUTS_SECTION, per),
         ];
         if !q.neural_maps.is_empty() {
-            want.push((QUICK_NEURAL_SECTION, q.neural_maps.len() * per));
+            want.push((QUICK_NEURAL_SECTION, times(q.neural_maps.len())));
         }
         for (section, values) in want {
             match reference_len(section) {
@@ -313,8 +340,9 @@ impl Bundle {
     /// The calibration record, if the bundle has one, validated against the manifest and its
     /// reference sections.
     pub fn calibration(&self) -> Result<Option<CalibrationRecord>> {
-        if self.entry(CALIBRATION_SECTION).is_err() {
-            return Ok(None);
+        let Ok(entry) = self.entry(CALIBRATION_SECTION) else { return Ok(None) };
+        if !entry.is_bytes(SectionKind::Calibration) {
+            return Err(Error::section(CALIBRATION_SECTION, "must be JSON bytes (kind calibration, u8 [len])"));
         }
         let bytes = self.bytes(CALIBRATION_SECTION)?;
         let reference_len = |name: &str| {

@@ -166,6 +166,12 @@ impl Header {
 }
 
 impl SectionEntry {
+    /// A byte section of `kind`: dtype u8 and shape `[len]`, as FORMAT.md requires of the
+    /// manifest, ONNX networks and the calibration record.
+    pub fn is_bytes(&self, kind: SectionKind) -> bool {
+        self.kind == kind && self.dtype == Dtype::U8 && self.shape == [self.len]
+    }
+
     pub fn encode(&self) -> [u8; ENTRY_LEN] {
         let mut b = [0u8; ENTRY_LEN];
         let name = self.name.as_bytes();

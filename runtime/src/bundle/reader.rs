@@ -163,8 +163,8 @@ impl Bundle {
             .position(|s| s.name == MANIFEST_SECTION)
             .ok_or_else(|| Error::MissingSection(MANIFEST_SECTION.into()))?;
         let me = &sections[mi];
-        if me.kind != SectionKind::Manifest {
-            return Err(Error::section(MANIFEST_SECTION, "is not of kind manifest"));
+        if !me.is_bytes(SectionKind::Manifest) {
+            return Err(Error::section(MANIFEST_SECTION, "must be JSON bytes (kind manifest, u8 [len])"));
         }
         let manifest_bytes = &bytes[me.offset as usize..me.end() as usize];
         let computed = checksum(manifest_bytes);
@@ -183,17 +183,15 @@ impl Bundle {
         let m = &self.manifest;
         for key in [NetKey::A, NetKey::B] {
             let spec = m.net(key);
-            let e = self.entry(&spec.section)?;
-            if e.kind != SectionKind::Onnx || e.dtype != Dtype::U8 {
-                return Err(Error::section(&spec.section, "net section must be ONNX bytes"));
+            if !self.entry(&spec.section)?.is_bytes(SectionKind::Onnx) {
+                return Err(Error::section(&spec.section, "net section must be ONNX bytes (kind onnx, u8 [len])"));
             }
         }
         for map in &m.neural_maps {
-            let e = self.entry(&map.net.section)?;
-            if e.kind != SectionKind::Onnx || e.dtype != Dtype::U8 {
+            if !self.entry(&map.net.section)?.is_bytes(SectionKind::Onnx) {
                 return Err(Error::section(
                     &map.net.section,
-                    format!("network of neural map `{}` must be ONNX bytes", map.name),
+                    format!("network of neural map `{}` must be ONNX bytes (kind onnx, u8 [len])", map.name),
                 ));
             }
         }

@@ -47,14 +47,16 @@ pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::
 }
 
 /// Writes a set of files into the folder `dir` so that a failure part-way leaves no partial
-/// set: every file is written (and fsynced) into a temporary sibling folder first, and only
-/// when all of them are complete do they move into place.
-/// - `dir` does not exist: the temporary folder is renamed to `dir`, one atomic step; a reader
-///   sees no folder or the whole set.
-/// - `dir` exists: each file is renamed into it (each rename atomic, replacing a file of the same
-///   name); other files in `dir` are left alone. Renames within one file system need no space,
-///   so only a kill during this last pass can leave part of the new set in place, the rest
-///   staying in the temporary folder, which the next write into `dir` removes.
+/// set: every file is written (and fsynced) into a temporary folder first, and only when all of
+/// them are complete do they move into place.
+/// - `dir` does not exist: the temporary folder is a sibling of `dir` and is renamed to it, one
+///   atomic step; a reader sees no folder or the whole set.
+/// - `dir` exists: the temporary folder is made inside it (so on its file system, whatever is
+///   mounted where) and each file is renamed from there into `dir`, replacing a file of the same
+///   name; other files in `dir` are left alone. These renames stay within one folder of one file
+///   system and need no space; a name already taken by a folder is refused before any of them.
+///   Only a kill during this last pass can leave part of the new set in place, the rest staying
+///   in the temporary folder, which the next write into `dir` removes.
 ///
 /// `fill(i, w)` writes file `i` of `names`; an error from it (or from the file system) removes
 /// the temporary folder and leaves `dir` as it was.
@@ -71,14 +73,21 @@ pub fn write_folder_atomic(
         Ok(_) => return Err(Error::input(dir, "exists and is not a folder; give a folder, a .npy or a .png")),
         Err(_) => false,
     };
-    let parent = parent_dir(dir);
-    let name =
-        dir.file_name().ok_or_else(|| Error::input(dir, "output folder has no name"))?.to_string_lossy().into_owned();
-    std::fs::create_dir_all(parent).map_err(|e| write_error(dir, e, 0))?;
-    remove_stale_temporaries(parent, &name);
-    let staging = TempDir::create(parent.join(format!(
+    let (home, stem) = if exists {
+        if let Some(taken) = names.iter().find(|n| dir.join(n).is_dir()) {
+            return Err(Error::input(dir.join(taken), "is a folder; an output image cannot replace it"));
+        }
+        (dir.to_path_buf(), "brenier-output".to_string())
+    } else {
+        let name = dir.file_name().ok_or_else(|| Error::input(dir, "output folder has no name"))?;
+        let parent = parent_dir(dir);
+        std::fs::create_dir_all(parent).map_err(|e| write_error(dir, e, 0))?;
+        (parent.to_path_buf(), name.to_string_lossy().into_owned())
+    };
+    remove_stale_temporaries(&home, &stem);
+    let staging = TempDir::create(home.join(format!(
         "{}{}-{}",
-        temp_prefix(&name),
+        temp_prefix(&stem),
         std::process::id(),
         SEQUENCE.fetch_add(1, Ordering::Relaxed)
     )))
@@ -99,14 +108,11 @@ pub fn write_folder_atomic(
             std::fs::rename(staging.path.join(file_name), dir.join(file_name))
                 .map_err(|e| write_error(&dir.join(file_name), e, written))?;
         }
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
     } else {
         std::fs::rename(&staging.path, dir).map_err(|e| write_error(dir, e, written))?;
         staging.keep();
     }
-    if let Ok(d) = File::open(parent) {
+    if let Ok(d) = File::open(&home) {
         let _ = d.sync_all();
     }
     Ok(())
@@ -309,6 +315,7 @@ mod tests {
         assert_eq!(std::fs::read(existing.join("0002.png")).unwrap(), b"old");
         let left: Vec<_> = std::fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(left.len(), 1, "temporary folder left behind: {left:?}");
+        assert_eq!(std::fs::read_dir(&existing).unwrap().count(), 2, "temporary folder left inside");
 
         // Without a fault the whole set lands, in a new folder and beside the old files.
         for dir in [&fresh, &existing] {
@@ -317,6 +324,32 @@ mod tests {
         }
         assert_eq!(std::fs::read_dir(&existing).unwrap().count(), 9);
         assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 2, "temporary folder left behind");
+    }
+
+    #[test]
+    fn a_folder_write_into_an_existing_folder_stages_inside_it_and_cleans_up_after_a_killed_one() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("out");
+        std::fs::create_dir(&dir).unwrap();
+        // What a writer killed mid-way leaves: its temporary folder, named for a dead process.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let stale = dir.join(format!(".brenier-output.tmp-{dead}-0"));
+        std::fs::create_dir(&stale).unwrap();
+        std::fs::write(stale.join("0000.png"), b"partial").unwrap();
+        // A path with no file name of its own (`.`) is an existing folder: fine.
+        let dot = dir.join(".");
+        write_folder_atomic(&dot, &names(2), |i, w| write!(w, "image {i}")).unwrap();
+        assert!(!stale.exists(), "the killed writer's temporary folder was kept");
+        let mut left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        left.sort();
+        assert_eq!(left, ["0000.png", "0001.png"]);
+        // An output name taken by a folder is refused before anything moves.
+        std::fs::create_dir(dir.join("0002.png")).unwrap();
+        let err = write_folder_atomic(&dir, &names(3), |_, w| w.write_all(b"new")).unwrap_err();
+        assert!(err.to_string().contains("is a folder"), "{err}");
+        assert_eq!(std::fs::read(dir.join("0000.png")).unwrap(), b"image 0", "an earlier file was replaced");
     }
 
     #[test]

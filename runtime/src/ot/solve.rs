@@ -1,4 +1,4 @@
-//! Heights of the semi-discrete OT map (DESIGN.md, "Semi-discrete OT map"): minimise the convex
+//! Heights of the semi-discrete OT map (docs/DESIGN.md, "Height solver"): minimise the convex
 //! E(h) = E_μ[max_i(⟨x,y_i⟩+h_i)] − Σ ν_i h_i, ν_i = 1/N, whose gradient is g_i = μ(cell_i) − ν_i,
 //! estimated by Monte Carlo with the same assignment kernel the runtime maps with. Adam, mean-zero
 //! h, and restarts that double the sample count and shrink the step when ‖g‖ stalls.
@@ -25,7 +25,7 @@ pub struct SolveConfig {
     /// estimate added before the comparison, so the test judges the heights, not the sample:
     /// a sample too small to tell keeps the solver going until the restarts grow it.
     pub grad_tol: f32,
-    /// Source samples per iteration; 0 means 10·N (DESIGN.md's starting point), raised to
+    /// Source samples per iteration; 0 means 10·N (the original plan's starting point), raised to
     /// what the stopping test needs to resolve `grad_tol` (8·√(2N)/grad_tol²).
     pub n_mc: usize,
     /// Iterations without ‖g‖ improving before a restart.

@@ -14,30 +14,70 @@
 //! static count is the estimate, with the whole bundle file counted.
 
 use super::engine::Engine;
-pub use crate::backend::memory::{peak_rss_bytes, reset_peak_rss, system_available_bytes, Available};
+pub use crate::backend::memory::{
+    current_rss_bytes, peak_rss_bytes, reset_peak_rss, system_available_bytes, Available,
+};
 use crate::backend::EpsNet;
 use crate::bundle::NetKey;
 use crate::error::{Error, Result};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// What the probe runs measured, from which [`Engine::estimate_memory`] extrapolates.
+/// One probe run: every network on `batch` images.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct ProbePoint {
+    pub batch: usize,
+    /// Images the backend held in flight at that batch.
+    pub in_flight: usize,
+    /// Process peak RSS after the run.
+    pub peak: u64,
+    /// Device memory the probe had added by then (all processes: the driver has no finer figure).
+    pub device: u64,
+}
+
+/// What the probe runs measured, from which [`Engine::estimate_memory`] extrapolates: one image,
+/// then the smallest batches that put one and two more images in flight (where the backend can
+/// hold that many). Three points, because the first extra image costs more than later ones (a
+/// second thread's first allocations); the last segment's slope is the cost per further image.
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct MemoryProbe {
-    /// Process peak RSS while every network ran on one image (0 when not measured).
-    pub peak_one: u64,
-    /// The same on two images.
-    pub peak_two: u64,
-    /// Images in flight at those two batches (the slope's denominator).
-    pub in_flight_one: usize,
-    pub in_flight_two: usize,
-    /// Device memory the probe runs added (all processes: the driver has no finer figure).
-    pub device_one: u64,
-    pub device_two: u64,
+    pub points: Vec<ProbePoint>,
     /// Whether the peak could be reset before the probe, so earlier peaks of this process do not
     /// count (Linux `clear_refs`); when not, the base is the process's peak so far.
     pub reset: bool,
+    /// The backend has a device (its memory is counted besides the host's), and whether that
+    /// device shares the system memory (Jetson).
+    pub has_device: bool,
+    pub unified: bool,
     pub measured: bool,
+}
+
+impl MemoryProbe {
+    /// Growth over the first point at `in_flight` images, of host peak (`device` false) or
+    /// device memory: linear between the points, the last segment's slope beyond them. Also
+    /// returns that slope (per image in flight).
+    fn growth(&self, in_flight: usize, device: bool) -> (u64, u64) {
+        let value = |p: &ProbePoint| if device { p.device } else { p.peak };
+        let Some(first) = self.points.first() else { return (0, 0) };
+        let mut slope = 0f64;
+        let mut at = (first.in_flight as f64, value(first) as f64);
+        let mut growth = 0f64;
+        for p in &self.points[1..] {
+            let next = (p.in_flight as f64, value(p) as f64);
+            if next.0 <= at.0 {
+                continue;
+            }
+            slope = ((next.1 - at.1) / (next.0 - at.0)).max(0.0);
+            if (in_flight as f64) <= next.0 {
+                growth += slope * (in_flight as f64 - at.0).max(0.0);
+                return (growth as u64, slope as u64);
+            }
+            growth += (next.1 - at.1).max(0.0);
+            at = next;
+        }
+        growth += slope * (in_flight as f64 - at.0).max(0.0);
+        (growth as u64, slope as u64)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
@@ -51,10 +91,13 @@ pub struct MemoryEstimate {
     pub ot_map_bytes: u64,
     /// Every network's weights as the initializers count them: both ε-networks and any neural maps.
     pub weight_bytes: u64,
-    /// Images whose activations are alive at once at this batch.
+    /// Images whose activations are alive at once at this batch, and at one image (the base).
     pub images_in_flight: usize,
-    /// Measured: the process peak with one image in flight, and the growth per further image.
+    pub base_in_flight: usize,
+    /// Measured: the process peak with one image's piece in flight, the growth to this batch's
+    /// images in flight, and the growth per image beyond the probe's points.
     pub base_bytes: u64,
+    pub growth_bytes: u64,
     pub per_image_bytes: u64,
     /// Counted from the plans' tensors (the estimate where nothing is measured).
     pub activation_bytes: u64,
@@ -72,10 +115,10 @@ impl MemoryEstimate {
         let mib = |b: u64| b as f64 / MIB;
         let how = if self.measured {
             format!(
-                "measured peak {:.1} MiB with one image in flight + {:.1} MiB for each of {} more",
+                "measured peak {:.1} MiB with one image's piece in flight + {:.1} MiB for {} more in flight",
                 mib(self.base_bytes),
-                mib(self.per_image_bytes),
-                self.images_in_flight.saturating_sub(1)
+                mib(self.growth_bytes),
+                self.images_in_flight.saturating_sub(self.base_in_flight)
             )
         } else {
             format!("weights {:.1} MiB + activations {:.1} MiB", mib(self.weight_bytes), mib(self.activation_bytes))
@@ -105,21 +148,32 @@ impl Engine {
         nets.iter().map(|n| n.images_in_flight(batch)).max().unwrap_or(batch).max(1)
     }
 
-    /// Runs every network on one image, then on two, measuring the process peak after each
-    /// (loads the networks first). Resets the process's peak RSS (see [`reset_peak_rss`]).
+    /// Runs every network on one image, then on the smallest batches that put one and two more
+    /// images in flight (two and three images on the CPU with enough threads; further pieces of
+    /// a fixed-batch graph), measuring the process peak after each (loads the networks first).
+    /// Resets the process's peak RSS (see [`reset_peak_rss`]).
     pub fn memory_probe(&self) -> Result<MemoryProbe> {
         let nets = self.all_nets()?;
-        let mut p = MemoryProbe {
-            in_flight_one: Self::in_flight(&nets, 1),
-            in_flight_two: Self::in_flight(&nets, 2),
-            ..MemoryProbe::default()
-        };
+        let mut batches = vec![1usize];
+        for _ in 0..2 {
+            let last = Self::in_flight(&nets, *batches.last().expect("one batch"));
+            match (2..=64).find(|&b| Self::in_flight(&nets, b) > last) {
+                Some(b) => batches.push(b),
+                None => break,
+            }
+        }
+        let mut p = MemoryProbe { unified: self.backend().memory_available().unified, ..MemoryProbe::default() };
         if peak_rss_bytes().is_none() {
+            p.points = batches
+                .iter()
+                .map(|&b| ProbePoint { batch: b, in_flight: Self::in_flight(&nets, b), ..ProbePoint::default() })
+                .collect();
             return Ok(p);
         }
         p.reset = reset_peak_rss();
         let device_before = self.backend().device_memory_used();
-        let run = |batch: usize| -> Result<(u64, u64)> {
+        p.has_device = device_before.is_some();
+        for batch in batches {
             let zeros = vec![0f32; batch * self.dim()];
             for net in &nets {
                 net.eps(&zeros, batch, 0)?;
@@ -128,10 +182,9 @@ impl Engine {
                 (Some(b), Some(a)) => a.saturating_sub(b),
                 _ => 0,
             };
-            Ok((peak_rss_bytes().unwrap_or(0), device))
-        };
-        (p.peak_one, p.device_one) = run(1)?;
-        (p.peak_two, p.device_two) = run(2)?;
+            let peak = peak_rss_bytes().unwrap_or(0);
+            p.points.push(ProbePoint { batch, in_flight: Self::in_flight(&nets, batch), peak, device });
+        }
         p.measured = true;
         Ok(p)
     }
@@ -145,32 +198,35 @@ impl Engine {
         let section_len = |name: &str| bundle.entry(name).map_or(0, |e| e.len);
         let ot_map_bytes =
             bundle.manifest().ot_maps.iter().map(|m| section_len(&m.targets) + section_len(&m.heights)).max();
+        let first = probe.points.first().copied().unwrap_or_default();
         let mut e = MemoryEstimate {
             batch,
             bundle_bytes: bundle.file_len(),
             ot_map_bytes: ot_map_bytes.unwrap_or(0),
             weight_bytes,
             images_in_flight: in_flight,
+            base_in_flight: first.in_flight.max(1),
             activation_bytes: nets.iter().map(|n| n.activation_bytes(batch) as u64).max().unwrap_or(0),
             working_bytes: (4 * batch * self.dim() * std::mem::size_of::<f32>()) as u64,
             measured: probe.measured,
             ..MemoryEstimate::default()
         };
-        let more = in_flight.saturating_sub(probe.in_flight_one) as u64;
-        let step = probe.in_flight_two.saturating_sub(probe.in_flight_one) as u64;
         if probe.measured {
-            // No second image in flight at two images (one CPU thread): the backend never holds
-            // more than the base, whatever the batch.
-            let slope = |one: u64, two: u64| two.saturating_sub(one).checked_div(step).unwrap_or(0);
-            e.base_bytes = probe.peak_one;
-            e.per_image_bytes = slope(probe.peak_one, probe.peak_two);
-            if probe.device_one > 0 || probe.device_two > 0 {
-                let per_image = slope(probe.device_one, probe.device_two);
-                e.device_bytes = weight_bytes + probe.device_one + per_image * more;
+            e.base_bytes = first.peak;
+            (e.growth_bytes, e.per_image_bytes) = probe.growth(in_flight, false);
+            if probe.has_device {
+                // A discrete GPU's weights are on the card since load, its activations grow as
+                // the probe measured. On a Jetson the driver's figure is the whole system's,
+                // host growth included (already in the peaks above): the weights alone are
+                // counted there (scripts/gpu-check.sh measures the rest on a device).
+                e.device_bytes = weight_bytes;
+                if !probe.unified {
+                    e.device_bytes += first.device + probe.growth(in_flight, true).0;
+                }
             }
-            // The peak already holds the weights, the probe's activations and the networks' pages
-            // of the bundle; a run adds the pages of the OT map it reads.
-            e.total_bytes = e.base_bytes + e.per_image_bytes * more + e.ot_map_bytes + e.working_bytes + e.device_bytes;
+            // The peaks already hold the weights, the probe's activations and the networks'
+            // pages of the bundle; a run adds the pages of the OT map it reads.
+            e.total_bytes = e.base_bytes + e.growth_bytes + e.ot_map_bytes + e.working_bytes + e.device_bytes;
         } else {
             e.total_bytes = e.bundle_bytes + weight_bytes + e.activation_bytes + e.working_bytes;
         }
@@ -185,13 +241,22 @@ impl Engine {
     }
 
     /// Refuses to go on when running `batch` images would need more than `budget_mib`, or more
-    /// than the machine has available (see [`Available`]). Runs nothing larger than two images.
+    /// than the machine has available beyond what this process already holds (see
+    /// [`Available`]). Runs nothing larger than the probe's two small batches.
     pub fn check_memory_budget(&self, budget_mib: f64, batch: usize) -> Result<MemoryEstimate> {
         let e = self.memory_estimate(batch)?;
         if e.total_bytes as f64 > budget_mib * MIB {
             return Err(Error::MemoryBudget { needed_mib: e.total_bytes as f64 / MIB, budget_mib, detail: e.detail() });
         }
-        self.backend().memory_available().check(e.total_bytes, e.device_bytes, &e.detail())?;
+        // What is resident now (weights, plans, the bundle pages read) is not needed again.
+        let resident = current_rss_bytes().unwrap_or(0);
+        let device_resident = if e.device_bytes > 0 { e.weight_bytes } else { 0 };
+        let host = e.total_bytes - e.device_bytes;
+        self.backend().memory_available().check(
+            host.saturating_sub(resident),
+            e.device_bytes.saturating_sub(device_resident),
+            &e.detail(),
+        )?;
         Ok(e)
     }
 }

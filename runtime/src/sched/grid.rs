@@ -1,4 +1,4 @@
-//! The timestep grid shared by every pipeline (DESIGN.md, "Timestep grid"): a K-step path between
+//! The timestep grid shared by every pipeline (docs/DESIGN.md, "Timestep grid"): a K-step path between
 //! data and time T visits t_0 = −1 and t_k = round(k·(T+1)/K) − 1, halves rounded up.
 
 use crate::error::{Error, Result};

@@ -1,5 +1,5 @@
 //! The discrete VP noise schedule: β_t for train steps t = 0..N_train−1 and ᾱ_t = Π_{s≤t}(1−β_s),
-//! with ᾱ_{−1} := 1 standing for clean data (DESIGN.md, "The math").
+//! with ᾱ_{−1} := 1 standing for clean data (docs/DESIGN.md, "The math").
 
 use serde::{Deserialize, Serialize};
 
