@@ -42,7 +42,7 @@ if [ "$MODE" = full ]; then
     BIN=target/release
     CLASSIFIER=(--steps 5000)
     TRAIN=(--steps 3000 --batch 64 --channels 32,64,64)
-    OT=(--targets 640 --sources 640 --encode-steps 25 --tol 0.1 --max-iters 600)
+    OT=(--targets 640 --encode-steps 25 --tol 0.1)
     OTHER_T=(100 250 750 999)
     NEURAL=(--steps 3000 --batch 64 --lr-map 5e-4 --lr-value 5e-4)
     SET=(--sources 64 --references 256)
@@ -60,7 +60,7 @@ else
     BIN=target/debug
     CLASSIFIER=(--steps 40)
     TRAIN=(--steps 20 --batch 16 --channels 8,16,16)
-    OT=(--targets 24 --sources 24 --encode-steps 4 --tol 0.3 --max-iters 60)
+    OT=(--targets 24 --encode-steps 4 --tol 0.3)
     OTHER_T=(250)
     NEURAL=(--steps 8 --batch 8 --channels 8,8,8)
     SET=(--sources 16 --references 32)

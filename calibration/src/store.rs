@@ -215,9 +215,25 @@ pub fn calibrate(path: &Path, opts: &CalibrateOptions, on: &mut dyn FnMut(Event)
     drop((e32, reduced));
 
     on(Event::Stage("writing the record into the bundle"));
-    let img = m.image;
+    let bundle_size = write_record(path, &record, &plan, &reference, qx)?;
+    log::info!("calibration of {} took {:.0} s", path.display(), started.elapsed().as_secs_f64());
+    Ok(Outcome { record, bundle_size })
+}
+
+/// Writes `record` and the quick check's f32 references (`reference`, run on `inputs` as `plan`
+/// says) into the bundle at `path`, replacing an earlier record (atomic whole-file rewrite).
+pub fn write_record(
+    path: &Path,
+    record: &CalibrationRecord,
+    plan: &QuickPlan,
+    reference: &quick::QuickRun,
+    inputs: &[f32],
+) -> Result<u64> {
+    let img = Bundle::open_with(path, LoadMode::Read)?.manifest().image;
+    let d = img.elems();
+    let qx = inputs;
     let q = reference.outputs.len() / d;
-    let json = serde_json::to_vec_pretty(&record).map_err(|e| crate::CalibError::Invalid(format!("record: {e}")))?;
+    let json = serde_json::to_vec_pretty(record).map_err(|e| crate::CalibError::Invalid(format!("record: {e}")))?;
     let mut sections = vec![
         Section::bytes(CALIBRATION_SECTION, brenier::bundle::SectionKind::Calibration, json),
         Section::f32_tensor(QUICK_INPUTS_SECTION, &img.shape(q), qx),
@@ -236,7 +252,5 @@ pub fn calibrate(path: &Path, opts: &CalibrateOptions, on: &mut dyn FnMut(Event)
         0 => remove.push(QUICK_NEURAL_SECTION),
         maps => sections.push(Section::f32_tensor(QUICK_NEURAL_SECTION, &img.shape(maps * q), &reference.neural)),
     }
-    let bundle_size = rewrite_sections(path, sections, &remove)?;
-    log::info!("calibration of {} took {:.0} s", path.display(), started.elapsed().as_secs_f64());
-    Ok(Outcome { record, bundle_size })
+    Ok(rewrite_sections(path, sections, &remove)?)
 }

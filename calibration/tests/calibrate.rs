@@ -215,3 +215,63 @@ fn a_small_sweep_scores_both_methods_recommends_one_and_plots_them() {
         assert_eq!((info.width, info.height), (900, 540), "{}", f.display());
     }
 }
+
+/// In a reduced precision, a check whose figure the record lacks reports SKIP — never PASS or
+/// FAIL against an invented limit. A record made here in f32 only (no parity table, no f16 quick
+/// run) on the oracle bundle, then selftest in f16: every reduced-precision comparison skips,
+/// the checks that need no figure still pass; in f32 every check is judged and passes.
+#[test]
+fn reduced_precision_checks_without_a_recorded_figure_skip() {
+    use brenier::backend::{CpuBackend, Precision};
+    use brenier::bundle::calibration::{CalibrationRecord, InputsInfo, MachineInfo, RECORD_VERSION};
+    use brenier::rng::NoiseStream;
+    use brenier_calibration::quick::{self, QuickPlan, QUICK_COUNT};
+    use brenier_calibration::store::write_record;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("oracle.brn");
+    std::fs::copy(&brenier_tests::oracle_bundle().0, &path).unwrap();
+    let pair = &brenier_tests::oracle_bundle().1;
+    let open = |p: Precision| {
+        Engine::new(Bundle::open(&path).unwrap(), Box::new(CpuBackend::with_precision(2, p).unwrap())).unwrap()
+    };
+    let e32 = open(Precision::F32);
+    let d = e32.dim();
+    let x = pair.a.sample_at(1.0, &NoiseStream::new(11, 0).normal(QUICK_COUNT * d));
+    let plan = QuickPlan::new(&e32, None);
+    let reference = quick::run(&e32, &plan, &x).unwrap();
+    let record = CalibrationRecord {
+        version: RECORD_VERSION,
+        created_unix: 0,
+        machine: MachineInfo {
+            arch: "x86_64".into(),
+            os: "linux".into(),
+            cpu: "test".into(),
+            threads: 2,
+            backend: "cpu".into(),
+            brenier_version: "0".into(),
+        },
+        precision: Precision::F32,
+        inputs: InputsInfo { source: "oracle".into(), count: QUICK_COUNT, reference_count: 0, classifier: None },
+        parity: vec![],
+        ot_agreement: vec![],
+        sweep: vec![],
+        recommended: vec![],
+        quick: quick::record(e32.bundle().manifest(), &plan, &reference, &[], d),
+    };
+    drop(e32);
+    write_record(&path, &record, &plan, &reference, &x).unwrap();
+
+    let (_, checks) = selftest(&open(Precision::F16)).unwrap();
+    let status = |prefix: &str| checks.iter().find(|c| c.name.starts_with(prefix)).map(|c| c.status);
+    assert!(checks.iter().all(|c| !c.failed()), "{checks:#?}");
+    for skipped in ["ε parity", "OT assignments of encoded inputs", "OT-ALD output"] {
+        assert_eq!(status(skipped), Some(Status::Skip), "{skipped}: {checks:#?}");
+        let c = checks.iter().find(|c| c.name.starts_with(skipped)).unwrap();
+        assert!(c.limit.contains("no f16 reference recorded") && c.limit.contains("calibrate --precision f16"));
+    }
+    assert_eq!(status("bundle integrity"), Some(Status::Pass));
+    assert_eq!(status("OT assignment kernel"), Some(Status::Pass));
+    let (_, checks) = selftest(&open(Precision::F32)).unwrap();
+    assert!(checks.iter().all(|c| matches!(c.status, Status::Pass | Status::Info)), "{checks:#?}");
+}

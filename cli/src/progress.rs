@@ -75,3 +75,40 @@ impl Observer for Bars {
         }
     }
 }
+
+/// The exporter's stages: its messages above the bars, and the solver's fit error per iteration
+/// on a spinner (the iterations a solve needs are not known beforehand).
+impl brenier_export::from_images::ExportObserver for Bars {
+    fn solve(&self, map: &str, p: &brenier_export::ot::Progress) {
+        if self.quiet {
+            return;
+        }
+        let mut stage = match self.stage.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        let bar = stage.get_or_insert_with(|| {
+            let bar = self.multi.add(ProgressBar::new_spinner());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg} {elapsed_precise}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar
+        });
+        bar.set_message(format!(
+            "solving {map}: fit set of {} samples, iteration {}, RMS relative cell-mass error {:.3}, {} empty cells",
+            p.fit_samples, p.iter, p.fit_mass_err, p.empty
+        ));
+        bar.tick();
+    }
+
+    fn message(&self, text: &str) {
+        // A new stage: the previous stage's spinner ends.
+        Observer::done(self);
+        if self.quiet {
+            log::info!("{text}");
+        } else {
+            let _ = self.multi.println(format!("== {text}"));
+        }
+    }
+}

@@ -82,7 +82,7 @@ fn empty_inputs_are_named() {
     fails_with(&translate(bundle, &empty_npy, &out, &[]), &["empty.npy", "no images"], Some(&out));
     let empty_dir = dir.path().join("none");
     std::fs::create_dir(&empty_dir).unwrap();
-    fails_with(&translate(bundle, &empty_dir, &out, &[]), &["none", "no .png files"], Some(&out));
+    fails_with(&translate(bundle, &empty_dir, &out, &[]), &["none", "holds no .png, .jpg or .jpeg files"], Some(&out));
     let zero = dir.path().join("zero.png");
     std::fs::write(&zero, b"").unwrap();
     fails_with(&translate(bundle, &zero, &out, &[]), &["zero.png", "0 bytes"], Some(&out));

@@ -1,7 +1,8 @@
 //! The memory estimate behind `--memory-budget` predicts what a run really takes. `brenier bench
-//! --memory` makes the estimate from its probe (one and two images) and measures a translation at
-//! the batch in a fresh process of its own, so neither figure depends on other tests running in
-//! parallel (process-wide peaks are not comparable across tests that share a process).
+//! --memory` makes the estimate from its probe (one image, then one and two more in flight) and
+//! measures a translation at the batch in a fresh process of its own, so neither figure depends
+//! on other tests running in parallel (process-wide peaks are not comparable across tests that
+//! share a process).
 
 mod common;
 
@@ -14,7 +15,7 @@ fn asset(name: &str) -> std::path::PathBuf {
 /// Estimate and measured peak at batch 16 on the shipped bundle with four threads: within 12 %
 /// either way. Four threads keep four images in flight, one more than the probe's last point,
 /// so the extrapolation itself is judged (`brenier bench --memory` prints the table at
-/// 1/4/16/64; the estimate errs high, the safe side for a budget).
+/// 1/4/16/64/256).
 #[test]
 fn the_estimate_at_batch_16_is_within_12_percent_of_the_measured_peak() {
     let (ok, text) = brenier(&[

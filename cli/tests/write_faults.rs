@@ -65,10 +65,14 @@ fn export_command_killed_while_writing_leaves_old_or_complete_new() {
     for _ in 0..6 {
         std::fs::write(&target, &old).unwrap();
         let mut child = export(&a, &b, &target, Stdio::null());
-        // Validation, freezing and the probe runs come first; the write is the last moment.
+        // Validation, freezing and the probe runs come first; the write is the last moment. As
+        // soon as the temporary file appears the writer is frozen (SIGSTOP), so whether the kill
+        // lands mid-write is decided by looking, not by timing.
         let seen = loop {
             if temporary() {
-                break true;
+                // SAFETY: sends a signal to our own child, which has not been waited for.
+                unsafe { libc::kill(child.id() as i32, libc::SIGSTOP) };
+                break temporary();
             }
             if child.try_wait().unwrap().is_some() {
                 break false;
@@ -89,7 +93,8 @@ fn export_command_killed_while_writing_leaves_old_or_complete_new() {
     }
     println!("export killed 6 times: {mid_write} while writing, old kept {kept_old}, complete new {got_new}");
     assert!(mid_write >= 1, "no kill landed while the temporary file existed");
-    assert!(kept_old >= 1, "no kill landed before the rename");
+    // A writer killed while its temporary file existed had not renamed it: the old file stays.
+    assert!(kept_old >= mid_write, "{mid_write} kills mid-write but only {kept_old} old bundles kept");
     // A full export afterwards replaces the bundle and removes every dead writer's temporary.
     assert!(export(&a, &b, &target, Stdio::null()).wait().unwrap().success());
     Bundle::from_bytes(&std::fs::read(&target).unwrap()).unwrap();

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use brenier::bundle::manifest::{
-    Domains, Fp16Report, Manifest, Nets, NeuralMapSpec, Normalization, OtMapSpec, OtSource,
+    Domains, Fp16Report, Manifest, Nets, NeuralMapSpec, Normalization, OtMapSpec, OtSource, SolveRecord,
 };
 use brenier::bundle::{Bundle, ImageSpec, SectionKind, MANIFEST_SECTION};
 use brenier::error::check_finite;
@@ -26,6 +26,8 @@ pub struct MapInput {
     pub heights: Vec<f32>,
     /// N×C×H×W latents (f32 here, stored f16).
     pub targets: Vec<f32>,
+    /// The solve's record, when this export (or the one the map comes from) solved it.
+    pub solve: Option<SolveRecord>,
 }
 
 /// One neural OT map to store: an ONNX network with the ε-networks' `x`/`t` inputs.
@@ -162,6 +164,7 @@ pub fn build_sections(spec: &ExportSpec) -> Result<(Vec<Section>, Manifest)> {
             heights: heights_name,
             targets: targets_name,
             count: n,
+            solve: map.solve.clone(),
         });
     }
     let mut neural_maps = vec![];

@@ -3,12 +3,15 @@
 //! anything is written, and the write is atomic.
 
 pub mod bundle;
+pub mod encode;
 pub mod error;
 pub mod freeze;
+pub mod from_images;
 pub mod gaussian;
 pub mod ingest;
 pub mod onnx_build;
 pub mod oracle_bundle;
+pub mod ot;
 pub mod rebundle;
 pub mod rewrite;
 pub mod writer;

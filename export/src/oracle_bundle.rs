@@ -1,10 +1,10 @@
 //! A complete bundle with no training: two Gaussian domains with non-commuting covariances,
 //! their exact ε-networks, and OT maps (A→B, B→A, noise→B) whose heights are solved here with the
-//! runtime's solver. Used by the oracle tests and by `brenier demo` until a trained bundle ships.
+//! exporter's solver. Used by the oracle tests and by `brenier demo` until a trained bundle ships.
 
+use crate::ot::{solve_heights, FnSampler, SolveConfig, SolveReport};
 use brenier::bundle::manifest::OtSource;
 use brenier::bundle::{ImageSpec, TimeDtype};
-use brenier::ot::{solve_heights, SolveConfig, SolveReport};
 use brenier::rng::NoiseStream;
 use brenier::sched::{Schedule, ScheduleSpec};
 use half::f16;
@@ -50,15 +50,22 @@ impl OraclePair {
     }
 }
 
-/// Solves the heights of the map from `source` samples to `targets` (N×D).
+/// Solves the heights of the map from `source` samples to `targets` (N×D) with the exporter's
+/// solver; `source(block, out)` fills `out` with fresh samples for each block number.
 pub fn solve_map(
     targets: &[f32],
     d: usize,
-    mut source: impl FnMut(u64, &mut [f32]),
+    source: impl Fn(u64, &mut [f32]) + Sync,
     cfg: &SolveConfig,
 ) -> Result<(Vec<f32>, SolveReport)> {
     let t16: Vec<f16> = targets.iter().map(|&v| f16::from_f32(v)).collect();
-    Ok(solve_heights(&t16, d, |iter, out| source(iter as u64, out), cfg, |_| {})?)
+    // Streams are kept apart by block number: held-out blocks never repeat fit blocks.
+    let sampler = FnSampler {
+        d,
+        f: move |stream: u64, block: u64, out: &mut [f32]| source(stream.wrapping_mul(1 << 32) + block, out),
+        what: "oracle Gaussian".into(),
+    };
+    solve_heights(&t16, &sampler, cfg, None, |_| {})
 }
 
 /// The full export spec of the oracle bundle: targets are `n_targets` samples of each domain's
@@ -71,25 +78,30 @@ pub fn oracle_spec(pair: &OraclePair, t: usize, steps: usize, n_targets: usize, 
     let d = pair.image.elems();
     let net = |g: &Gaussian, dt| to_bytes(&eps_network(g, pair.image, &schedule, dt, None));
     let latents = |g: &Gaussian, stream: u64, n: usize| g.sample_at(ab, &NoiseStream::new(seed, stream).normal(n * d));
-    let cfg = SolveConfig { max_iters: 3000, grad_tol: 0.15, patience: 30, ..SolveConfig::default() };
+    let cfg = SolveConfig { tol: 0.15, ..SolveConfig::default() };
     let y_a = latents(&pair.a, 1, n_targets);
     let y_b = latents(&pair.b, 2, n_targets);
     let (h_ab, _) = solve_map(
         &y_b,
         d,
-        |i, out| out.copy_from_slice(&pair.a.sample_at(ab, &NoiseStream::new(seed ^ 0xA, i).normal(out.len()))),
+        |i, out: &mut [f32]| {
+            out.copy_from_slice(&pair.a.sample_at(ab, &NoiseStream::new(seed ^ 0xA, i).normal(out.len())))
+        },
         &cfg,
     )?;
     let (h_ba, _) = solve_map(
         &y_a,
         d,
-        |i, out| out.copy_from_slice(&pair.b.sample_at(ab, &NoiseStream::new(seed ^ 0xB, i).normal(out.len()))),
+        |i, out: &mut [f32]| {
+            out.copy_from_slice(&pair.b.sample_at(ab, &NoiseStream::new(seed ^ 0xB, i).normal(out.len())))
+        },
         &cfg,
     )?;
-    let (h_nb, _) = solve_map(&y_b, d, |i, out| NoiseStream::new(seed ^ 0xC, i).fill_normal(out), &cfg)?;
+    let (h_nb, _) = solve_map(&y_b, d, |i, out: &mut [f32]| NoiseStream::new(seed ^ 0xC, i).fill_normal(out), &cfg)?;
     let last = schedule.n_train() - 1;
     let y_prior = pair.b.sample_at(schedule.alpha_bar(last as i64), &NoiseStream::new(seed, 3).normal(n_targets * d));
-    let (h_prior, _) = solve_map(&y_prior, d, |i, out| NoiseStream::new(seed ^ 0xD, i).fill_normal(out), &cfg)?;
+    let (h_prior, _) =
+        solve_map(&y_prior, d, |i, out: &mut [f32]| NoiseStream::new(seed ^ 0xD, i).fill_normal(out), &cfg)?;
     let mut export = ExportSpec::new(net(&pair.a, TimeDtype::Int64), net(&pair.b, TimeDtype::Float));
     export.image = Some(pair.image);
     export.schedule = spec;
@@ -102,8 +114,24 @@ pub fn oracle_spec(pair: &OraclePair, t: usize, steps: usize, n_targets: usize, 
     export.provenance = serde_json::json!({ "oracle": "gaussian", "seed": seed, "n_targets": n_targets });
     let dom = |k: &str| OtSource::Domain { domain: k.into() };
     export.maps = vec![
-        MapInput { name: "a->b".into(), source: dom("a"), target: "b".into(), t, heights: h_ab, targets: y_b.clone() },
-        MapInput { name: "b->a".into(), source: dom("b"), target: "a".into(), t, heights: h_ba, targets: y_a },
+        MapInput {
+            name: "a->b".into(),
+            source: dom("a"),
+            target: "b".into(),
+            t,
+            heights: h_ab,
+            targets: y_b.clone(),
+            solve: None,
+        },
+        MapInput {
+            name: "b->a".into(),
+            source: dom("b"),
+            target: "a".into(),
+            t,
+            heights: h_ba,
+            targets: y_a,
+            solve: None,
+        },
         MapInput {
             name: "noise->b".into(),
             source: OtSource::Gaussian,
@@ -111,6 +139,7 @@ pub fn oracle_spec(pair: &OraclePair, t: usize, steps: usize, n_targets: usize, 
             t,
             heights: h_nb,
             targets: y_b,
+            solve: None,
         },
         MapInput {
             name: "prior->b".into(),
@@ -119,6 +148,7 @@ pub fn oracle_spec(pair: &OraclePair, t: usize, steps: usize, n_targets: usize, 
             t: last,
             heights: h_prior,
             targets: y_prior,
+            solve: None,
         },
     ];
     Ok(export)

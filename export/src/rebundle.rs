@@ -31,6 +31,7 @@ pub fn spec_from_bundle(bundle: &Bundle, drop_maps: &[String], drop_neural: &[St
             t: old.t,
             heights: heights.to_vec(),
             targets: targets.iter().map(|v| v.to_f32()).collect(),
+            solve: old.solve.clone(),
         });
     }
     for old in m.neural_maps.iter().filter(|o| !drop_neural.contains(&o.name)) {

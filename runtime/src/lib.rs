@@ -2,8 +2,8 @@
 //!
 //! A `.brn` bundle ([`bundle`]) carries two ε-networks and semi-discrete OT maps; the [`Engine`]
 //! runs DDIB and OT-ALD translation and DPM-OT / prior-OT generation on a [`backend::Backend`].
-//! The math of docs/DESIGN.md lives in [`sched`] (schedule, grid, DDIM) and [`ot`] (the map kernel and
-//! the height solver).
+//! The math of docs/DESIGN.md lives in [`sched`] (schedule, grid, DDIM) and [`ot`] (the map
+//! kernels); the height solver belongs to the exporter (`brenier_export::ot`).
 
 pub mod backend;
 pub mod bundle;

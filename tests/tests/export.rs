@@ -18,6 +18,7 @@ fn map(n: usize, d: usize) -> MapInput {
         t: 500,
         heights: vec![0.0; n],
         targets: brenier::rng::NoiseStream::new(1, 0).normal(n * d),
+        solve: None,
     }
 }
 

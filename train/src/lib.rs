@@ -7,7 +7,6 @@ pub mod data;
 pub mod model;
 pub mod neural_map;
 pub mod onnx;
-pub mod ot;
 pub mod params;
 pub mod report;
 pub mod train;

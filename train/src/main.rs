@@ -1,6 +1,8 @@
 //! `brenier-train`: train the ε-network on real data and export it as ONNX.
 
 mod cmd_neural_map;
+mod cmd_ot;
+mod cmd_solver_scaling;
 
 use std::path::PathBuf;
 
@@ -99,7 +101,7 @@ enum Command {
     #[command(
         after_help = "Example:\n  brenier-train ot --bundle ddib.brn --class-a 7 --class-b 9 --targets 2000 -o assets/demo.brn"
     )]
-    Ot(OtArgs),
+    Ot(cmd_ot::OtArgs),
     /// Train the evaluation classifier on a dataset's train split and write it as ONNX.
     #[command(after_help = "Example:\n  brenier-train classifier --steps 2000 -o classifier.onnx")]
     Classifier {
@@ -162,6 +164,11 @@ enum Command {
     /// Train a neural OT map on a 2-D pair and measure it against the exact discrete OT plan.
     #[command(after_help = "Example:\n  brenier-train neural-map-toy --toy 8gaussians --hjb 1 --out runs/g8g-hjb")]
     NeuralMapToy(cmd_neural_map::ToyArgs),
+    /// Time, memory and work of the OT height solver against N and D, into a results file.
+    #[command(
+        after_help = "Example:\n  brenier-train solver-scaling --case fashion --n 1000,2000,4000,12000 -o benches/results/solver-scaling.json"
+    )]
+    SolverScaling(cmd_solver_scaling::Args),
     /// Plot several neural-map runs' objectives on one chart (e.g. with and without --hjb).
     #[command(
         after_help = "Example:\n  brenier-train neural-map-compare --run runs/g8g-hjb --run runs/g8g-nohjb -o stability.png"
@@ -242,7 +249,7 @@ fn run(cli: Cli) -> Result<()> {
                 out.display()
             );
         }
-        Command::Ot(a) => solve_bundle_maps(a)?,
+        Command::Ot(a) => cmd_ot::run(a)?,
         Command::Classifier { data, steps, seed, output } => {
             let train_set = data.load(Split::Train)?;
             let bar = ProgressBar::new(steps as u64);
@@ -310,6 +317,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::NeuralMap(a) => cmd_neural_map::latent(a)?,
         Command::NeuralMapToy(a) => cmd_neural_map::toy(a)?,
+        Command::SolverScaling(a) => cmd_solver_scaling::run(a)?,
         Command::NeuralMapCompare { runs, output } => cmd_neural_map::compare(&runs, &output)?,
         Command::PlotLoss { run } => {
             println!("wrote {}", brenier_calibration::plot::loss_curve(&run)?.display());
@@ -334,7 +342,7 @@ fn run(cli: Cli) -> Result<()> {
 
 /// The bundle and the dataset classes of its two domains, as `ot` and `report` take them.
 #[derive(clap::Args, Debug)]
-struct PairArgs {
+pub(crate) struct PairArgs {
     /// The bundle (for `ot`: one with the two networks, e.g. from `brenier export` without maps).
     #[arg(long)]
     bundle: PathBuf,
@@ -345,181 +353,6 @@ struct PairArgs {
     class_a: u8,
     #[arg(long)]
     class_b: u8,
-}
-
-/// Options of `brenier-train ot`.
-#[derive(clap::Args, Debug)]
-struct OtArgs {
-    #[command(flatten)]
-    pair: PairArgs,
-    /// Encode time T of the maps (default: the bundle's). Maps at another T than the bundle's
-    /// default are named `a->b@t250`, so one bundle can carry maps for the T sweep.
-    #[arg(long)]
-    t: Option<usize>,
-    /// Which maps to solve (of a->b, b->a, noise->b). The input bundle's other maps are kept.
-    #[arg(long, value_delimiter = ',', default_values_t = ["a->b".to_string(), "b->a".to_string(), "noise->b".to_string()])]
-    maps: Vec<String>,
-    /// DDIM steps used to encode the training images.
-    #[arg(long, default_value_t = 50)]
-    encode_steps: usize,
-    /// Targets per domain (training images encoded to T).
-    #[arg(long, default_value_t = 2000)]
-    targets: usize,
-    /// Source images encoded for the domain source measures (used only with --latent-share > 0).
-    #[arg(long, default_value_t = 2000)]
-    sources: usize,
-    /// Share of the domain source measure drawn from the encoded source latents (the rest are
-    /// forward-noise samples q(x_T|x_0) of all the domain's training images). Latents are
-    /// atoms; a large share makes the cell masses lumpy and the solve plateau.
-    #[arg(long, default_value_t = 0.0)]
-    latent_share: f32,
-    #[arg(long, default_value_t = 0.999)]
-    beta2: f32,
-    /// Adam step as a fraction of the score scale (see SolveConfig::lr).
-    #[arg(long, default_value_t = 0.02)]
-    lr: f32,
-    /// Target RMS relative cell-mass error. 0.1 needs ~40·N samples per iteration to be
-    /// certified; 0.05 needs ~160·N and, for 784-D latents, many restarts.
-    #[arg(long, default_value_t = 0.1)]
-    tol: f32,
-    #[arg(long, default_value_t = 3000)]
-    max_iters: usize,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Convergence report (JSON).
-    #[arg(long)]
-    report: Option<PathBuf>,
-    #[arg(short, long)]
-    output: PathBuf,
-}
-
-fn solve_bundle_maps(a: OtArgs) -> Result<()> {
-    use brenier::backend::CpuBackend;
-    use brenier::bundle::manifest::OtSource;
-    use brenier::pipeline::Silent;
-    use brenier::{Bundle, Engine, NetKey};
-    use brenier_train::ot::{encode_all, solve_map, Source};
-
-    let engine = Engine::new(Bundle::open(&a.pair.bundle)?, Box::new(CpuBackend::new(0)?))?;
-    let m = engine.bundle().manifest().clone();
-    let t = a.t.unwrap_or(m.t_encode);
-    let train = a.pair.data.load(Split::Train)?;
-    let set_a = train.filter_classes(&[a.pair.class_a]);
-    let set_b = train.filter_classes(&[a.pair.class_b]);
-    anyhow::ensure!(set_a.image == m.image, "dataset images {:?} do not match the bundle's {:?}", set_a.image, m.image);
-    let d = m.image.elems();
-    let ab = engine.schedule().alpha_bar(t as i64);
-    for name in &a.maps {
-        anyhow::ensure!(["a->b", "b->a", "noise->b"].contains(&name.as_str()), "unknown map `{name}` in --maps");
-    }
-    let wants = |name: &str| a.maps.iter().any(|m| m == name);
-    let encode = |key, set: &ImageSet, needed: bool| -> Result<Vec<f32>> {
-        if !needed {
-            return Ok(vec![]);
-        }
-        log::info!("encoding {} training images of {key:?} to t = {t} in {} steps", a.targets, a.encode_steps);
-        encode_all(&engine, key, &set.take(a.targets), t, a.encode_steps, &Silent)
-    };
-    let y_b = encode(NetKey::B, &set_b, wants("a->b") || wants("noise->b") || (wants("b->a") && a.latent_share > 0.0))?;
-    let y_a = encode(NetKey::A, &set_a, wants("b->a") || (wants("a->b") && a.latent_share > 0.0))?;
-    let lat_a = &y_a[..(a.sources.min(a.targets) * d).min(y_a.len())];
-    let lat_b = &y_b[..(a.sources.min(a.targets) * d).min(y_b.len())];
-    let cfg = brenier::ot::SolveConfig {
-        lr: a.lr,
-        beta2: a.beta2,
-        grad_tol: a.tol,
-        max_iters: a.max_iters,
-        ..Default::default()
-    };
-    let heldout = 50 * a.targets;
-    let mut solved = vec![];
-    for (name, targets, source) in [
-        (
-            "a->b",
-            y_b.clone(),
-            Source::Domain { latents: lat_a, clean: &set_a, alpha_bar: ab, latent_share: a.latent_share },
-        ),
-        (
-            "b->a",
-            y_a.clone(),
-            Source::Domain { latents: lat_b, clean: &set_b, alpha_bar: ab, latent_share: a.latent_share },
-        ),
-        ("noise->b", y_b.clone(), Source::Gaussian),
-    ] {
-        if !wants(name) {
-            continue;
-        }
-        let bar = ProgressBar::new(a.max_iters as u64);
-        bar.set_style(
-            ProgressStyle::with_template("{msg} [{bar:30}] {pos} it {elapsed_precise}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        let s = solve_map(name, targets, d, &source, &cfg, a.seed, heldout, |s| {
-            bar.set_position(s.iter as u64);
-            bar.set_message(format!(
-                "{name}: E {:.4} mass err {:.3} empty {} n_mc {}",
-                s.energy, s.mass_err, s.empty, s.n_mc
-            ));
-        })?;
-        bar.finish_and_clear();
-        println!(
-            "{name}: {} iterations, converged {}, held-out max |mass-1/N|*N = {:.3} over {} samples",
-            s.report.iterations, s.report.converged, s.heldout_max_rel_mass_err, s.heldout_samples
-        );
-        solved.push(s);
-    }
-    if let Some(r) = &a.report {
-        brenier::io::write_atomic(r, &serde_json::to_vec_pretty(&solved)?)?;
-        let series: Vec<brenier_calibration::plot::Series> = solved
-            .iter()
-            .map(|s| brenier_calibration::plot::Series {
-                name: &s.name,
-                points: s.report.mass_err.iter().enumerate().map(|(i, &g)| (i as f64, g.max(1e-3) as f64)).collect(),
-            })
-            .collect();
-        let png = r.with_extension("png");
-        let axes = brenier_calibration::plot::Axes {
-            title: "OT height solver",
-            x_label: "iteration",
-            y_label: "RMS relative cell-mass error",
-            log_x: false,
-            log_y: true,
-        };
-        brenier_calibration::plot::line_plot(&png, &axes, &series)?;
-        println!("convergence report {} and plot {}", r.display(), png.display());
-    }
-    // Maps already in the bundle stay, unless a new map takes their name.
-    let named = |base: &str| if t == m.t_encode { base.to_string() } else { format!("{base}@t{t}") };
-    let new_names: Vec<String> = solved.iter().map(|s| named(&s.name)).collect();
-    let mut spec = brenier_export::spec_from_bundle(engine.bundle(), &new_names, &[])?;
-    for s in solved {
-        let (source, target) = match s.name.as_str() {
-            "a->b" => (OtSource::Domain { domain: "a".into() }, "b"),
-            "b->a" => (OtSource::Domain { domain: "b".into() }, "a"),
-            _ => (OtSource::Gaussian, "b"),
-        };
-        spec.maps.push(brenier_export::MapInput {
-            name: named(&s.name),
-            source,
-            target: target.into(),
-            t,
-            heights: s.heights,
-            targets: s.targets,
-        });
-    }
-    // One provenance entry per solve (`ot`, `ot@t250`), earlier ones kept.
-    let mut provenance = match &m.provenance {
-        serde_json::Value::Object(o) => o.clone(),
-        _ => serde_json::Map::new(),
-    };
-    provenance.insert(
-        named("ot").replace("->", ""),
-        serde_json::json!({ "maps": a.maps, "class_a": a.pair.class_a, "class_b": a.pair.class_b, "t": t, "encode_steps": a.encode_steps, "targets": a.targets, "latent_share": a.latent_share, "lr": a.lr, "beta2": a.beta2, "tol": a.tol }),
-    );
-    spec.provenance = serde_json::Value::Object(provenance);
-    let (_, size) = brenier_export::export(&spec, &a.output)?;
-    println!("wrote {} ({:.1} MB)", a.output.display(), size as f64 / 1e6);
-    Ok(())
 }
 
 /// Options of `brenier-train report`.

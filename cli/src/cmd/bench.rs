@@ -17,7 +17,7 @@ use super::common::{Run, RunArgs};
 #[command(after_help = "Examples:
   brenier bench --bundle model.brn --batch 4 --repeat 20
   brenier bench --bundle model.brn --method ddib --steps 100 --json
-  brenier bench --bundle model.brn --memory            # estimate vs measured peak, batch 1/4/16/64")]
+  brenier bench --bundle model.brn --memory            # estimate vs measured peak, batch 1/4/16/64/256")]
 pub struct Args {
     #[command(flatten)]
     run: RunArgs,
@@ -48,7 +48,7 @@ pub struct Args {
     #[arg(long)]
     memory: bool,
     /// Batch sizes of the --memory table.
-    #[arg(long, value_delimiter = ',', default_values_t = [1, 4, 16, 64])]
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 4, 16, 64, 256])]
     memory_batches: Vec<usize>,
     /// Internal (used by --memory): run one translation of this many images in this process and
     /// print its peak RSS.
@@ -186,7 +186,7 @@ pub fn run(a: Args) -> Result<()> {
     let d = m.image.elems();
     let x = match &a.input {
         Some(path) => {
-            let input = crate::images::read_inputs(path, &m)?;
+            let input = crate::images::read_inputs(path, &m, false)?;
             input.data.iter().copied().cycle().take(batch * d).collect()
         }
         None => NoiseStream::new(1, 0).normal(batch * d),

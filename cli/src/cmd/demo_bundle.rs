@@ -50,7 +50,7 @@ pub fn run(a: &Args, bundle: &Path) -> Result<()> {
     let engine = run.open()?;
     let m = engine.bundle().manifest().clone();
     let inputs = a.inputs.clone().unwrap_or_else(|| PathBuf::from(SHIPPED_INPUTS));
-    let input = read_inputs(&inputs, &m).with_context(|| format!("demo inputs {}", inputs.display()))?;
+    let input = read_inputs(&inputs, &m, false).with_context(|| format!("demo inputs {}", inputs.display()))?;
     run.check_budget(&engine, input.count)?;
     println!(
         "{} ({} → {}), {} input(s) from {}",

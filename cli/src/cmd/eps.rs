@@ -38,7 +38,7 @@ pub fn run(a: Args) -> Result<()> {
         anyhow::bail!("--t {} must be below the schedule's {} train steps", a.t, engine.schedule().n_train());
     }
     let key = domain_key(&engine, &a.net)?;
-    let x = read_inputs(&a.input, &m)?;
+    let x = read_inputs(&a.input, &m, false)?;
     engine.check_batch(&x.data, "input")?;
     run.check_budget(&engine, x.count)?;
     let mut time = NetTime::default();

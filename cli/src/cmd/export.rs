@@ -9,9 +9,59 @@ use brenier::io::npy;
 use brenier::NetKey;
 use brenier_export::{export, ExportSpec, MapInput, NeuralMapInput};
 
+/// Solving OT maps from two sets of images (`--images-a`, `--images-b`).
+#[derive(clap::Args, Debug)]
+struct ImagesArgs {
+    /// Images of domain A: a folder of PNG/JPEG files (searched recursively) or a .npy
+    /// [N,C,H,W] in model space. With --images-b, the exporter solves the maps itself.
+    #[arg(long, requires = "images_b", conflicts_with_all = ["targets", "heights"])]
+    images_a: Option<PathBuf>,
+    /// Images of domain B (as --images-a).
+    #[arg(long, requires = "images_a")]
+    images_b: Option<PathBuf>,
+    /// Maps to solve, of a->b, b->a, noise->a, noise->b.
+    #[arg(long, value_delimiter = ',', default_value = "a->b,b->a,noise->b")]
+    maps: Vec<String>,
+    /// Targets per map: images of the target domain (a seeded choice when there are more).
+    #[arg(long, default_value_t = 2000)]
+    num_targets: usize,
+    /// How targets are made: `encoded` (DDIM to T with the domain's network, --encode-steps
+    /// steps: N·K network evaluations, cached in --work-dir) or `forward` (forward noise to T).
+    #[arg(long, default_value = "encoded")]
+    targets_kind: String,
+    #[arg(long, default_value_t = 25)]
+    encode_steps: usize,
+    /// Work folder: encoded targets are kept there, so a killed export resumes [default:
+    /// <output>.work beside the bundle].
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Crop to the bundle's aspect ratio and resample images of another size (default: refuse).
+    #[arg(long)]
+    resize: bool,
+    /// Leave out image files that cannot be read, counting them (default: refuse naming the file).
+    #[arg(long)]
+    skip_bad: bool,
+    /// Certificate tolerance: RMS relative cell-mass error on held-out samples.
+    #[arg(long, default_value_t = 0.1)]
+    tol: f32,
+    /// The largest fit set of the solver, in samples per target.
+    #[arg(long, default_value_t = 512)]
+    max_per_target: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Backend encoding the targets: cpu, cuda or auto.
+    #[arg(long, default_value = "cpu")]
+    backend: brenier::backend::BackendKind,
+    /// Threads for encoding and solving (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
 /// Freeze two ONNX ε-networks and OT maps into one .brn bundle.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
+  brenier export --net-a cat.onnx --net-b dog.onnx --images-a cats/ --images-b dogs/ \\
+      --t 500 --maps a->b,b->a,noise->b --num-targets 5000 -o catdog.brn
   brenier export --net-a sneaker.onnx --net-b boot.onnx --targets y.npy --heights h.npy --t 500 -o model.brn
   brenier export --net-a a.onnx --net-b b.onnx -o ddib-only.brn
   brenier export --net-a a.onnx --net-b b.onnx --targets y.npy --heights h.npy \\
@@ -23,6 +73,8 @@ pub struct Args {
     /// ε-network of domain B (ONNX).
     #[arg(long)]
     net_b: PathBuf,
+    #[command(flatten)]
+    images: ImagesArgs,
     /// Target latents of the A→B map, [N,C,H,W] f32 or f16 .npy.
     #[arg(long, requires = "heights")]
     targets: Option<PathBuf>,
@@ -85,7 +137,10 @@ fn read_map(
         );
     }
     let shape = y.shape.clone();
-    Ok((MapInput { name: name.into(), source, target: target.into(), t, heights: h.data, targets: y.data }, shape))
+    Ok((
+        MapInput { name: name.into(), source, target: target.into(), t, heights: h.data, targets: y.data, solve: None },
+        shape,
+    ))
 }
 
 fn parse_map(s: &str, default_t: usize) -> Result<(MapInput, Vec<usize>)> {
@@ -141,7 +196,10 @@ pub fn run(a: Args) -> Result<()> {
         "net_a": a.net_a.display().to_string(),
         "net_b": a.net_b.display().to_string(),
     });
-    let (manifest, size) = export(&spec, &a.output)?;
+    let (manifest, size) = match (&a.images.images_a, &a.images.images_b) {
+        (Some(ia), Some(ib)) => from_images(&a, &spec, ia, ib)?,
+        _ => export(&spec, &a.output)?,
+    };
     println!("wrote {} ({:.2} MB)", a.output.display(), size as f64 / 1e6);
     for key in [NetKey::A, NetKey::B] {
         let n = manifest.net(key);
@@ -156,6 +214,9 @@ pub fn run(a: Args) -> Result<()> {
         );
     }
     for m in &manifest.ot_maps {
+        if let Some(r) = &m.solve {
+            println!("  OT map {}: {r}", m.name);
+        }
         println!(
             "  OT map {}: {}, {} targets at t = {} ({})",
             m.name,
@@ -169,6 +230,58 @@ pub fn run(a: Args) -> Result<()> {
         println!("  neural map {}: t = {} ({}); fp16: {}", m.name, m.t, m.net.section, m.net.fp16);
     }
     Ok(())
+}
+
+/// The exporter's own solve: images → targets → heights → bundle, with progress per stage.
+fn from_images(a: &Args, base: &ExportSpec, ia: &Path, ib: &Path) -> Result<(brenier::Manifest, u64)> {
+    use brenier_export::from_images::{export_from_images, Images, ImagesSpec, MapRequest, TargetKind};
+    let i = &a.images;
+    let maps: Vec<MapRequest> = i.maps.iter().map(|s| MapRequest::parse(s)).collect::<Result<_, _>>()?;
+    let targets = match i.targets_kind.as_str() {
+        "encoded" => TargetKind::Encoded,
+        "forward" => TargetKind::Forward,
+        other => bail!("--targets-kind {other}: expected encoded or forward"),
+    };
+    let spec = ImagesSpec {
+        images: [Images::Path(ia.to_path_buf()), Images::Path(ib.to_path_buf())],
+        read: brenier::io::batch::ReadOptions {
+            fit: if i.resize { brenier::io::image::Fit::CropResize } else { brenier::io::image::Fit::Exact },
+            recursive: true,
+            skip_bad: i.skip_bad,
+        },
+        maps,
+        t: None,
+        num_targets: i.num_targets,
+        targets,
+        encode_steps: i.encode_steps,
+        work_dir: i.work_dir.clone().unwrap_or_else(|| brenier_export::encode::default_work_dir(&a.output)),
+        solve: brenier_export::ot::SolveConfig {
+            tol: i.tol,
+            max_per_target: i.max_per_target,
+            seed: i.seed,
+            ..Default::default()
+        },
+        backend: i.backend,
+        precision: brenier::backend::Precision::F32,
+        threads: i.threads,
+    };
+    let bars = crate::progress::Bars::new(false);
+    let out = export_from_images(base, &spec, &a.output, &bars)?;
+    if !out.skipped.is_empty() {
+        eprintln!("skipped {} unreadable image file(s) (--skip-bad):", out.skipped.len());
+        for (f, why) in out.skipped.iter().take(10) {
+            eprintln!("  {}: {why}", f.display());
+        }
+    }
+    println!(
+        "read {} images of a and {} of b; solved {} map(s) in {:.0} s",
+        out.images[0],
+        out.images[1],
+        out.solves.len(),
+        out.seconds
+    );
+    let bundle = brenier::Bundle::open(&a.output)?;
+    Ok((bundle.manifest().clone(), out.bundle_bytes))
 }
 
 /// `a->b=map.onnx[@T]`.

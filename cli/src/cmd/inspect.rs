@@ -98,6 +98,10 @@ pub fn run(a: Args) -> Result<()> {
                 map.t,
                 map.count
             );
+            if let Some(r) = &map.solve {
+                println!("            solve: {r}");
+                println!("            targets: {}; source: {}", r.targets, r.source);
+            }
         }
         for map in &m.neural_maps {
             println!(

@@ -42,10 +42,14 @@ pub struct Args {
     /// Images per network call (0 = all at once) [default: 0, or the target's].
     #[arg(long)]
     batch: Option<usize>,
-    /// A PNG, a folder of PNGs, or a .npy [N,C,H,W] in model space.
+    /// A PNG or JPEG, a folder of them, or a .npy [N,C,H,W] in model space.
     #[arg(long)]
     input: PathBuf,
-    /// A PNG, a folder, or a .npy (matching the input's form).
+    /// Crop images of another size to the bundle's aspect ratio and resample them (default:
+    /// refuse them, naming both sizes).
+    #[arg(long)]
+    resize: bool,
+    /// A PNG or JPEG (by extension), a folder (of PNGs), or a .npy (matching the input's form).
     #[arg(long)]
     output: PathBuf,
     #[arg(long)]
@@ -57,7 +61,7 @@ pub fn run(a: Args) -> Result<()> {
     let t0 = Instant::now();
     let engine = run.open()?;
     let m = engine.bundle().manifest().clone();
-    let input = read_inputs(&a.input, &m)?;
+    let input = read_inputs(&a.input, &m, a.resize)?;
     let batch = match a.batch {
         Some(b) => b,
         None => run.default_batch(0),

@@ -76,8 +76,7 @@ impl Backend for CpuBackend {
         // A graph with a dynamic batch is prepared for a batch of exactly 1 and a job's images
         // run through it one by one, spread over the threads: tract picks its lazy im2col (no
         // materialised patch matrix) only for a concrete batch of 1, and its eager im2col copy
-        // loops were a third of the symbolic-batch plan's time (perf, demo UNet). Measured on
-        // the demo, 1 thread: 33.9 → 18.4 ms at batch 1, 145 → 104 ms at batch 4.
+        // loops were a third of the symbolic-batch plan's time (perf, demo UNet).
         let plan_batch = spec.batch.unwrap_or(1);
         let plan = graph
             .typed(plan_batch, self.precision)?

@@ -177,6 +177,53 @@ pub struct OtMapSpec {
     pub heights: String,
     pub targets: String,
     pub count: usize,
+    /// How the heights were solved and checked, when the exporter solved them (absent for maps
+    /// given as solved arrays and in older bundles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub solve: Option<SolveRecord>,
+}
+
+/// The record of an OT map's solve: its inputs and its certificate on held-out samples.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SolveRecord {
+    /// The source measure and how the targets were made (`DDIM-encoded with net b, K = 25`, or
+    /// `forward-noised`).
+    pub source: String,
+    pub targets: String,
+    /// The tolerance on the RMS relative cell-mass error, the held-out estimate of that error
+    /// with the sampling noise removed, the two-standard-error margin it had to pass with, and
+    /// max_i |N·mass_i − 1| (noise included).
+    pub tol: f32,
+    pub rms_rel_mass_err: f32,
+    pub margin: f32,
+    pub max_rel_mass_err: f32,
+    pub empty_cells: usize,
+    pub heldout_samples: usize,
+    /// The largest fit set and the iterations and seconds the solve took.
+    pub fit_samples: usize,
+    pub iterations: usize,
+    pub seconds: f64,
+    pub certified: bool,
+}
+
+impl std::fmt::Display for SolveRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} on {} held-out samples: RMS relative cell-mass error {:.3} (+ margin {:.3}) vs tolerance {}, max {:.2}, \
+             {} empty; {} fit samples, {} iterations, {:.0} s",
+            if self.certified { "certified" } else { "NOT certified" },
+            self.heldout_samples,
+            self.rms_rel_mass_err,
+            self.margin,
+            self.tol,
+            self.max_rel_mass_err,
+            self.empty_cells,
+            self.fit_samples,
+            self.iterations,
+            self.seconds
+        )
+    }
 }
 
 /// A neural OT map: an ONNX network x_T (source domain) ↦ x_T (target domain), run like the

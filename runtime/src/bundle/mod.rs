@@ -9,6 +9,6 @@ pub mod reader;
 pub use calibration::CalibrationRecord;
 pub use format::{Dtype, SectionEntry, SectionKind};
 pub use manifest::{
-    ImageSpec, Manifest, NetKey, NetSpec, NeuralMapSpec, Normalization, OtMapSpec, OtSource, TimeDtype,
+    ImageSpec, Manifest, NetKey, NetSpec, NeuralMapSpec, Normalization, OtMapSpec, OtSource, SolveRecord, TimeDtype,
 };
 pub use reader::{Bundle, LoadMode, MANIFEST_SECTION};

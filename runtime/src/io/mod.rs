@@ -1,7 +1,9 @@
-//! Image and tensor files (`.npy` model space, PNG pixels) and the atomic write every output
-//! goes through.
+//! Image and tensor files (`.npy` model space, PNG and JPEG pixels), batches of them, and the
+//! atomic write every output goes through.
 
 pub mod atomic;
+pub mod batch;
+pub mod image;
 pub mod npy;
 pub mod png;
 

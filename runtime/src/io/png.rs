@@ -1,70 +1,57 @@
-//! PNG in and out. Pixels 0..255 map linearly onto the manifest's normalisation range; outputs
-//! carry tEXt metadata (method, T, K, seed) so an image records how it was made.
+//! PNG in and out. Pixels 0..255 (0..65535 at 16 bits) map linearly onto the manifest's
+//! normalisation range; outputs carry tEXt metadata (method, T, K, seed) so an image records how
+//! it was made.
 
 use std::path::Path;
 
+use super::image::{to_model, Expect, Fit, Raster};
 use crate::bundle::{ImageSpec, Normalization};
 use crate::error::{Error, Result};
 
-/// Reads a PNG file into model space `[C, H, W]` (see [`decode`]).
+/// Reads a PNG file into model space `[C, H, W]` at the bundle's size (see [`decode`]).
 pub fn read(path: &Path, image: ImageSpec, norm: Normalization) -> Result<Vec<f32>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     decode(&bytes, path, image, norm)
 }
 
-/// Decodes PNG bytes (from `origin`, named in errors) into model space `[C, H, W]`. Gray inputs
-/// feed 3-channel models by replication, colour inputs feed 1-channel models by Rec. 601 luma;
-/// alpha is dropped. A size mismatch is an error naming the expected size (no silent resizing),
-/// checked from the header before any pixel buffer is allocated; the decoder's own allocations
-/// (metadata chunks included) are capped at a small multiple of the expected image.
+/// Decodes PNG bytes (from `origin`, named in errors) into model space `[C, H, W]` at the bundle's
+/// size: a size mismatch is an error naming both sizes, checked from the header before any pixel
+/// buffer is allocated (`super::image` crops and resizes on request).
 pub fn decode(bytes: &[u8], origin: &Path, image: ImageSpec, norm: Normalization) -> Result<Vec<f32>> {
+    let raster = decode_raster(bytes, origin, Expect::Size(image.height, image.width))?;
+    to_model(&raster, origin, image, norm, Fit::Exact)
+}
+
+/// Decodes PNG bytes (8 or 16 bits; gray, gray+alpha, RGB, RGBA or palette) into a raster. With
+/// `Expect::Size` a different size is refused from the header; otherwise the image may hold at
+/// most `Expect::AtMost` pixels. The decoder's own allocations (metadata chunks included) are
+/// capped at a small multiple of the image.
+pub(super) fn decode_raster(bytes: &[u8], origin: &Path, expect: Expect) -> Result<Raster> {
     let path = origin;
     check_palette(bytes).map_err(|problem| Error::input(path, format!("not a readable PNG: {problem}")))?;
-    // RGBA at 8 bits is the largest output the transformations below produce; the rest is
-    // room for ancillary chunks (text, ICC profiles) that a legitimate file may carry.
-    let limit = image.height.saturating_mul(image.width).saturating_mul(4).saturating_add(1 << 20);
+    let pixels = expect.pixels();
+    // RGBA at 16 bits is the largest output the transformation below produces; the rest is room
+    // for ancillary chunks (text, ICC profiles) that a legitimate file may carry.
+    let limit = pixels.saturating_mul(8).saturating_add(1 << 20);
     let mut decoder = png::Decoder::new_with_limits(std::io::Cursor::new(bytes), png::Limits { bytes: limit });
-    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    decoder.set_transformations(png::Transformations::EXPAND);
     let bad = |e: png::DecodingError| Error::input(path, format!("not a readable PNG: {e}"));
     let mut reader = decoder.read_info().map_err(bad)?;
     let (w, h) = (reader.info().width as usize, reader.info().height as usize);
-    if (h, w) != (image.height, image.width) {
-        return Err(Error::Shape {
-            what: format!("image {}", path.display()),
-            expected: vec![image.height, image.width],
-            found: vec![h, w],
-            hint: " (height, width); resize it to the bundle's size first".into(),
-        });
-    }
+    expect.check(path, h, w)?;
     let size = reader.output_buffer_size().ok_or_else(|| Error::input(path, "PNG too large"))?;
     let mut buf = vec![0u8; size];
     let info = reader.next_frame(&mut buf).map_err(bad)?;
-    let src_c = info.color_type.samples();
+    let samples = info.color_type.samples();
     let px = &buf[..info.buffer_size()];
-    let scale = (norm.high - norm.low) / 255.0;
-    let to_model = |v: f32| norm.low + v * scale;
-    let mut out = vec![0f32; image.elems()];
-    let plane = h * w;
-    for i in 0..plane {
-        let p = &px[i * src_c..(i + 1) * src_c];
-        let (r, g, b) =
-            if src_c >= 3 { (p[0] as f32, p[1] as f32, p[2] as f32) } else { (p[0] as f32, p[0] as f32, p[0] as f32) };
-        match image.channels {
-            1 => out[i] = to_model(if src_c >= 3 { 0.299 * r + 0.587 * g + 0.114 * b } else { r }),
-            3 => {
-                out[i] = to_model(r);
-                out[plane + i] = to_model(g);
-                out[2 * plane + i] = to_model(b);
-            }
-            c => {
-                return Err(Error::input(
-                    path,
-                    format!("PNG input needs a 1- or 3-channel bundle, this one has {c}; use .npy"),
-                ))
-            }
+    let data: Vec<f32> = match info.bit_depth {
+        png::BitDepth::Sixteen => {
+            px.chunks_exact(2).map(|b| u16::from_be_bytes([b[0], b[1]]) as f32 / 65535.0).collect()
         }
-    }
-    Ok(out)
+        // EXPAND widens 1, 2 and 4 bits (and palettes) to 8.
+        _ => px.iter().map(|&v| v as f32 / 255.0).collect(),
+    };
+    Ok(Raster { width: w, height: h, samples, data })
 }
 
 /// The palette rule of the PNG specification (11.2.3: PLTE holds 1 to 256 three-byte entries),

@@ -134,6 +134,65 @@ fn assign_block(queries: &[f32], d: usize, targets: &[f16], heights: &[f32], n: 
         .reduce(|| vec![none; b], |x, y| x.into_iter().zip(y).map(|(a, b)| better(a, b)).collect())
 }
 
+/// The `k` best targets of each query, best first: what the height solver keeps per sample so its
+/// iterations need not score every target again (export's `ot::solver`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopK {
+    pub k: usize,
+    /// Target indices, query-major (query q's are `index[q*k..(q+1)*k]`), best first.
+    pub index: Vec<u32>,
+    /// ⟨x, y_i⟩ + h_i of those targets, in the same order.
+    pub score: Vec<f32>,
+}
+
+/// The `k` (at most N) highest ⟨x, y_i⟩ + h_i of each query (`queries` is B×D), best first, ties
+/// to the lower index. Queries are split across the threads in blocks; each block scores every
+/// target tile by tile with the same sgemm as [`assign`] and keeps a sorted list per query.
+pub fn top_k(queries: &[f32], d: usize, targets: &[f16], heights: &[f32], k: usize) -> Result<TopK> {
+    let (_, n) = check_shapes(queries, d, targets, heights)?;
+    let k = k.clamp(1, n);
+    let blocks: Vec<(Vec<u32>, Vec<f32>)> = queries
+        .par_chunks(QUERY_BLOCK * d)
+        .map(|q| {
+            let b = q.len() / d;
+            let mut index = vec![u32::MAX; b * k];
+            let mut score = vec![f32::NEG_INFINITY; b * k];
+            for_each_scored_tile(q, d, targets, heights, 0..n, |i, row| {
+                for (j, &s) in row.iter().enumerate() {
+                    // NaN never enters; a tie with the last kept score keeps the lower index.
+                    if s.partial_cmp(&score[j * k + k - 1]) != Some(std::cmp::Ordering::Greater) {
+                        continue;
+                    }
+                    let (idx, sc) = (&mut index[j * k..(j + 1) * k], &mut score[j * k..(j + 1) * k]);
+                    let mut at = k - 1;
+                    while at > 0 && s > sc[at - 1] {
+                        sc[at] = sc[at - 1];
+                        idx[at] = idx[at - 1];
+                        at -= 1;
+                    }
+                    sc[at] = s;
+                    idx[at] = i as u32;
+                }
+            });
+            (index, score)
+        })
+        .collect();
+    let mut out = TopK { k, index: Vec::with_capacity(queries.len() / d * k), score: vec![] };
+    out.score.reserve(out.index.capacity());
+    for (index, score) in blocks {
+        out.index.extend(index);
+        out.score.extend(score);
+    }
+    if let Some(q) = out.index.chunks(k).position(|c| c[0] == u32::MAX) {
+        return Err(Error::NonFinite {
+            what: "OT map query".into(),
+            index: q,
+            context: " (every score was NaN: the latent or the heights are not finite)".into(),
+        });
+    }
+    Ok(out)
+}
+
 /// Applies the hard map: writes y_{i*} (as f32) for each query. Returns the assignments.
 pub fn hard_map(queries: &[f32], d: usize, targets: &[f16], heights: &[f32]) -> Result<(Vec<f32>, Vec<Assignment>)> {
     let a = assign(queries, d, targets, heights)?;

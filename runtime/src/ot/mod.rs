@@ -1,10 +1,9 @@
-//! Semi-discrete optimal transport: the map kernel and the height solver that uses it.
+//! Semi-discrete optimal transport: the map kernels a device runs (hard, soft, nearest target)
+//! and the top-k scoring the exporter's height solver builds on (`brenier_export::ot`).
 
 pub mod map;
-pub mod solve;
 
-pub use map::{assign, check_shapes, hard_map, nearest_target, soft_map, Assignment};
-pub use solve::{solve_heights, IterStats, SolveConfig, SolveReport};
+pub use map::{assign, check_shapes, hard_map, nearest_target, soft_map, top_k, Assignment, TopK};
 
 #[cfg(test)]
 mod tests;

@@ -3,15 +3,16 @@
 //!
 //! A static count of tensors misses most of it: tract's convolution scratch (im2col buffers)
 //! lives inside its ops, and the runtime's own copies of the weights are larger than the
-//! initializers (measured on the demo: the static count said 2.7 MiB of activations at batch 4,
-//! the process grew 14 MiB). So where the kernel reports peak RSS (Linux, as on Jetson) the
-//! estimate is measured, and predictive: every network runs once on one image and once on two,
-//! and the process peak after each ([`MemoryProbe`]) gives a base and a cost per image in flight.
-//! The estimate for a batch of B extrapolates linearly in the images the backend keeps in flight
+//! initializers (benches/results/memory-demo.json: the demo's plans count 1.4 MiB of activations
+//! at batch 16 while each image in flight adds about 5 MiB). So where the kernel reports peak RSS
+//! (Linux, as on Jetson) the estimate is measured, and predictive: every network runs on one
+//! image and on the smallest batches that put one and two more images in flight, and the process
+//! peaks after them ([`MemoryProbe`]) give a base and the cost of each further image in flight.
+//! The estimate for a batch of B follows those points in the images the backend keeps in flight
 //! at B ([`EpsNet::images_in_flight`](crate::backend::EpsNet::images_in_flight)), plus the
-//! largest OT map's pages (a run reads one map; the probe reads none) and the pipeline's
-//! buffers. Nothing larger than two images runs before the budget is checked. Off Linux the
-//! static count is the estimate, with the whole bundle file counted.
+//! largest OT map's pages (a run reads one map; the probe reads none) and the buffers the
+//! pipeline and the command hold per image. Nothing larger than the probe's batches runs before
+//! the budget is checked. Off Linux the static count is the estimate, with the whole bundle file.
 
 use super::engine::Engine;
 pub use crate::backend::memory::{
@@ -22,6 +23,9 @@ use crate::bundle::NetKey;
 use crate::error::{Error, Result};
 
 const MIB: f64 = 1024.0 * 1024.0;
+
+/// Image-sized f32 arrays a run holds per image besides what the networks hold in flight.
+const WORKING_ARRAYS: usize = 6;
 
 /// One probe run: every network on `batch` images.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
@@ -171,6 +175,7 @@ impl Engine {
             return Ok(p);
         }
         p.reset = reset_peak_rss();
+        let rss_start = current_rss_bytes().unwrap_or(0);
         let device_before = self.backend().device_memory_used();
         p.has_device = device_before.is_some();
         for batch in batches {
@@ -178,11 +183,14 @@ impl Engine {
             for net in &nets {
                 net.eps(&zeros, batch, 0)?;
             }
+            let peak = peak_rss_bytes().unwrap_or(0);
             let device = match (device_before, self.backend().device_memory_used()) {
+                // On a Jetson the driver reports the whole system's memory in use, the process's
+                // own host growth included: what the peak RSS did not see is the GPU's part.
+                (Some(b), Some(a)) if p.unified => a.saturating_sub(b).saturating_sub(peak.saturating_sub(rss_start)),
                 (Some(b), Some(a)) => a.saturating_sub(b),
                 _ => 0,
             };
-            let peak = peak_rss_bytes().unwrap_or(0);
             p.points.push(ProbePoint { batch, in_flight: Self::in_flight(&nets, batch), peak, device });
         }
         p.measured = true;
@@ -207,7 +215,10 @@ impl Engine {
             images_in_flight: in_flight,
             base_in_flight: first.in_flight.max(1),
             activation_bytes: nets.iter().map(|n| n.activation_bytes(batch) as u64).max().unwrap_or(0),
-            working_bytes: (4 * batch * self.dim() * std::mem::size_of::<f32>()) as u64,
+            // Per image: the command's input and output, the pipeline's latents, ε and noise, and
+            // the encoded output (measured: the peak grows by about six images' worth of f32 per
+            // image beyond what is in flight, benches/results/memory-demo.json).
+            working_bytes: (WORKING_ARRAYS * batch * self.dim() * std::mem::size_of::<f32>()) as u64,
             measured: probe.measured,
             ..MemoryEstimate::default()
         };
@@ -215,14 +226,10 @@ impl Engine {
             e.base_bytes = first.peak;
             (e.growth_bytes, e.per_image_bytes) = probe.growth(in_flight, false);
             if probe.has_device {
-                // A discrete GPU's weights are on the card since load, its activations grow as
-                // the probe measured. On a Jetson the driver's figure is the whole system's,
-                // host growth included (already in the peaks above): the weights alone are
-                // counted there (scripts/gpu-check.sh measures the rest on a device).
-                e.device_bytes = weight_bytes;
-                if !probe.unified {
-                    e.device_bytes += first.device + probe.growth(in_flight, true).0;
-                }
+                // The weights are on the device since load; its activations grow as the probe
+                // measured (on a Jetson, the part of the system's growth that the process's RSS
+                // did not see: see `memory_probe`).
+                e.device_bytes = weight_bytes + first.device + probe.growth(in_flight, true).0;
             }
             // The peaks already hold the weights, the probe's activations and the networks'
             // pages of the bundle; a run adds the pages of the OT map it reads.
