@@ -72,7 +72,14 @@ pub fn line_plot(path: &Path, axes: &Axes, series: &[Series]) -> Result<()> {
             .y_desc(desc(axes.y_label, axes.log_y))
             .draw()
             .map_err(|e| draw(&e))?;
-        let colors = [RGBColor(70, 130, 180), RGBColor(220, 80, 60), RGBColor(60, 160, 90), RGBColor(150, 90, 170)];
+        let colors = [
+            RGBColor(70, 130, 180),
+            RGBColor(220, 80, 60),
+            RGBColor(60, 160, 90),
+            RGBColor(150, 90, 170),
+            RGBColor(90, 90, 90),
+            RGBColor(230, 160, 40),
+        ];
         for (i, s) in series.iter().enumerate() {
             let c = colors[i % colors.len()];
             let p: Vec<(f64, f64)> = s.points.iter().map(|&(x, y)| (fx(x), fy(y))).collect();

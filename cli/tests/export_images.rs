@@ -46,11 +46,12 @@ fn images(dir: &Path, n: usize, hue: f32, format: Format, seed: u64) -> PathBuf 
 }
 
 /// `brenier export` of the fixture UNet as both networks with test-sized defaults (96 targets,
-/// 6 encode steps, tol 0.2, maps a->b and noise->b); a flag in `extra` replaces its default.
+/// DDIM-encoded in 6 steps, so the network runs through the whole path, tol 0.2, maps a->b and noise->b); a flag in `extra` replaces its default.
 fn export_args<'a>(a: &'a Path, b: &'a Path, out: &'a Path, work: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec!["export", "--net-a", unet(), "--net-b", unet(), "--images-a", s(a), "--images-b", s(b)];
     let defaults = [
         ("--num-targets", "96"),
+        ("--targets-kind", "encoded"),
         ("--encode-steps", "6"),
         ("--tol", "0.2"),
         ("--threads", "2"),
@@ -84,7 +85,7 @@ fn png_and_jpeg_folders_export_end_to_end_and_translate() {
     }
     let (ok, text) = brenier(&["inspect", s(&out)]);
     assert!(ok && text.contains("solve: certified"), "{text}");
-    // JPEG in, JPEG and PNG out.
+    // JPEG in, JPEG out.
     let one = dir.path().join("b/even/0000.jpg");
     let jpg = dir.path().join("t.jpg");
     let (ok, text) =
@@ -201,4 +202,25 @@ fn a_full_work_folder_is_a_typed_error() {
     let out = dir.path().join("never.brn");
     let args = export_args(&a, &b, &out, fs.path(), &["--num-targets", "200"]);
     fails_with(&args, &["no space left"], Some(&out));
+}
+
+/// Without `--targets-kind` the targets are forward-noised (no network evaluations); an unknown
+/// kind is refused naming the choices.
+#[test]
+fn targets_are_forward_noised_by_default_and_an_unknown_kind_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = images(&dir.path().join("a"), 40, 0.4, Format::Png, 10);
+    let b = images(&dir.path().join("b"), 40, -0.4, Format::Png, 11);
+    let (out, work) = (dir.path().join("forward.brn"), dir.path().join("work"));
+    let mut args = export_args(&a, &b, &out, &work, &["--num-targets", "32", "--maps", "a->b"]);
+    let at = args.iter().position(|f| *f == "--targets-kind").unwrap();
+    args.drain(at..at + 2);
+    let (ok, text) = brenier(&args);
+    assert!(ok, "{text}");
+    let bundle = Bundle::open(&out).unwrap();
+    let solve = bundle.manifest().ot_maps[0].solve.as_ref().unwrap();
+    assert!(solve.certified && solve.targets.contains("forward-noised"), "{solve}");
+    let bad = dir.path().join("never.brn");
+    let args = export_args(&a, &b, &bad, &work, &["--num-targets", "32", "--targets-kind", "latent"]);
+    fails_with(&args, &["latent", "expected encoded or forward"], Some(&bad));
 }

@@ -35,14 +35,31 @@ impl NoiseStream {
 
     /// Fills `out` with N(0, 1) samples (Box–Muller on pairs of counters).
     pub fn fill_normal(&self, out: &mut [f32]) {
-        for (pair, chunk) in out.chunks_mut(2).enumerate() {
-            let u1 = uniform(self.key, 2 * pair as u64);
-            let u2 = uniform(self.key, 2 * pair as u64 + 1);
+        self.fill_normal_from(0, out);
+    }
+
+    /// Fills `out` with the stream's values `first..first + out.len()`: the same values
+    /// `normal(first + out.len())[first..]` holds, without drawing the ones before (a row of a
+    /// sample block regenerated alone).
+    pub fn fill_normal_from(&self, first: u64, out: &mut [f32]) {
+        let pair = |p: u64| {
+            let u1 = uniform(self.key, 2 * p);
+            let u2 = uniform(self.key, 2 * p + 1);
             let r = (-2.0 * u1.ln()).sqrt();
             let th = std::f64::consts::TAU * u2;
-            chunk[0] = (r * th.cos()) as f32;
+            ((r * th.cos()) as f32, (r * th.sin()) as f32)
+        };
+        // From an odd start the first value is the second of its pair.
+        let skip = (first % 2 == 1 && !out.is_empty()) as usize;
+        if skip == 1 {
+            out[0] = pair(first / 2).1;
+        }
+        let at = first + skip as u64;
+        for (k, chunk) in out[skip..].chunks_mut(2).enumerate() {
+            let (c, s) = pair(at / 2 + k as u64);
+            chunk[0] = c;
             if chunk.len() > 1 {
-                chunk[1] = (r * th.sin()) as f32;
+                chunk[1] = s;
             }
         }
     }
@@ -77,5 +94,11 @@ mod tests {
         assert_eq!(v, NoiseStream::new(7, 3).normal(200_001));
         assert_ne!(v[..16], NoiseStream::new(8, 3).normal(16)[..]);
         assert_ne!(v[..16], NoiseStream::new(7, 4).normal(16)[..]);
+        // Any window of the stream, from an even or an odd start, alone.
+        for (first, len) in [(0usize, 5usize), (1, 1), (1, 6), (6, 3), (199_990, 11)] {
+            let mut w = vec![0f32; len];
+            s.fill_normal_from(first as u64, &mut w);
+            assert_eq!(w, v[first..first + len], "window {first}+{len}");
+        }
     }
 }

@@ -19,47 +19,47 @@ use indicatif::{ProgressBar, ProgressStyle};
 #[derive(clap::Args, Debug)]
 pub struct OtArgs {
     #[command(flatten)]
-    pair: crate::PairArgs,
+    pub(crate) pair: crate::PairArgs,
     /// Encode time T of the maps (default: the bundle's). Maps at another T than the bundle's
     /// default are named `a->b@t250`, so one bundle can carry maps for the T sweep.
     #[arg(long)]
-    t: Option<usize>,
+    pub(crate) t: Option<usize>,
     /// Which maps to solve (of a->b, b->a, noise->a, noise->b). The input bundle's other maps are
     /// kept.
     #[arg(long, value_delimiter = ',', default_values_t = ["a->b".to_string(), "b->a".to_string(), "noise->b".to_string()])]
-    maps: Vec<String>,
+    pub(crate) maps: Vec<String>,
     /// How the targets are made from the target domain's training images: `encoded` (DDIM with
     /// its network, --encode-steps steps) or `forward` (forward noise to T, no network cost).
-    #[arg(long, default_value = "encoded")]
-    targets_kind: String,
+    #[arg(long, default_value = "forward")]
+    pub(crate) targets_kind: TargetKind,
     /// DDIM steps used to encode the targets.
     #[arg(long, default_value_t = 50)]
-    encode_steps: usize,
+    pub(crate) encode_steps: usize,
     /// Targets per map (training images of the target domain; a seeded choice when there are
     /// more).
     #[arg(long, default_value_t = 2000)]
-    targets: usize,
+    pub(crate) targets: usize,
     /// Tolerance of the certificate: RMS relative cell-mass error on held-out samples.
     #[arg(long, default_value_t = 0.1)]
-    tol: f32,
+    pub(crate) tol: f32,
     /// Candidate targets kept per fit sample, and the largest fit set in samples per target.
     #[arg(long, default_value_t = 32)]
-    candidates: usize,
+    pub(crate) candidates: usize,
     #[arg(long, default_value_t = 512)]
-    max_per_target: usize,
+    pub(crate) max_per_target: usize,
     /// Adam step as a fraction of the score scale (see SolveConfig::lr).
     #[arg(long, default_value_t = 0.02)]
-    lr: f32,
+    pub(crate) lr: f32,
     #[arg(long, default_value_t = 0)]
-    seed: u64,
+    pub(crate) seed: u64,
     /// Work folder for the encoded targets (reused when run again) [default: <output>.work].
     #[arg(long)]
-    work_dir: Option<PathBuf>,
+    pub(crate) work_dir: Option<PathBuf>,
     /// Convergence report (JSON, with a PNG of each map's fit error per iteration beside it).
     #[arg(long)]
-    report: Option<PathBuf>,
+    pub(crate) report: Option<PathBuf>,
     #[arg(short, long)]
-    output: PathBuf,
+    pub(crate) output: PathBuf,
 }
 
 /// Progress on the terminal: a bar per stage, the solver's fit error per iteration.
@@ -111,11 +111,6 @@ pub fn run(a: OtArgs) -> Result<()> {
     let m = bundle.manifest().clone();
     let t = a.t.unwrap_or(m.t_encode);
     let maps: Vec<MapRequest> = a.maps.iter().map(|s| MapRequest::parse(s)).collect::<Result<_, _>>()?;
-    let targets = match a.targets_kind.as_str() {
-        "encoded" => TargetKind::Encoded,
-        "forward" => TargetKind::Forward,
-        other => anyhow::bail!("--targets-kind {other}: expected encoded or forward"),
-    };
     let train = a.pair.data.load(Split::Train)?;
     let image = m.image;
     let loaded = |class: u8| -> Result<Images> {
@@ -141,7 +136,7 @@ pub fn run(a: OtArgs) -> Result<()> {
     provenance.insert(
         if t == m.t_encode { "ot".into() } else { format!("ot@t{t}") },
         serde_json::json!({ "maps": a.maps, "class_a": a.pair.class_a, "class_b": a.pair.class_b, "t": t,
-            "targets_kind": a.targets_kind, "encode_steps": a.encode_steps, "targets": a.targets, "tol": a.tol,
+            "targets_kind": a.targets_kind.as_str(), "encode_steps": a.encode_steps, "targets": a.targets, "tol": a.tol,
             "candidates": a.candidates, "lr": a.lr, "seed": a.seed }),
     );
     base.provenance = serde_json::Value::Object(provenance);
@@ -151,7 +146,7 @@ pub fn run(a: OtArgs) -> Result<()> {
         maps,
         t: Some(t),
         num_targets: a.targets,
-        targets,
+        targets: a.targets_kind,
         encode_steps: a.encode_steps,
         work_dir: a.work_dir.clone().unwrap_or_else(|| brenier_export::encode::default_work_dir(&a.output)),
         solve: SolveConfig {

@@ -2,6 +2,7 @@
 
 mod cmd_neural_map;
 mod cmd_ot;
+mod cmd_ot_quality;
 mod cmd_solver_scaling;
 
 use std::path::PathBuf;
@@ -38,7 +39,7 @@ enum Dataset {
     Pngs,
 }
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 struct DataArgs {
     #[arg(long, value_enum, default_value = "fashion")]
     dataset: Dataset,
@@ -99,7 +100,7 @@ enum Command {
     /// Solve the OT maps A→B, B→A and noise→B of a DDIB bundle on real data and write the
     /// bundle with them.
     #[command(
-        after_help = "Example:\n  brenier-train ot --bundle ddib.brn --class-a 7 --class-b 9 --targets 2000 -o assets/demo.brn"
+        after_help = "Example:\n  brenier-train ot --bundle ddib.brn --class-a 7 --class-b 9 --targets 2000 -o model.brn"
     )]
     Ot(cmd_ot::OtArgs),
     /// Train the evaluation classifier on a dataset's train split and write it as ONNX.
@@ -169,6 +170,12 @@ enum Command {
         after_help = "Example:\n  brenier-train solver-scaling --case fashion --n 1000,2000,4000,12000 -o benches/results/solver-scaling.json"
     )]
     SolverScaling(cmd_solver_scaling::Args),
+    /// OT-ALD's quality against the number of OT targets and how they are made (encoded or
+    /// forward-noised), into a results file with plots.
+    #[command(
+        after_help = "Example:\n  brenier-train ot-quality --bundle assets/demo.brn --class-a 7 --class-b 9 --n 640,2000,6000 -o benches/results/ot-quality.json"
+    )]
+    OtQuality(cmd_ot_quality::Args),
     /// Plot several neural-map runs' objectives on one chart (e.g. with and without --hjb).
     #[command(
         after_help = "Example:\n  brenier-train neural-map-compare --run runs/g8g-hjb --run runs/g8g-nohjb -o stability.png"
@@ -318,6 +325,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::NeuralMap(a) => cmd_neural_map::latent(a)?,
         Command::NeuralMapToy(a) => cmd_neural_map::toy(a)?,
         Command::SolverScaling(a) => cmd_solver_scaling::run(a)?,
+        Command::OtQuality(a) => cmd_ot_quality::run(a)?,
         Command::NeuralMapCompare { runs, output } => cmd_neural_map::compare(&runs, &output)?,
         Command::PlotLoss { run } => {
             println!("wrote {}", brenier_calibration::plot::loss_curve(&run)?.display());
@@ -341,7 +349,7 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 /// The bundle and the dataset classes of its two domains, as `ot` and `report` take them.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub(crate) struct PairArgs {
     /// The bundle (for `ot`: one with the two networks, e.g. from `brenier export` without maps).
     #[arg(long)]

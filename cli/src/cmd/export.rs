@@ -25,14 +25,16 @@ struct ImagesArgs {
     /// Targets per map: images of the target domain (a seeded choice when there are more).
     #[arg(long, default_value_t = 2000)]
     num_targets: usize,
-    /// How targets are made: `encoded` (DDIM to T with the domain's network, --encode-steps
-    /// steps: N·K network evaluations, cached in --work-dir) or `forward` (forward noise to T).
-    #[arg(long, default_value = "encoded")]
-    targets_kind: String,
+    /// How targets are made: `forward` (forward noise to T: no network cost, outputs that are not
+    /// copies of the images) or `encoded` (DDIM to T with the domain's network, --encode-steps
+    /// steps: N·K network evaluations, cached in --work-dir; keeps more of the source in a
+    /// translation). See docs/DESIGN.md, "OT targets".
+    #[arg(long, default_value = "forward")]
+    targets_kind: brenier_export::from_images::TargetKind,
     #[arg(long, default_value_t = 25)]
     encode_steps: usize,
-    /// Work folder: encoded targets are kept there, so a killed export resumes [default:
-    /// <output>.work beside the bundle].
+    /// Work folder: encoded targets and the solver's height checkpoints are kept there, so a
+    /// killed export resumes [default: <output>.work beside the bundle].
     #[arg(long)]
     work_dir: Option<PathBuf>,
     /// Crop to the bundle's aspect ratio and resample images of another size (default: refuse).
@@ -234,14 +236,9 @@ pub fn run(a: Args) -> Result<()> {
 
 /// The exporter's own solve: images → targets → heights → bundle, with progress per stage.
 fn from_images(a: &Args, base: &ExportSpec, ia: &Path, ib: &Path) -> Result<(brenier::Manifest, u64)> {
-    use brenier_export::from_images::{export_from_images, Images, ImagesSpec, MapRequest, TargetKind};
+    use brenier_export::from_images::{export_from_images, Images, ImagesSpec, MapRequest};
     let i = &a.images;
     let maps: Vec<MapRequest> = i.maps.iter().map(|s| MapRequest::parse(s)).collect::<Result<_, _>>()?;
-    let targets = match i.targets_kind.as_str() {
-        "encoded" => TargetKind::Encoded,
-        "forward" => TargetKind::Forward,
-        other => bail!("--targets-kind {other}: expected encoded or forward"),
-    };
     let spec = ImagesSpec {
         images: [Images::Path(ia.to_path_buf()), Images::Path(ib.to_path_buf())],
         read: brenier::io::batch::ReadOptions {
@@ -252,7 +249,7 @@ fn from_images(a: &Args, base: &ExportSpec, ia: &Path, ib: &Path) -> Result<(bre
         maps,
         t: None,
         num_targets: i.num_targets,
-        targets,
+        targets: i.targets_kind,
         encode_steps: i.encode_steps,
         work_dir: i.work_dir.clone().unwrap_or_else(|| brenier_export::encode::default_work_dir(&a.output)),
         solve: brenier_export::ot::SolveConfig {

@@ -25,19 +25,31 @@ pub trait Sampler: Sync {
     /// Fills `out` (a whole number of rows of D values, at most [`BLOCK`]) with samples of μ:
     /// rows `block·BLOCK ..` of `stream`. The same arguments always give the same values.
     fn fill(&self, stream: u64, block: u64, draw: Draw, out: &mut [f32]);
+    /// Fills `out` with the rows `rows` of that block alone (the values `fill` writes there):
+    /// what a refresh of a few samples regenerates. By default the whole block is drawn.
+    fn fill_rows(&self, stream: u64, block: u64, draw: Draw, rows: &[usize], out: &mut [f32]) {
+        let d = self.dim();
+        let mut buf = vec![0f32; BLOCK * d];
+        self.fill(stream, block, draw, &mut buf);
+        for (o, &r) in out.chunks_mut(d).zip(rows) {
+            o.copy_from_slice(&buf[r * d..(r + 1) * d]);
+        }
+    }
     /// What the samples are, for reports.
     fn describe(&self) -> String;
 }
 
-/// Standard normal noise for `rows` rows: antithetic pairs when balanced.
-fn noise(z: &NoiseStream, rows: usize, d: usize, draw: Draw) -> Vec<f32> {
+/// Row `r`'s standard normal noise (D values): antithetic pairs when balanced (rows 2j and 2j+1
+/// take z and −z). Each row is drawn from its own place in the stream, so a row can be
+/// regenerated alone.
+fn noise_row(z: &NoiseStream, r: usize, d: usize, draw: Draw, out: &mut [f32]) {
     match draw {
-        Draw::Independent => z.normal(rows * d),
+        Draw::Independent => z.fill_normal_from((r * d) as u64, out),
         Draw::Balanced => {
-            let half = z.normal(rows.div_ceil(2) * d);
-            (0..rows)
-                .flat_map(|r| half[(r / 2) * d..(r / 2 + 1) * d].iter().map(move |&v| if r % 2 == 0 { v } else { -v }))
-                .collect()
+            z.fill_normal_from(((r / 2) * d) as u64, out);
+            if r % 2 == 1 {
+                out.iter_mut().for_each(|v| *v = -*v);
+            }
         }
     }
 }
@@ -56,33 +68,52 @@ pub struct ForwardNoise<'a> {
     pub seed: u64,
 }
 
+impl ForwardNoise<'_> {
+    /// Row `r` of `block`: its image (in turn when balanced, drawn when independent) noised with
+    /// the row's own noise.
+    fn row(&self, z: &NoiseStream, offset: usize, block: u64, draw: Draw, r: usize, out: &mut [f32]) {
+        let d = self.d;
+        let n0 = (self.images.len() / d).max(1);
+        let i = match draw {
+            Draw::Balanced => (offset + (block as usize * BLOCK + r) / 2) % n0,
+            Draw::Independent => z.index((1 << 40) + r as u64, n0),
+        };
+        noise_row(z, r, d, draw, out);
+        let (sa, sn) = (self.alpha_bar.sqrt() as f32, (1.0 - self.alpha_bar).sqrt() as f32);
+        for (o, &x) in out.iter_mut().zip(&self.images[i * d..(i + 1) * d]) {
+            *o = sa * x + sn * *o;
+        }
+    }
+}
+
 impl Sampler for ForwardNoise<'_> {
     fn dim(&self) -> usize {
         self.d
     }
 
     fn fill(&self, stream: u64, block: u64, draw: Draw, out: &mut [f32]) {
-        let d = self.d;
-        let n0 = (self.images.len() / d).max(1);
-        let rows = out.len() / d;
-        let z = stream_of(self.seed, stream, block);
-        let noise = noise(&z, rows, d, draw);
-        let offset = NoiseStream::new(self.seed, stream).index(0, n0);
-        let (sa, sn) = (self.alpha_bar.sqrt() as f32, (1.0 - self.alpha_bar).sqrt() as f32);
-        for (r, row) in out.chunks_mut(d).enumerate() {
-            let i = match draw {
-                Draw::Balanced => (offset + (block as usize * BLOCK + r) / 2) % n0,
-                Draw::Independent => z.index((1 << 40) + r as u64, n0),
-            };
-            let x0 = &self.images[i * d..(i + 1) * d];
-            for ((o, &x), &e) in row.iter_mut().zip(x0).zip(&noise[r * d..(r + 1) * d]) {
-                *o = sa * x + sn * e;
-            }
+        let (z, offset) = (stream_of(self.seed, stream, block), self.offset(stream));
+        for (r, row) in out.chunks_mut(self.d).enumerate() {
+            self.row(&z, offset, block, draw, r, row);
+        }
+    }
+
+    fn fill_rows(&self, stream: u64, block: u64, draw: Draw, rows: &[usize], out: &mut [f32]) {
+        let (z, offset) = (stream_of(self.seed, stream, block), self.offset(stream));
+        for (row, &r) in out.chunks_mut(self.d).zip(rows) {
+            self.row(&z, offset, block, draw, r, row);
         }
     }
 
     fn describe(&self) -> String {
         format!("{} images noised forward to ᾱ = {:.4}", self.images.len() / self.d.max(1), self.alpha_bar)
+    }
+}
+
+impl ForwardNoise<'_> {
+    /// Where a stream's balanced rows start in the image list (seeded per stream).
+    fn offset(&self, stream: u64) -> usize {
+        NoiseStream::new(self.seed, stream).index(0, (self.images.len() / self.d).max(1))
     }
 }
 
@@ -98,8 +129,17 @@ impl Sampler for Gaussian {
     }
 
     fn fill(&self, stream: u64, block: u64, draw: Draw, out: &mut [f32]) {
-        let rows = out.len() / self.d;
-        out.copy_from_slice(&noise(&stream_of(self.seed, stream, block), rows, self.d, draw));
+        let z = stream_of(self.seed, stream, block);
+        for (r, row) in out.chunks_mut(self.d).enumerate() {
+            noise_row(&z, r, self.d, draw, row);
+        }
+    }
+
+    fn fill_rows(&self, stream: u64, block: u64, draw: Draw, rows: &[usize], out: &mut [f32]) {
+        let z = stream_of(self.seed, stream, block);
+        for (row, &r) in out.chunks_mut(self.d).zip(rows) {
+            noise_row(&z, r, self.d, draw, row);
+        }
     }
 
     fn describe(&self) -> String {
@@ -152,5 +192,32 @@ mod tests {
         assert!(a[..4].iter().zip(&a[4..8]).all(|(x, y)| *x == -*y));
         g.fill(0, 0, Draw::Independent, &mut a);
         assert!(a[..4].iter().zip(&a[4..8]).all(|(x, y)| *x != -*y));
+    }
+
+    /// A refresh regenerates a few rows alone: they must be the rows the whole block holds, for
+    /// both measures and both draws, at an odd D (rows that start mid-pair in the stream).
+    #[test]
+    fn rows_drawn_alone_equal_the_block_rows() {
+        let d = 5;
+        let images: Vec<f32> = (0..7 * d).map(|v| (v as f32 / 35.0) - 0.5).collect();
+        let forward = ForwardNoise { images: &images, d, alpha_bar: 0.3, seed: 11 };
+        let gauss = Gaussian { d, seed: 4 };
+        let rows = [0usize, 1, 2, 7, 500, 1023];
+        for s in [&forward as &dyn Sampler, &gauss] {
+            for draw in [Draw::Balanced, Draw::Independent] {
+                let mut block = vec![0f32; BLOCK * d];
+                s.fill(2, 9, draw, &mut block);
+                let mut some = vec![0f32; rows.len() * d];
+                s.fill_rows(2, 9, draw, &rows, &mut some);
+                for (j, &r) in rows.iter().enumerate() {
+                    assert_eq!(
+                        some[j * d..(j + 1) * d],
+                        block[r * d..(r + 1) * d],
+                        "{} {draw:?} row {r}",
+                        s.describe()
+                    );
+                }
+            }
+        }
     }
 }

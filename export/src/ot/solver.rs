@@ -258,6 +258,13 @@ fn score_scale(samples: &[f32], d: usize, targets: &[f16], h: &[f32]) -> f32 {
     }
 }
 
+/// Fit blocks drawn (in parallel) and scored per call: enough to keep every thread busy, about
+/// 64 MiB of samples where that is more.
+fn blocks_per_batch(d: usize) -> usize {
+    let by_memory = (64 << 20) / (BLOCK * d.max(1) * std::mem::size_of::<f32>());
+    by_memory.max(rayon::current_num_threads()).max(1)
+}
+
 /// The fewest held-out samples whose noise margin (2·√(2N)/n) is a quarter of tol².
 pub fn resolving_samples(n: usize, tol: f32) -> usize {
     (8.0 * (2.0 * n as f64).sqrt() / (tol as f64).powi(2)).ceil() as usize
@@ -360,19 +367,24 @@ pub fn solve_heights(
     let mut lr = f32::NAN;
     let mut want = cfg.start_per_target.saturating_mul(n).max(BLOCK);
     let mut heldout_block = 0u64;
-    let mut buf = vec![0f32; BLOCK * d];
+    let mut buf = vec![0f32; blocks_per_batch(d) * BLOCK * d];
     loop {
         let round_start = Instant::now();
         // Grow the fit set to `want` samples, whole blocks, listed under the current heights.
         let blocks_have = fit.rows().div_ceil(BLOCK);
         let blocks_want = want.div_ceil(BLOCK);
-        for b in blocks_have..blocks_want {
-            source.fill(FIT, b as u64, Draw::Balanced, &mut buf);
+        let per_batch = blocks_per_batch(d);
+        for first in (blocks_have..blocks_want).step_by(per_batch) {
+            let blocks = first..(first + per_batch).min(blocks_want);
+            let x = &mut buf[..blocks.len() * BLOCK * d];
+            x.par_chunks_mut(BLOCK * d)
+                .zip(blocks.clone())
+                .for_each(|(out, b)| source.fill(FIT, b as u64, Draw::Balanced, out));
             if lr.is_nan() {
-                report.score_scale = score_scale(&buf, d, targets, &h);
+                report.score_scale = score_scale(x, d, targets, &h);
                 lr = cfg.lr * report.score_scale;
             }
-            fit.build(&buf, d, targets, &h, None)?;
+            fit.build(x, d, targets, &h, None)?;
         }
         report.full_score_madds += madds((blocks_want - blocks_have) * BLOCK);
         let rows = fit.rows();
@@ -382,8 +394,8 @@ pub fn solve_heights(
         for iter in 0..cfg.max_iters {
             let (mut counts, _, unsure) = count(&fit, &h);
             if !unsure.is_empty() {
-                // Score the uncertain rows again under the current heights (their blocks are
-                // regenerated: samples are not stored).
+                // Score the uncertain rows again under the current heights (the rows are drawn
+                // again: samples are not stored).
                 round.refreshed += unsure.len();
                 report.full_score_madds += madds(unsure.len());
                 let mut by_block: Vec<(usize, Vec<usize>)> = vec![];
@@ -393,15 +405,17 @@ pub fn solve_heights(
                         _ => by_block.push((r / BLOCK, vec![r])),
                     }
                 }
-                let mut x = Vec::with_capacity(unsure.len() * d);
-                for (b, rs) in &by_block {
-                    source.fill(FIT, *b as u64, Draw::Balanced, &mut buf);
-                    for &r in rs {
-                        let j = r % BLOCK;
-                        x.extend_from_slice(&buf[j * d..(j + 1) * d]);
-                    }
-                }
-                fit.build(&x, d, targets, &h, Some(&unsure))?;
+                // Only the uncertain rows are drawn again, each alone, blocks across threads.
+                let parts: Vec<Vec<f32>> = by_block
+                    .par_iter()
+                    .map(|(b, rs)| {
+                        let within: Vec<usize> = rs.iter().map(|r| r % BLOCK).collect();
+                        let mut x = vec![0f32; rs.len() * d];
+                        source.fill_rows(FIT, *b as u64, Draw::Balanced, &within, &mut x);
+                        x
+                    })
+                    .collect();
+                fit.build(&parts.concat(), d, targets, &h, Some(&unsure))?;
                 for &r in &unsure {
                     // Freshly listed under h: the first candidate is the argmax.
                     counts[fit.index[r * fit.k] as usize] += 1;
