@@ -547,6 +547,41 @@ mod tests {
         }
     }
 
+    /// The same inside a whole solve, with lists of 2 so that refreshes happen in every round:
+    /// wherever a round ends on its fit error (no step after the last count), the error it
+    /// reports equals the error of a brute-force count of the same fit set under the heights
+    /// it checkpoints.
+    #[test]
+    fn a_solves_fit_error_equals_a_brute_force_count_of_its_fit_set() {
+        let (n, d) = (200, 8);
+        let y = targets(n, d, 5);
+        let source = Gaussian { d, seed: 6 };
+        let cfg = SolveConfig { tol: 0.15, candidates: 2, ..SolveConfig::default() };
+        let mut ends: Vec<(usize, f32, Vec<f32>)> = vec![];
+        let (_, report) = solve_heights(&y, &source, &cfg, None, |p| {
+            if let Some(h) = p.heights {
+                ends.push((p.fit_samples, p.fit_mass_err, h.to_vec()));
+            }
+        })
+        .unwrap();
+        assert!(report.rounds.iter().all(|r| r.refreshed > 0), "{:?}", report.rounds);
+        let mut checked = 0;
+        for ((rows, err, h), round) in ends.iter().zip(&report.rounds) {
+            if round.iterations >= cfg.max_iters {
+                continue;
+            }
+            let mut x = vec![0f32; rows * d];
+            x.chunks_mut(BLOCK * d).enumerate().for_each(|(b, out)| source.fill(FIT, b as u64, Draw::Balanced, out));
+            let mut brute = vec![0u64; n];
+            for a in assign(&x, d, &y, h).unwrap() {
+                brute[a.index] += 1;
+            }
+            assert_eq!(*err, mass_error(&brute, *rows).0 as f32, "round of {rows} fit samples");
+            checked += 1;
+        }
+        assert!(checked >= 2, "{checked} rounds ended on their fit error: {:?}", report.rounds);
+    }
+
     /// N(0, I) onto 200 random targets in 8-D: the certificate passes at tol 0.15, and an
     /// independent check on other fresh samples agrees (its own noise is √(N/m) = 0.045).
     #[test]
