@@ -242,7 +242,7 @@ pub fn export_from_images(
             engine.schedule().n_train()
         )));
     }
-    let named = |m: MapRequest| if t == base.t_encode { m.name().to_string() } else { format!("{}@t{t}", m.name()) };
+    let named = |m: MapRequest| brenier::bundle::manifest::map_name(m.name(), t, base.t_encode);
     let ab = engine.schedule().alpha_bar(t as i64);
     // Stage 3: targets per target domain, once each.
     let mut targets: Vec<(NetKey, Vec<f32>, String)> = vec![];
@@ -264,9 +264,8 @@ pub fn export_from_images(
             ),
             TargetKind::Forward => {
                 let z = NoiseStream::new(spec.solve.seed ^ 0xF0, key as u64).normal(chosen.len());
-                let (sa, sn) = (ab.sqrt() as f32, (1.0 - ab).sqrt() as f32);
                 (
-                    chosen.iter().zip(&z).map(|(x, e)| sa * x + sn * e).collect(),
+                    brenier::sched::noise_forward(ab, &chosen, &z),
                     format!("{} images forward-noised to t = {t}", spec.num_targets),
                 )
             }

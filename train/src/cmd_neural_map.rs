@@ -207,14 +207,14 @@ fn write_bundle(
     output: &Path,
 ) -> Result<()> {
     let m = bundle.manifest();
-    let named = |dir: &str| if t == m.t_encode { dir.to_string() } else { format!("{dir}@t{t}") };
-    let names: Vec<String> = maps.iter().map(|(dir, _)| named(dir)).collect();
+    let names: Vec<String> =
+        maps.iter().map(|(dir, _)| brenier::bundle::manifest::map_name(dir, t, m.t_encode)).collect();
     let mut spec = brenier_export::spec_from_bundle(bundle, &[], &names)?;
     spec.provenance = m.provenance.clone();
     for (dir, onnx) in maps {
         let (source, target) = dir.split_once("->").unwrap_or(("a", "b"));
         spec.neural_maps.push(brenier_export::NeuralMapInput {
-            name: named(dir),
+            name: brenier::bundle::manifest::map_name(dir, t, m.t_encode),
             source: source.into(),
             target: target.into(),
             t,

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 use brenier::backend::{BackendKind, Precision};
+use brenier::bundle::manifest::map_name;
 use brenier::io::batch::{Batch, ReadOptions};
 use brenier::pipeline::Observer;
 use brenier::Bundle;
@@ -124,8 +125,7 @@ pub fn run(a: OtArgs) -> Result<()> {
             skipped: vec![],
         }))
     };
-    let named = |r: MapRequest| if t == m.t_encode { r.name().to_string() } else { format!("{}@t{t}", r.name()) };
-    let replaced: Vec<String> = maps.iter().map(|&r| named(r)).collect();
+    let replaced: Vec<String> = maps.iter().map(|r| map_name(r.name(), t, m.t_encode)).collect();
     let mut base = brenier_export::spec_from_bundle(&bundle, &replaced, &[])?;
     drop(bundle);
     // One provenance entry per solve (`ot`, `ot@t250`), earlier ones kept.
@@ -134,7 +134,7 @@ pub fn run(a: OtArgs) -> Result<()> {
         _ => serde_json::Map::new(),
     };
     provenance.insert(
-        if t == m.t_encode { "ot".into() } else { format!("ot@t{t}") },
+        map_name("ot", t, m.t_encode),
         serde_json::json!({ "maps": a.maps, "class_a": a.pair.class_a, "class_b": a.pair.class_b, "t": t,
             "targets_kind": a.targets_kind.as_str(), "encode_steps": a.encode_steps, "targets": a.targets, "tol": a.tol,
             "candidates": a.candidates, "lr": a.lr, "seed": a.seed }),

@@ -103,9 +103,12 @@ pub fn run(a: Args) -> Result<()> {
     for &n in &a.n {
         // Targets: the pool's images in turn, each noised forward with its own draw.
         let z = NoiseStream::new(500, n as u64).normal(n * d);
-        let (sa, sn) = (ab.sqrt() as f32, (1.0 - ab).sqrt() as f32);
-        let targets: Vec<f16> =
-            (0..n * d).map(|k| f16::from_f32(sa * target_pool[(k / d % pool) * d + k % d] + sn * z[k])).collect();
+        let targets: Vec<f16> = z
+            .chunks(d)
+            .enumerate()
+            .flat_map(|(i, z)| brenier::sched::noise_forward(ab, &target_pool[(i % pool) * d..(i % pool + 1) * d], z))
+            .map(f16::from_f32)
+            .collect();
         let source = ForwardNoise { images: &sources, d, alpha_bar: ab, seed: 7 };
         let cfg = SolveConfig { tol: a.tol, ..SolveConfig::default() };
         println!(

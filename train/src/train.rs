@@ -162,8 +162,7 @@ pub fn train(
             let i = pick.index((step * b + j) as u64, set.len());
             let t = t_pick.index((step * b + j) as u64, n_train);
             let ab = schedule.alpha_bar(t as i64);
-            let (sa, sn) = (ab.sqrt() as f32, (1.0 - ab).sqrt() as f32);
-            x.extend(set.get(i).iter().zip(&eps[j * d..(j + 1) * d]).map(|(x0, e)| sa * x0 + sn * e));
+            x.extend(brenier::sched::noise_forward(ab, set.get(i), &eps[j * d..(j + 1) * d]));
             labels.push(set.labels[i] as i64);
             ts.push(t as f32);
         }

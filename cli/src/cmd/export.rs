@@ -296,7 +296,7 @@ fn parse_neural_map(arg: &str, default_t: usize) -> Result<NeuralMapInput> {
     };
     let onnx = std::fs::read(file).with_context(|| format!("reading neural map {file}"))?;
     Ok(NeuralMapInput {
-        name: if t == default_t { dir.to_string() } else { format!("{dir}@t{t}") },
+        name: brenier::bundle::manifest::map_name(dir, t, default_t),
         source: source.into(),
         target: target.into(),
         t,

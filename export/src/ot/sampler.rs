@@ -5,6 +5,7 @@
 //! shard of the work is a plain function of the heights and a range of blocks.
 
 use brenier::rng::NoiseStream;
+use brenier::sched::noise_forward_into;
 
 /// Samples per block: the unit the solver generates, scores and regenerates.
 pub const BLOCK: usize = 1024;
@@ -79,10 +80,7 @@ impl ForwardNoise<'_> {
             Draw::Independent => z.index((1 << 40) + r as u64, n0),
         };
         noise_row(z, r, d, draw, out);
-        let (sa, sn) = (self.alpha_bar.sqrt() as f32, (1.0 - self.alpha_bar).sqrt() as f32);
-        for (o, &x) in out.iter_mut().zip(&self.images[i * d..(i + 1) * d]) {
-            *o = sa * x + sn * *o;
-        }
+        noise_forward_into(self.alpha_bar, &self.images[i * d..(i + 1) * d], out);
     }
 }
 

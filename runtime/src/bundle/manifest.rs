@@ -165,6 +165,17 @@ pub enum OtSource {
     Gaussian,
 }
 
+/// The name of a map (OT or neural) in direction `dir` (`a->b`, `noise->b`) at time `t`: the
+/// direction alone at the bundle's default T, `a->b@t250` at another, so one bundle can carry a
+/// map per T of the calibration sweep.
+pub fn map_name(dir: &str, t: usize, default_t: usize) -> String {
+    if t == default_t {
+        dir.to_string()
+    } else {
+        format!("{dir}@t{t}")
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct OtMapSpec {
     /// e.g. `a->b`, `b->a`, `noise->b`.

@@ -48,11 +48,10 @@ impl LatentPair<'_> {
         let d = set.image.elems();
         let pick = NoiseStream::new(seed, stream);
         let eps = NoiseStream::new(seed, stream + 1).normal(n * d);
-        let (sa, sn) = (self.alpha_bar.sqrt() as f32, (1.0 - self.alpha_bar).sqrt() as f32);
         (0..n)
             .flat_map(|j| {
                 let x0 = set.get(pick.index(j as u64, set.len()));
-                x0.iter().zip(&eps[j * d..(j + 1) * d]).map(|(x, e)| sa * x + sn * e).collect::<Vec<_>>()
+                brenier::sched::noise_forward(self.alpha_bar, x0, &eps[j * d..(j + 1) * d])
             })
             .collect()
     }
