@@ -116,7 +116,10 @@ pub fn encode_cached(
         let bytes = brenier::io::npy::encode(&[rows, d], &x);
         brenier::io::write_atomic(&chunk_path(c), &bytes)?;
         meta.chunks.push(crc32fast::hash(&bytes));
-        brenier::io::write_atomic(&meta_path, &serde_json::to_vec_pretty(&meta).expect("plain data"))?;
+        let json = serde_json::to_vec_pretty(&meta).map_err(|e| {
+            ExportError::invalid(format!("{}: cannot record the encoded chunks: {e}", meta_path.display()))
+        })?;
+        brenier::io::write_atomic(&meta_path, &json)?;
         out.extend(x);
         obs.step();
     }

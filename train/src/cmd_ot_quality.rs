@@ -22,10 +22,7 @@ use brenier::pipeline::{Silent, TranslateMethod};
 use brenier::{Bundle, Engine, NetKey};
 use brenier_calibration::classify::{evaluate, ClassifierRunner, Quality};
 use brenier_calibration::plot::{line_plot, Axes, Series};
-use brenier_train::data::Split;
-use brenier_train::report::{
-    dpm_ot_row, nearest_train_rms, translation_row, GenerationRow, ReportData, Row, TranslationRow,
-};
+use brenier_train::report::{dpm_ot_row, nearest_train_rms, translation_row, GenerationRow, Row, TranslationRow};
 use half::f16;
 
 #[derive(clap::Args, Debug)]
@@ -83,25 +80,15 @@ pub fn run(a: Args) -> Result<()> {
     std::fs::create_dir_all(&a.work_dir).with_context(|| format!("creating {}", a.work_dir.display()))?;
     let source = Bundle::open(&a.pair.bundle)?;
     let (t, d) = (source.manifest().t_encode, source.manifest().image.elems());
-    let (train, test) = (a.pair.data.load(Split::Train)?, a.pair.data.load(Split::Test)?);
-    let sources = test.filter_classes(&[a.pair.class_a]).take(a.count);
-    let target_test = test.filter_classes(&[a.pair.class_b]);
-    let target_train = train.filter_classes(&[a.pair.class_b]);
-    anyhow::ensure!(sources.len() == a.count, "only {} test images of class {}", sources.len(), a.pair.class_a);
-    let data = ReportData {
-        sources: &sources.pixels,
-        target_test: &target_test.pixels,
-        target_train: &target_train.pixels,
-        source_class: a.pair.class_a as usize,
-        target_class: a.pair.class_b as usize,
-    };
+    let sets = a.pair.report_sets(a.count)?;
+    let data = sets.data();
     let onnx = std::fs::read(&a.classifier).with_context(|| format!("reading {}", a.classifier.display()))?;
     let runner = ClassifierRunner::new(&onnx, source.manifest().image, source.manifest().normalization)?;
     drop(source);
-    let train16: Vec<f16> = target_train.pixels.iter().map(|&v| f16::from_f32(v)).collect();
+    let train16: Vec<f16> = data.target_train.iter().map(|&v| f16::from_f32(v)).collect();
     let nearest = |x: &[f32]| nearest_train_rms(x, d, &train16);
     // The floor at this count: real training images scored like the outputs.
-    let real = evaluate(&runner, &target_train.pixels[..a.count * d], None, &target_test.pixels, data.target_class)?;
+    let real = evaluate(&runner, &data.target_train[..a.count * d], None, data.target_test, data.target_class)?;
 
     // Solves the map `name` for (kind, n) into its own bundle, or reuses the one a previous run
     // left; returns the bundle's engine and the map's solve record.

@@ -363,6 +363,41 @@ pub(crate) struct PairArgs {
     class_b: u8,
 }
 
+/// The images a quality report scores with: `count` held-out (test split) sources of class a,
+/// and the held-out and training images of class b.
+pub(crate) struct ReportSets {
+    sources: brenier_train::data::ImageSet,
+    target_test: brenier_train::data::ImageSet,
+    target_train: brenier_train::data::ImageSet,
+    classes: (u8, u8),
+}
+
+impl PairArgs {
+    fn report_sets(&self, count: usize) -> Result<ReportSets> {
+        let (train, test) = (self.data.load(Split::Train)?, self.data.load(Split::Test)?);
+        let sources = test.filter_classes(&[self.class_a]).take(count);
+        anyhow::ensure!(sources.len() == count, "only {} test images of class {}", sources.len(), self.class_a);
+        Ok(ReportSets {
+            sources,
+            target_test: test.filter_classes(&[self.class_b]),
+            target_train: train.filter_classes(&[self.class_b]),
+            classes: (self.class_a, self.class_b),
+        })
+    }
+}
+
+impl ReportSets {
+    fn data(&self) -> brenier_train::report::ReportData<'_> {
+        brenier_train::report::ReportData {
+            sources: &self.sources.pixels,
+            target_test: &self.target_test.pixels,
+            target_train: &self.target_train.pixels,
+            source_class: self.classes.0 as usize,
+            target_class: self.classes.1 as usize,
+        }
+    }
+}
+
 /// Options of `brenier-train report`.
 #[derive(clap::Args, Debug)]
 struct ReportArgs {
@@ -384,24 +419,15 @@ struct ReportArgs {
 fn write_report(a: ReportArgs) -> Result<()> {
     use brenier::backend::CpuBackend;
     use brenier::{Bundle, Engine};
-    use brenier_train::report::{build_report, markdown, ReportConfig, ReportData};
+    use brenier_train::report::{build_report, markdown, ReportConfig};
 
     let engine = Engine::new(Bundle::open(&a.pair.bundle)?, Box::new(CpuBackend::new(0)?))?;
     let onnx = std::fs::read(&a.classifier).with_context(|| format!("reading {}", a.classifier.display()))?;
     let runner =
         ClassifierRunner::new(&onnx, engine.bundle().manifest().image, engine.bundle().manifest().normalization)?;
-    let (train, test) = (a.pair.data.load(Split::Train)?, a.pair.data.load(Split::Test)?);
-    let sources = test.filter_classes(&[a.pair.class_a]).take(a.count);
-    let target_test = test.filter_classes(&[a.pair.class_b]);
-    let target_train = train.filter_classes(&[a.pair.class_b]);
+    let sets = a.pair.report_sets(a.count)?;
     let cfg = ReportConfig { tau: a.tau, gen_count: a.count, ..ReportConfig::default() };
-    let data = ReportData {
-        sources: &sources.pixels,
-        target_test: &target_test.pixels,
-        target_train: &target_train.pixels,
-        source_class: a.pair.class_a as usize,
-        target_class: a.pair.class_b as usize,
-    };
+    let data = sets.data();
     let start = std::time::Instant::now();
     let report = build_report(&engine, &runner, &data, &cfg, &brenier::pipeline::Silent, &|stage| {
         log::info!("report: {stage} ({:.0} s)", start.elapsed().as_secs_f64())

@@ -155,7 +155,9 @@ pub fn to_model(raster: &Raster, origin: &Path, image: ImageSpec, norm: Normaliz
         if fit == Fit::Exact {
             Expect::Size(h, w).check(origin, rh, rw)?;
         }
-        (px, rh, rw) = crop_resize(&px, rh, rw, src_c, h, w);
+        (px, rh, rw) = crop_resize(&px, rh, rw, src_c, h, w).ok_or_else(|| {
+            Error::input(origin, format!("{rh}×{rw} pixels with {src_c} channels cannot be cropped to {h}×{w}"))
+        })?;
     }
     let scale = norm.high - norm.low;
     let to_model = |v: f32| norm.low + v.clamp(0.0, 1.0) * scale;
@@ -175,7 +177,7 @@ pub fn to_model(raster: &Raster, origin: &Path, image: ImageSpec, norm: Normaliz
 
 /// The centre of `px` (rh×rw, `c` interleaved channels) cropped to the aspect ratio of h×w, then
 /// resampled to h×w with a Lanczos-3 filter.
-fn crop_resize(px: &[f32], rh: usize, rw: usize, c: usize, h: usize, w: usize) -> (Vec<f32>, usize, usize) {
+fn crop_resize(px: &[f32], rh: usize, rw: usize, c: usize, h: usize, w: usize) -> Option<(Vec<f32>, usize, usize)> {
     // Largest centred window of ratio h:w inside rh×rw.
     let (ch, cw) = if rh * w > rw * h { ((rw * h / w).max(1), rw) } else { (rh, (rh * w / h).max(1)) };
     let (top, left) = ((rh - ch) / 2, (rw - cw) / 2);
@@ -185,15 +187,13 @@ fn crop_resize(px: &[f32], rh: usize, rw: usize, c: usize, h: usize, w: usize) -
     }
     let filter = image::imageops::FilterType::Lanczos3;
     let out = if c == 1 {
-        let buf = image::ImageBuffer::<image::Luma<f32>, _>::from_raw(cw as u32, ch as u32, crop)
-            .expect("the crop holds cw·ch pixels");
+        let buf = image::ImageBuffer::<image::Luma<f32>, _>::from_raw(cw as u32, ch as u32, crop)?;
         image::imageops::resize(&buf, w as u32, h as u32, filter).into_raw()
     } else {
-        let buf = image::ImageBuffer::<image::Rgb<f32>, _>::from_raw(cw as u32, ch as u32, crop)
-            .expect("the crop holds cw·ch pixels");
+        let buf = image::ImageBuffer::<image::Rgb<f32>, _>::from_raw(cw as u32, ch as u32, crop)?;
         image::imageops::resize(&buf, w as u32, h as u32, filter).into_raw()
     };
-    (out, h, w)
+    Some((out, h, w))
 }
 
 /// Encodes one model-space image `[C, H, W]` in `format`: PNG with tEXt metadata, or JPEG

@@ -159,10 +159,14 @@ impl Engine {
     pub fn memory_probe(&self) -> Result<MemoryProbe> {
         let nets = self.all_nets()?;
         let mut batches = vec![1usize];
+        let mut newest = 1usize;
         for _ in 0..2 {
-            let last = Self::in_flight(&nets, *batches.last().expect("one batch"));
+            let last = Self::in_flight(&nets, newest);
             match (2..=64).find(|&b| Self::in_flight(&nets, b) > last) {
-                Some(b) => batches.push(b),
+                Some(b) => {
+                    batches.push(b);
+                    newest = b;
+                }
                 None => break,
             }
         }
