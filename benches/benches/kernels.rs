@@ -50,16 +50,16 @@ fn bundle_open(c: &mut Criterion) {
         "heights": "ot.heights.0", "targets": "ot.targets.0", "count": n }]);
     sections.insert(
         0,
-        brenier_export::Section::bytes(
+        brenier::bundle::Section::bytes(
             "manifest",
             brenier::bundle::SectionKind::Manifest,
             serde_json::to_vec(&m).unwrap(),
         ),
     );
-    sections.push(brenier_export::Section::f16_tensor("ot.targets.0", &[n, 3, 32, 32], &y));
-    sections.push(brenier_export::Section::f32_tensor("ot.heights.0", &[n], &vec![0.0; n]));
+    sections.push(brenier::bundle::Section::f16_tensor("ot.targets.0", &[n, 3, 32, 32], &y));
+    sections.push(brenier::bundle::Section::f32_tensor("ot.heights.0", &[n], &vec![0.0; n]));
     drop(y);
-    let size = brenier_export::write_bundle(&path, &sections).unwrap();
+    let size = brenier::bundle::write_bundle(&path, &sections).unwrap();
     drop(sections);
     let rss0 = rss_mib();
     let t = Instant::now();

@@ -9,9 +9,6 @@ pub enum CalibError {
     #[error(transparent)]
     Runtime(#[from] brenier::Error),
 
-    #[error(transparent)]
-    Export(#[from] brenier_export::ExportError),
-
     #[error("calibration set {path}: {problem}")]
     Set { path: PathBuf, problem: String },
 

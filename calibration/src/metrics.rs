@@ -1,7 +1,7 @@
 //! Quality metrics for translated and generated images: Fréchet distance between feature sets,
 //! SSIM (Wang et al. 2004, 7×7 uniform window as scikit-image's default) and RMS error.
 
-use brenier_export::gaussian::{matmul, reconstruct, sample_moments as moments, sym_eigen};
+use brenier::linalg::{matmul, reconstruct, sample_moments as moments, sym_eigen};
 
 fn sqrt_psd(m: &[f64], d: usize) -> Vec<f64> {
     let (vals, vecs) = sym_eigen(m, d);

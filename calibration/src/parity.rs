@@ -42,9 +42,9 @@ pub fn neural_map_at(engine: &Engine, index: usize, x0: &[f32], seed: u64) -> Re
     let t = spec.t as i64;
     let x = noised(engine, x0, t, seed);
     // One untimed evaluation: the first run of a tract plan allocates its scratch space.
-    net.eps(&x[..engine.dim()], 1, t)?;
+    net.run(&x[..engine.dim()], 1, t)?;
     let t0 = Instant::now();
-    let out = net.eps(&x, n, t)?;
+    let out = net.run(&x, n, t)?;
     Ok((out, t0.elapsed().as_secs_f64()))
 }
 

@@ -4,7 +4,7 @@
 use brenier::backend::Precision;
 use brenier::bundle::calibration::{QuickRecord, Recommendation};
 use brenier::bundle::{Manifest, OtMapSpec, OtSource};
-use brenier::pipeline::{NetTime, Silent};
+use brenier::pipeline::{NetTime, PlanMap, Silent, TranslateMethod, TranslateOptions};
 use brenier::{Engine, NetKey};
 
 use crate::error::Result;
@@ -31,7 +31,7 @@ impl QuickPlan {
     /// the shipped default), else the bundle's defaults.
     pub fn new(engine: &Engine, rec: Option<&Recommendation>) -> QuickPlan {
         let m = engine.bundle().manifest();
-        let source = OtSource::Domain { domain: "a".into() };
+        let source = OtSource::Domain { domain: NetKey::A };
         let rec_map = rec.and_then(|r| m.find_map_at(&source, NetKey::B, r.t).map(|map| (map.clone(), r.t, r.k)));
         let (map, t, k) = match rec_map {
             Some((map, t, k)) => (Some(map), t, k),
@@ -83,7 +83,8 @@ pub struct QuickRun {
     pub ms_per_nfe: f64,
 }
 
-/// ε of both nets at the plan's times, the neural maps, then encode → map → decode.
+/// ε of both nets at the plan's times, the neural maps, then the translation plan's encode →
+/// map → decode.
 pub fn run(engine: &Engine, plan: &QuickPlan, inputs: &[f32]) -> Result<QuickRun> {
     let mut eps = eps_at(engine, NetKey::A, inputs, &plan.eps_ts, plan.seed)?.0;
     eps.extend(eps_at(engine, NetKey::B, inputs, &plan.eps_ts, plan.seed)?.0);
@@ -91,15 +92,26 @@ pub fn run(engine: &Engine, plan: &QuickPlan, inputs: &[f32]) -> Result<QuickRun
     for &i in &plan.neural {
         neural.extend(neural_map_at(engine, i, inputs, plan.seed)?.0);
     }
+    let opts = TranslateOptions {
+        method: if plan.map.is_some() { TranslateMethod::OtAld } else { TranslateMethod::Ddib },
+        from: NetKey::A,
+        t: Some(plan.t),
+        steps: Some(plan.k),
+        eta: None,
+        tau: None,
+        seed: plan.seed,
+    };
+    let map = match &plan.map {
+        Some(spec) => PlanMap::Ot { spec, tau: None },
+        None => PlanMap::None,
+    };
+    let path = engine.plan_with(&opts, map)?;
     let mut x = inputs.to_vec();
     let mut time = NetTime::default();
-    engine.encode(NetKey::A, &mut x, plan.t, plan.k, &Silent, &mut time)?;
+    path.encode(&mut x, &Silent, &mut time)?;
     let latents = x.clone();
-    let assignments = match &plan.map {
-        Some(spec) => engine.apply_map(spec, &mut x, None)?.assignments,
-        None => vec![],
-    };
-    engine.decode(NetKey::B, &mut x, plan.t, plan.k, engine.bundle().manifest().eta, plan.seed, &Silent, &mut time)?;
+    let assignments = path.map(&mut x)?.map(|s| s.assignments).unwrap_or_default();
+    path.decode(&mut x, &Silent, &mut time)?;
     Ok(QuickRun {
         eps,
         latents,

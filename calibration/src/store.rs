@@ -6,10 +6,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use brenier::backend::{CpuBackend, Precision};
 use brenier::bundle::calibration::*;
-use brenier::bundle::{Bundle, LoadMode, OtSource};
-use brenier::pipeline::{NetTime, Silent};
+use brenier::bundle::{rewrite_sections, Bundle, LoadMode, OtSource, Section};
+use brenier::pipeline::{NetTime, PlanMap, Silent, TranslateMethod, TranslateOptions};
 use brenier::{Engine, NetKey};
-use brenier_export::{rewrite_sections, Section};
 
 use crate::agreement::ot_agreement;
 use crate::classify::ClassifierRunner;
@@ -141,15 +140,17 @@ pub fn calibrate(path: &Path, opts: &CalibrateOptions, on: &mut dyn FnMut(Event)
 
     on(Event::Stage("OT assignment agreement"));
     let mut agreement = vec![];
-    let source = OtSource::Domain { domain: "a".into() };
+    let source = OtSource::Domain { domain: NetKey::A };
     for spec in m.maps_between(&source, NetKey::B) {
-        let k = m.steps.min(spec.t + 1);
+        // The encode stage of the OT-ALD plan with this map at the bundle's default K.
+        let plan = TranslateOptions { method: TranslateMethod::OtAld, t: Some(spec.t), ..TranslateOptions::default() };
+        let map = PlanMap::Ot { spec, tau: None };
         let mut lat = px.to_vec();
-        e32.encode(NetKey::A, &mut lat, spec.t, k, &Silent, &mut NetTime::default())?;
+        e32.plan_with(&plan, map)?.encode(&mut lat, &Silent, &mut NetTime::default())?;
         let mut lat_p = px.to_vec();
         let by_reduced = match reduced.first() {
             Some((p, e)) if opts.reduced_pipelines => {
-                e.encode(NetKey::A, &mut lat_p, spec.t, k, &Silent, &mut NetTime::default())?;
+                e.plan_with(&plan, map)?.encode(&mut lat_p, &Silent, &mut NetTime::default())?;
                 Some((p.as_str(), lat_p.as_slice()))
             }
             _ => None,
@@ -165,7 +166,10 @@ pub fn calibrate(path: &Path, opts: &CalibrateOptions, on: &mut dyn FnMut(Event)
     };
     if !opts.quick {
         let cfg = SweepConfig { ts: &opts.ts, ks: &opts.ks, eta: m.eta, seed: 0 };
-        let total = opts.ts.iter().map(|&t| opts.ks.iter().filter(|&&k| k <= t + 1).count() * methods_at(&m, t)).sum();
+        let mut total = 0;
+        for &t in &opts.ts {
+            total += opts.ks.iter().filter(|&&k| k <= t + 1).count() * methods_at(work, t)?;
+        }
         on(Event::Stage("T×K sweep"));
         on(Event::SweepStart(total));
         sweep_points = sweep(work, &set, &runner, &cfg, |p| on(Event::Point(p)))?;

@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use brenier::bundle::calibration::{
     QUICK_EPS_SECTION, QUICK_INPUTS_SECTION, QUICK_LATENTS_SECTION, QUICK_NEURAL_SECTION, QUICK_OUTPUTS_SECTION,
 };
+use brenier::bundle::{rewrite_sections, Section};
 use brenier::bundle::{Bundle, SectionKind};
 use brenier::Engine;
 use brenier_calibration::selftest::{selftest, Status};
 use brenier_calibration::{calibrate, CalibrateOptions};
-use brenier_export::{rewrite_sections, Section};
 
 fn asset(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets").join(name)

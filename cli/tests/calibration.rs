@@ -19,7 +19,7 @@ fn selftest_of_a_bundle_without_a_record_fails_and_says_what_to_run() {
     let names: Vec<String> =
         v["sections"].as_array().unwrap().iter().map(|x| x["name"].as_str().unwrap().to_string()).collect();
     let record: Vec<&str> = names.iter().map(String::as_str).filter(|n| n.starts_with("calibration")).collect();
-    brenier_export::rewrite_sections(&plain, vec![], &record).unwrap();
+    brenier::bundle::rewrite_sections(&plain, vec![], &record).unwrap();
     fails_with(&["selftest", "--bundle", s(&plain)], &["no calibration record", "brenier calibrate"], None);
 }
 

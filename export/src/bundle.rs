@@ -6,22 +6,21 @@ use std::path::Path;
 use brenier::bundle::manifest::{
     Domains, Fp16Report, Manifest, Nets, NeuralMapSpec, Normalization, OtMapSpec, OtSource, SolveRecord,
 };
-use brenier::bundle::{Bundle, ImageSpec, SectionKind, MANIFEST_SECTION};
+use brenier::bundle::{Bundle, ImageSpec, NetKey, SectionKind, MANIFEST_SECTION};
 use brenier::error::check_finite;
 use brenier::sched::ScheduleSpec;
 use half::f16;
 
 use crate::error::{ExportError, Result};
 use crate::ingest::{ingest, inspect};
-use crate::writer::{write_bundle, Section};
+use brenier::bundle::{write_bundle, Section};
 
 /// One OT map to store.
 #[derive(Debug, Clone)]
 pub struct MapInput {
     pub name: String,
     pub source: OtSource,
-    /// `a` or `b`.
-    pub target: String,
+    pub target: NetKey,
     pub t: usize,
     pub heights: Vec<f32>,
     /// N×C×H×W latents (f32 here, stored f16).
@@ -35,9 +34,8 @@ pub struct MapInput {
 pub struct NeuralMapInput {
     /// e.g. `a->b`.
     pub name: String,
-    /// Domain keys, `a` or `b`.
-    pub source: String,
-    pub target: String,
+    pub source: NetKey,
+    pub target: NetKey,
     pub t: usize,
     pub onnx: Vec<u8>,
     pub provenance: serde_json::Value,
@@ -48,7 +46,7 @@ pub struct NeuralMapInput {
 impl NeuralMapInput {
     /// The section name: `map.ab@t500` for `a->b` at T = 500.
     pub fn section(&self) -> String {
-        format!("map.{}{}@t{}", self.source, self.target, self.t)
+        format!("map.{}{}@t{}", self.source.as_str(), self.target.as_str(), self.t)
     }
 }
 
@@ -159,7 +157,7 @@ pub fn build_sections(spec: &ExportSpec) -> Result<(Vec<Section>, Manifest)> {
         maps.push(OtMapSpec {
             name: map.name.clone(),
             source: map.source.clone(),
-            target: map.target.clone(),
+            target: map.target,
             t: map.t,
             heights: heights_name,
             targets: targets_name,
@@ -169,10 +167,12 @@ pub fn build_sections(spec: &ExportSpec) -> Result<(Vec<Section>, Manifest)> {
     }
     let mut neural_maps = vec![];
     for map in &spec.neural_maps {
-        if !matches!((map.source.as_str(), map.target.as_str()), ("a", "b") | ("b", "a")) {
+        if map.source == map.target {
             return Err(ExportError::invalid(format!(
                 "neural map `{}` goes from `{}` to `{}`: it must map a->b or b->a",
-                map.name, map.source, map.target
+                map.name,
+                map.source.as_str(),
+                map.target.as_str()
             )));
         }
         let section = map.section();
@@ -180,8 +180,8 @@ pub fn build_sections(spec: &ExportSpec) -> Result<(Vec<Section>, Manifest)> {
         let net = ingest(&map.onnx, &label, image, map.t, spec.fp16, &section, map.fp16_record.as_ref())?;
         neural_maps.push(NeuralMapSpec {
             name: map.name.clone(),
-            source: map.source.clone(),
-            target: map.target.clone(),
+            source: map.source,
+            target: map.target,
             t: map.t,
             net: net.spec,
             provenance: map.provenance.clone(),

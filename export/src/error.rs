@@ -7,11 +7,6 @@ pub enum ExportError {
     #[error(transparent)]
     Runtime(#[from] brenier::Error),
 
-    /// The sink given to `writer::write_to` failed (files go through the runtime's atomic
-    /// writer and fail with `Runtime(Error::Write | Error::NoSpace)` instead).
-    #[error("bundle stream write failed")]
-    Stream(#[source] std::io::Error),
-
     #[error("{0}")]
     Invalid(String),
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use brenier::backend::{BackendKind, Precision};
-use brenier::bundle::manifest::{OtSource, SolveRecord};
+use brenier::bundle::manifest::{MapDirection, SolveRecord};
 use brenier::bundle::{Bundle, Normalization};
 use brenier::io::batch::{read_batch, Batch, ReadOptions};
 use brenier::pipeline::Observer;
@@ -20,44 +20,6 @@ use crate::bundle::{export, ExportSpec, MapInput};
 use crate::encode::{encode_cached, fnv1a};
 use crate::error::{ExportError, Result};
 use crate::ot::{solve_heights, ForwardNoise, Gaussian, Progress, Sampler, SolveConfig, SolveReport};
-
-/// The maps an export can solve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MapRequest {
-    /// Between the domains: forward-noised source images onto the other domain's targets.
-    Domain(NetKey),
-    /// N(0, I) onto a domain's targets (DPM-OT generation).
-    Noise(NetKey),
-}
-
-impl MapRequest {
-    pub fn parse(s: &str) -> Result<MapRequest> {
-        match s {
-            "a->b" => Ok(MapRequest::Domain(NetKey::A)),
-            "b->a" => Ok(MapRequest::Domain(NetKey::B)),
-            "noise->a" => Ok(MapRequest::Noise(NetKey::A)),
-            "noise->b" => Ok(MapRequest::Noise(NetKey::B)),
-            _ => Err(ExportError::invalid(format!("map `{s}`: expected a->b, b->a, noise->a or noise->b"))),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            MapRequest::Domain(NetKey::A) => "a->b",
-            MapRequest::Domain(NetKey::B) => "b->a",
-            MapRequest::Noise(NetKey::A) => "noise->a",
-            MapRequest::Noise(NetKey::B) => "noise->b",
-        }
-    }
-
-    /// The domain whose latents are the map's targets.
-    pub fn target(self) -> NetKey {
-        match self {
-            MapRequest::Domain(from) => from.other(),
-            MapRequest::Noise(to) => to,
-        }
-    }
-}
 
 /// How the OT targets are made from a domain's images. Forward noise is the default: on the
 /// demo pair it gives outputs that are not copies of training images, a Fréchet distance 5× lower
@@ -125,7 +87,7 @@ pub struct ImagesSpec {
     /// Images of domain a and of domain b.
     pub images: [Images; 2],
     pub read: ReadOptions,
-    pub maps: Vec<MapRequest>,
+    pub maps: Vec<MapDirection>,
     /// The maps' time T (default: the bundle's). Maps at another T than the bundle's default are
     /// named `a->b@t250`, so one bundle can carry maps for the T sweep.
     pub t: Option<usize>,
@@ -170,7 +132,7 @@ pub fn export_from_images(
         return Err(ExportError::invalid("no maps asked for: pass --maps a->b (or b->a, noise->b, noise->a)"));
     }
     if let Some(m) = spec.maps.iter().enumerate().find(|(i, m)| spec.maps[..*i].contains(m)).map(|(_, m)| m) {
-        return Err(ExportError::invalid(format!("map {} is asked for twice", m.name())));
+        return Err(ExportError::invalid(format!("map {} is asked for twice", m.as_str())));
     }
     if spec.num_targets == 0 {
         return Err(ExportError::invalid("--num-targets must be at least 1"));
@@ -225,7 +187,7 @@ pub fn export_from_images(
         if have < spec.num_targets {
             return Err(ExportError::invalid(format!(
                 "map {} needs {} target images of {} but {} holds {have}; lower --num-targets or add images",
-                m.name(),
+                m.as_str(),
                 spec.num_targets,
                 m.target().as_str(),
                 spec.images[m.target() as usize].describe()
@@ -242,7 +204,6 @@ pub fn export_from_images(
             engine.schedule().n_train()
         )));
     }
-    let named = |m: MapRequest| brenier::bundle::manifest::map_name(m.name(), t, base.t_encode);
     let ab = engine.schedule().alpha_bar(t as i64);
     // Stage 3: targets per target domain, once each.
     let mut targets: Vec<(NetKey, Vec<f32>, String)> = vec![];
@@ -278,20 +239,20 @@ pub fn export_from_images(
     for &m in &spec.maps {
         let (_, y, how) = targets.iter().find(|(k, _, _)| *k == m.target()).expect("made above");
         let y16: Vec<f16> = y.iter().map(|&v| f16::from_f32(v)).collect();
-        let (source, sampler): (OtSource, Box<dyn Sampler + '_>) = match m {
-            MapRequest::Domain(from) => (
-                OtSource::Domain { domain: from.as_str().into() },
-                Box::new(ForwardNoise { images: &set(from).data, d, alpha_bar: ab, seed: spec.solve.seed }),
-            ),
-            MapRequest::Noise(_) => (OtSource::Gaussian, Box::new(Gaussian { d, seed: spec.solve.seed })),
+        let sampler: Box<dyn Sampler + '_> = match m {
+            MapDirection::Domain(from) => {
+                Box::new(ForwardNoise { images: &set(from).data, d, alpha_bar: ab, seed: spec.solve.seed })
+            }
+            MapDirection::Noise(_) => Box::new(Gaussian { d, seed: spec.solve.seed }),
         };
-        let name = named(m);
+        let source = m.source();
+        let name = m.name_at(t, base.t_encode);
         obs.message(&format!("solving {name} ({} targets, {})", spec.num_targets, sampler.describe()));
         // The solve checkpoints its heights after each fit set; a rerun of the same solve (same
         // targets, source and seed) starts from the last one.
         let source_bytes: &[u8] = match m {
-            MapRequest::Domain(from) => bytemuck::cast_slice(&set(from).data),
-            MapRequest::Noise(_) => b"gaussian",
+            MapDirection::Domain(from) => bytemuck::cast_slice(&set(from).data),
+            MapDirection::Noise(_) => b"gaussian",
         };
         let key = fnv1a(&[bytemuck::cast_slice(&y16), source_bytes, &ab.to_le_bytes(), &spec.solve.seed.to_le_bytes()]);
         let checkpoint =
@@ -336,7 +297,7 @@ pub fn export_from_images(
         maps.push(MapInput {
             name: name.clone(),
             source,
-            target: m.target().as_str().into(),
+            target: m.target(),
             t,
             heights,
             targets: y.clone(),

@@ -55,7 +55,7 @@ pub fn ingest(
     let probe = NoiseStream::new(0x5EED, 0).normal(batch * image.elems());
     let run = |onnx: &[u8], what: &str| -> Result<Vec<f32>> {
         let net = backend.load_net(onnx, &spec, image, &format!("{label} ({what})"))?;
-        let out = net.eps(&probe, batch, probe_t as i64)?;
+        let out = net.run(&probe, batch, probe_t as i64)?;
         if let Some(i) = out.iter().position(|v| !v.is_finite()) {
             return Err(ExportError::invalid(format!("{label}: the {what} network returns a non-finite value at index {i} on a N(0, I) probe at t = {probe_t}")));
         }

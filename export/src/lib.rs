@@ -13,11 +13,7 @@ pub mod onnx_build;
 pub mod oracle_bundle;
 pub mod ot;
 pub mod rebundle;
-pub mod rewrite;
-pub mod writer;
 
 pub use bundle::{build_sections, export, ExportSpec, MapInput, NeuralMapInput};
 pub use error::{ExportError, Result};
 pub use rebundle::spec_from_bundle;
-pub use rewrite::rewrite_sections;
-pub use writer::{write_bundle, write_to, Section};

@@ -4,7 +4,7 @@
 
 use crate::ot::{solve_heights, FnSampler, SolveConfig, SolveReport};
 use brenier::bundle::manifest::OtSource;
-use brenier::bundle::{ImageSpec, TimeDtype};
+use brenier::bundle::{ImageSpec, NetKey, TimeDtype};
 use brenier::rng::NoiseStream;
 use brenier::sched::{Schedule, ScheduleSpec};
 use half::f16;
@@ -112,12 +112,12 @@ pub fn oracle_spec(pair: &OraclePair, t: usize, steps: usize, n_targets: usize, 
     // The oracle tables are consumed by Gather, so fp16 freezing leaves them f32 anyway.
     export.fp16 = true;
     export.provenance = serde_json::json!({ "oracle": "gaussian", "seed": seed, "n_targets": n_targets });
-    let dom = |k: &str| OtSource::Domain { domain: k.into() };
+    let dom = |k: NetKey| OtSource::Domain { domain: k };
     export.maps = vec![
         MapInput {
             name: "a->b".into(),
-            source: dom("a"),
-            target: "b".into(),
+            source: dom(NetKey::A),
+            target: NetKey::B,
             t,
             heights: h_ab,
             targets: y_b.clone(),
@@ -125,8 +125,8 @@ pub fn oracle_spec(pair: &OraclePair, t: usize, steps: usize, n_targets: usize, 
         },
         MapInput {
             name: "b->a".into(),
-            source: dom("b"),
-            target: "a".into(),
+            source: dom(NetKey::B),
+            target: NetKey::A,
             t,
             heights: h_ba,
             targets: y_a,
@@ -135,7 +135,7 @@ pub fn oracle_spec(pair: &OraclePair, t: usize, steps: usize, n_targets: usize, 
         MapInput {
             name: "noise->b".into(),
             source: OtSource::Gaussian,
-            target: "b".into(),
+            target: NetKey::B,
             t,
             heights: h_nb,
             targets: y_b,
@@ -144,7 +144,7 @@ pub fn oracle_spec(pair: &OraclePair, t: usize, steps: usize, n_targets: usize, 
         MapInput {
             name: "prior->b".into(),
             source: OtSource::Gaussian,
-            target: "b".into(),
+            target: NetKey::B,
             t: last,
             heights: h_prior,
             targets: y_prior,

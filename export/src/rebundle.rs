@@ -27,7 +27,7 @@ pub fn spec_from_bundle(bundle: &Bundle, drop_maps: &[String], drop_neural: &[St
         spec.maps.push(MapInput {
             name: old.name.clone(),
             source: old.source.clone(),
-            target: old.target.clone(),
+            target: old.target,
             t: old.t,
             heights: heights.to_vec(),
             targets: targets.iter().map(|v| v.to_f32()).collect(),
@@ -37,8 +37,8 @@ pub fn spec_from_bundle(bundle: &Bundle, drop_maps: &[String], drop_neural: &[St
     for old in m.neural_maps.iter().filter(|o| !drop_neural.contains(&o.name)) {
         spec.neural_maps.push(NeuralMapInput {
             name: old.name.clone(),
-            source: old.source.clone(),
-            target: old.target.clone(),
+            source: old.source,
+            target: old.target,
             t: old.t,
             onnx: bundle.neural_map_bytes(old)?.to_vec(),
             provenance: old.provenance.clone(),

@@ -104,6 +104,15 @@ pub enum Error {
 
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+
+    /// Sections the writer cannot lay out (count, names, a row the reader would reject).
+    #[error("bundle layout: {0}")]
+    Layout(String),
+
+    /// The sink given to `bundle::write_to` failed (files go through the atomic writer and fail
+    /// with `Write` or `NoSpace` instead).
+    #[error("bundle stream write failed")]
+    Stream(#[source] std::io::Error),
 }
 
 impl Error {

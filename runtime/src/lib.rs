@@ -5,10 +5,12 @@
 //! The math of docs/DESIGN.md lives in [`sched`] (schedule, grid, DDIM) and [`ot`] (the map
 //! kernels); the height solver belongs to the exporter (`brenier_export::ot`).
 
+pub mod atomic;
 pub mod backend;
 pub mod bundle;
 pub mod error;
 pub mod io;
+pub mod linalg;
 #[cfg(feature = "cpu")]
 pub mod onnx;
 pub mod ot;

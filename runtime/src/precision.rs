@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 
 /// Arithmetic the networks run in. Inputs and outputs stay f32 at the
-/// [`EpsNet`](crate::backend::EpsNet) boundary; a
+/// [`Network`](crate::backend::Network) boundary; a
 /// backend in f16 converts at its edge, so pipelines and kernels do not change with precision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

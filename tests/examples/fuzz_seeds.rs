@@ -10,10 +10,10 @@
 
 use std::path::{Path, PathBuf};
 
+use brenier::bundle::Section;
 use brenier::bundle::{Bundle, ImageSpec, SectionKind, MANIFEST_SECTION};
 use brenier::sched::ScheduleSpec;
 use brenier_export::oracle_bundle::{oracle_spec, OraclePair};
-use brenier_export::Section;
 use brenier_tests::bundle_edit::encode;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

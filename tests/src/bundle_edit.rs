@@ -2,8 +2,8 @@
 //! can damage exactly one field and have every other check (checksums, layout) still pass.
 
 use brenier::bundle::format::{checksum, HEADER_LEN};
+use brenier::bundle::Section;
 use brenier::bundle::{Bundle, MANIFEST_SECTION};
-use brenier_export::Section;
 
 /// The writer's sections for every section of `b`, in table order.
 pub fn sections_of(b: &Bundle) -> Vec<Section> {
@@ -22,7 +22,7 @@ pub fn sections_of(b: &Bundle) -> Vec<Section> {
 /// The bytes of a bundle whose sections are `sections`.
 pub fn encode(sections: &[Section]) -> Vec<u8> {
     let mut out = Vec::new();
-    brenier_export::write_to(&mut out, sections).expect("sections lay out");
+    brenier::bundle::write_to(&mut out, sections).expect("sections lay out");
     out
 }
 

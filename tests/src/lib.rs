@@ -41,7 +41,7 @@ pub fn engine(path: &Path) -> Engine {
     Engine::new(Bundle::open(path).expect("open"), Box::new(CpuBackend::new(2).expect("cpu"))).expect("engine")
 }
 
-pub use brenier_export::gaussian::sample_moments as moments;
+pub use brenier::linalg::sample_moments as moments;
 
 /// Max absolute difference between two slices.
 pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {

@@ -15,11 +15,12 @@
 
 use brenier::backend::{Backend, CpuBackend, Precision};
 use brenier::bundle::Bundle;
+use brenier::linalg::{matvec, spd_inverse};
 use brenier::pipeline::{NetTime, Silent, TranslateMethod, TranslateOptions};
 use brenier::rng::NoiseStream;
 use brenier::sched::DdimCoeffs;
 use brenier::{Engine, Error, NetKey};
-use brenier_export::gaussian::{matvec, spd_inverse, Gaussian};
+use brenier_export::gaussian::Gaussian;
 use brenier_tests::*;
 use half::f16;
 
@@ -268,7 +269,7 @@ fn translation_matches_the_closed_form_pipeline(name: &str, b: Box<dyn Backend>)
 
     let m = engine.bundle().manifest();
     assert_eq!(m.schedule, brenier::sched::ScheduleSpec::default(), "alpha_bar() above assumes the default schedule");
-    let spec = m.find_map_at(&brenier::bundle::OtSource::Domain { domain: "a".into() }, NetKey::B, t).unwrap();
+    let spec = m.find_map_at(&brenier::bundle::OtSource::Domain { domain: NetKey::A }, NetKey::B, t).unwrap();
     let (heights, targets) = engine.bundle().ot_map(spec).unwrap();
     let g = grid(t, k);
     let (mut matched, mut moved) = (0, 0);

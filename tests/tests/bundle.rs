@@ -161,7 +161,7 @@ fn byte_sections_of_another_shape_or_kind_are_refused() {
         other => panic!("{other:?}"),
     }
     let mut sections = sections_of(&b);
-    sections.push(brenier_export::Section::f32_tensor("calibration", &[1], &[0.0]));
+    sections.push(brenier::bundle::Section::f32_tensor("calibration", &[1], &[0.0]));
     let with_tensor = open(&encode(&sections)).unwrap();
     let e = with_tensor.calibration().unwrap_err().to_string();
     assert!(e.contains("calibration") && e.contains("kind calibration"), "{e}");

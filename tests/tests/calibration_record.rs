@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 
 use brenier::bundle::calibration::CALIBRATION_SECTION;
+use brenier::bundle::{rewrite_sections, Section};
 use brenier::bundle::{Bundle, Manifest, SectionKind};
 use brenier::Error;
-use brenier_export::{rewrite_sections, Section};
 
 #[path = "../../fuzz/src/exercise.rs"]
 #[allow(dead_code)]

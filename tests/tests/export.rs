@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use brenier::bundle::manifest::OtSource;
+use brenier::NetKey;
 use brenier_export::onnx_build::{f32_values, to_bytes};
 use brenier_export::{export, ExportSpec, MapInput};
 
@@ -13,8 +14,8 @@ fn unet() -> Vec<u8> {
 fn map(n: usize, d: usize) -> MapInput {
     MapInput {
         name: "a->b".into(),
-        source: OtSource::Domain { domain: "a".into() },
-        target: "b".into(),
+        source: OtSource::Domain { domain: NetKey::A },
+        target: NetKey::B,
         t: 500,
         heights: vec![0.0; n],
         targets: brenier::rng::NoiseStream::new(1, 0).normal(n * d),
@@ -89,7 +90,7 @@ fn ddib_only_bundle_with_fp16_weights_round_trips() {
 #[test]
 fn rewriting_sections_replaces_adds_and_removes_and_never_touches_the_manifest() {
     use brenier::bundle::SectionKind;
-    use brenier_export::{rewrite_sections, Section};
+    use brenier::bundle::{rewrite_sections, Section};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("b.brn");
     std::fs::copy(&brenier_tests::oracle_bundle().0, &path).unwrap();

@@ -6,10 +6,11 @@
 
 use brenier::bundle::manifest::OtSource;
 use brenier::bundle::Bundle;
+use brenier::bundle::MapDirection;
 use brenier::io::batch::ReadOptions;
 use brenier::rng::NoiseStream;
 use brenier::NetKey;
-use brenier_export::from_images::{export_from_images, ExportObserver, Images, ImagesSpec, MapRequest, TargetKind};
+use brenier_export::from_images::{export_from_images, ExportObserver, Images, ImagesSpec, TargetKind};
 use brenier_export::ot::SolveConfig;
 use brenier_tests::{oracle_bundle, IMAGE};
 
@@ -36,7 +37,7 @@ fn spec(dir: &std::path::Path, targets: TargetKind) -> ImagesSpec {
     ImagesSpec {
         images: [Images::Path(write("a.npy", &pair.a, 1, 3000)), Images::Path(write("b.npy", &pair.b, 2, 400))],
         read: ReadOptions::default(),
-        maps: vec![MapRequest::Domain(NetKey::A), MapRequest::Noise(NetKey::B)],
+        maps: vec![MapDirection::Domain(NetKey::A), MapDirection::Noise(NetKey::B)],
         t: None,
         num_targets: 200,
         targets,

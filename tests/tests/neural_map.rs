@@ -3,10 +3,11 @@
 //! translation, checked against the map computed here in f64 and against B's latent law.
 
 use brenier::bundle::Bundle;
+use brenier::linalg::matvec;
 use brenier::pipeline::{NetTime, Silent, TranslateMethod, TranslateOptions};
 use brenier::rng::NoiseStream;
 use brenier::{Error, NetKey};
-use brenier_export::gaussian::{affine_map_network, matvec, ot_map_between};
+use brenier_export::gaussian::{affine_map_network, ot_map_between};
 use brenier_export::onnx_build::to_bytes;
 use brenier_export::oracle_bundle::{oracle_spec, OraclePair};
 use brenier_export::{export, NeuralMapInput};
@@ -22,8 +23,8 @@ fn bundle_with_neural_map(dir: &std::path::Path) -> (std::path::PathBuf, OracleP
     let (a, c) = ot_map_between(&pair.a, &pair.b, ab);
     spec.neural_maps.push(NeuralMapInput {
         name: "a->b".into(),
-        source: "a".into(),
-        target: "b".into(),
+        source: NetKey::A,
+        target: NetKey::B,
         t: T,
         onnx: to_bytes(&affine_map_network(&a, &c, IMAGE)),
         provenance: serde_json::json!({ "oracle": "closed-form Gaussian OT map" }),
@@ -123,7 +124,7 @@ fn manifest_refuses_bad_neural_maps() {
             Bundle::from_bytes(&edited).err().unwrap_or_else(|| panic!("accepted a bundle that should fail: {want}"));
         assert!(e.to_string().contains(want), "expected `{want}` in: {e}");
     };
-    edit(&|m| m["neural_maps"][0]["source"] = "c".into(), "unknown source domain `c`");
+    edit(&|m| m["neural_maps"][0]["source"] = "c".into(), "at `neural_maps[0].source`: unknown domain `c`");
     edit(&|m| m["neural_maps"][0]["target"] = "a".into(), "onto itself");
     edit(&|m| m["neural_maps"][0]["t"] = 1000.into(), "beyond n_train");
     edit(&|m| m["neural_maps"][0]["net"]["section"] = "net.a".into(), "reuses section `net.a`");

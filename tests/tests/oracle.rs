@@ -1,9 +1,9 @@
 //! Oracle tests: exact Gaussian ε-networks (real ONNX through tract) against closed forms.
 
+use brenier::linalg::{matvec, spd_inverse};
 use brenier::pipeline::{NetTime, Silent, TranslateMethod, TranslateOptions};
 use brenier::rng::NoiseStream;
 use brenier::NetKey;
-use brenier_export::gaussian::{matvec, spd_inverse};
 use brenier_tests::*;
 
 /// The exported network computes ε*(x,t) = √(1−ᾱ) Σ_t⁻¹ (x − √ᾱ m) (f32 tables: 1e-4 relative).
@@ -86,7 +86,7 @@ fn ddib_converges_to_closed_form_flow_map() {
     assert!(errs[0] > errs[1] && errs[1] > errs[2], "error must shrink with K: {errs:?}");
     // The Brenier map between N(mA,ΣA) and N(mB,ΣB) is x ↦ mB + A(x − mA) with
     // A = ΣA^{-1/2}(ΣA^{1/2} ΣB ΣA^{1/2})^{1/2} ΣA^{-1/2}; DDIB's map differs when ΣA, ΣB do not commute.
-    use brenier_export::gaussian::{matmul, reconstruct, sym_eigen};
+    use brenier::linalg::{matmul, reconstruct, sym_eigen};
     let sqrt = |m: &[f64]| {
         let (v, q) = sym_eigen(m, d);
         reconstruct(&q, &v.iter().map(|x| x.sqrt()).collect::<Vec<_>>(), d)

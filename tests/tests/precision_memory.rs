@@ -24,8 +24,8 @@ fn f16_networks_match_f32_to_half_precision() {
     let x = NoiseStream::new(3, 0).normal(5 * IMAGE.elems());
     for t in [0i64, 250, 999] {
         for key in [NetKey::A, NetKey::B] {
-            let want = e32.net(key).unwrap().eps(&x, 5, t).unwrap();
-            let got = e16.net(key).unwrap().eps(&x, 5, t).unwrap();
+            let want = e32.net(key).unwrap().run(&x, 5, t).unwrap();
+            let got = e16.net(key).unwrap().run(&x, 5, t).unwrap();
             let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
             let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max) / scale;
             // f16 keeps 11 significant bits (2^-11 ≈ 4.9e-4 relative per rounding); a few

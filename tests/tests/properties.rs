@@ -7,9 +7,9 @@
 //! The OT map's properties live beside its kernel (runtime/src/ot/tests.rs).
 
 use brenier::bundle::format::{Header, SectionEntry, ENTRY_LEN, HEADER_LEN};
+use brenier::bundle::Section;
 use brenier::bundle::{Bundle, Dtype, SectionKind};
 use brenier::sched::{ddim_update, encode_eval_t, grid, DdimCoeffs, Schedule, ScheduleSpec};
-use brenier_export::Section;
 use brenier_tests::bundle_edit::{encode, sections_of};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use brenier::bundle::Bundle;
+use brenier::bundle::Section;
 use brenier::Error;
-use brenier_export::{ExportError, Section};
 use brenier_tests::bundle_edit::{encode, sections_of, without_ot_maps};
 use brenier_tests::faults::{strays, FailAfter, SmallFs};
 use brenier_tests::oracle_bundle;
@@ -25,8 +25,8 @@ fn old_bundle_bytes() -> Vec<u8> {
 fn write_with_fault(path: &Path, sections: &[Section], limit: u64, kind: ErrorKind) -> brenier::Result<u64> {
     brenier::io::write_atomic_with(path, |w| {
         let mut f = FailAfter::new(w, limit, kind);
-        brenier_export::write_to(&mut f, sections).map(|_| ()).map_err(|e| match e {
-            ExportError::Stream(io) => io,
+        brenier::bundle::write_to(&mut f, sections).map(|_| ()).map_err(|e| match e {
+            Error::Stream(io) => io,
             other => std::io::Error::other(other.to_string()),
         })
     })
@@ -89,8 +89,8 @@ fn a_full_file_system_is_a_typed_error_and_keeps_the_old_bundle() {
     assert!(old.len() < KIB * 1024 && old.len() + new_len > KIB * 1024, "sizes do not exercise a full disk");
     let target = fs.path().join("model.brn");
     brenier::io::write_atomic(&target, &old).unwrap();
-    let err = brenier_export::write_bundle(&target, &sections).unwrap_err();
-    assert!(matches!(err, ExportError::Runtime(Error::NoSpace { .. })), "{err:?}");
+    let err = brenier::bundle::write_bundle(&target, &sections).unwrap_err();
+    assert!(matches!(err, Error::NoSpace { .. }), "{err:?}");
     let text = format!("{:#}", anyhow_chain(&err));
     assert!(text.contains("no space left") && text.contains("model.brn"), "{text}");
     assert_eq!(std::fs::read(&target).unwrap(), old);

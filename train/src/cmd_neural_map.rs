@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use brenier::bundle::MapDirection;
+use brenier::NetKey;
 use brenier_train::data::Split;
 use brenier_train::model::UNetConfig;
 use brenier_train::neural_map::eval::evaluate_toy;
@@ -179,7 +181,8 @@ pub fn latent(a: LatentArgs) -> Result<()> {
     let size = m.image.height;
     let trained = run_training(&pair, &cfg, |dev| UNetMap::new(&unet, t, size, dev), &a.train)?;
     let mut written = vec![];
-    for (map, dir, file) in [(&trained.forward, "a->b", "map-ab.onnx"), (&trained.backward, "b->a", "map-ba.onnx")] {
+    let (ab, ba) = (MapDirection::Domain(NetKey::A), MapDirection::Domain(NetKey::B));
+    for (map, dir, file) in [(&trained.forward, ab, "map-ab.onnx"), (&trained.backward, ba, "map-ba.onnx")] {
         let bytes = brenier_export::onnx_build::to_bytes(&brenier_train::onnx::export_unet_map(
             &map.net,
             m.image.channels,
@@ -202,21 +205,22 @@ fn write_bundle(
     bundle: &brenier::Bundle,
     t: usize,
     cfg: &DiotmConfig,
-    maps: Vec<(&str, Vec<u8>)>,
+    maps: Vec<(MapDirection, Vec<u8>)>,
     run: &Path,
     output: &Path,
 ) -> Result<()> {
     let m = bundle.manifest();
-    let names: Vec<String> =
-        maps.iter().map(|(dir, _)| brenier::bundle::manifest::map_name(dir, t, m.t_encode)).collect();
+    let names: Vec<String> = maps.iter().map(|(dir, _)| dir.name_at(t, m.t_encode)).collect();
     let mut spec = brenier_export::spec_from_bundle(bundle, &[], &names)?;
     spec.provenance = m.provenance.clone();
     for (dir, onnx) in maps {
-        let (source, target) = dir.split_once("->").unwrap_or(("a", "b"));
+        let MapDirection::Domain(source) = dir else {
+            anyhow::bail!("a neural map goes between the domains, not {dir}")
+        };
         spec.neural_maps.push(brenier_export::NeuralMapInput {
-            name: brenier::bundle::manifest::map_name(dir, t, m.t_encode),
-            source: source.into(),
-            target: target.into(),
+            name: dir.name_at(t, m.t_encode),
+            source,
+            target: dir.target(),
             t,
             onnx,
             provenance: serde_json::json!({ "trainer": "brenier-train neural-map (DIOTM)", "run": run.display().to_string(), "config": cfg }),

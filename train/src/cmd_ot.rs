@@ -7,11 +7,11 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 use brenier::backend::{BackendKind, Precision};
-use brenier::bundle::manifest::map_name;
+use brenier::bundle::manifest::{map_name, MapDirection};
 use brenier::io::batch::{Batch, ReadOptions};
 use brenier::pipeline::Observer;
 use brenier::Bundle;
-use brenier_export::from_images::{export_from_images, ExportObserver, Images, ImagesSpec, MapRequest, TargetKind};
+use brenier_export::from_images::{export_from_images, ExportObserver, Images, ImagesSpec, TargetKind};
 use brenier_export::ot::{Progress, SolveConfig};
 use brenier_train::data::Split;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -27,8 +27,8 @@ pub struct OtArgs {
     pub(crate) t: Option<usize>,
     /// Which maps to solve (of a->b, b->a, noise->a, noise->b). The input bundle's other maps are
     /// kept.
-    #[arg(long, value_delimiter = ',', default_values_t = ["a->b".to_string(), "b->a".to_string(), "noise->b".to_string()])]
-    pub(crate) maps: Vec<String>,
+    #[arg(long, value_delimiter = ',', default_value = "a->b,b->a,noise->b")]
+    pub(crate) maps: Vec<MapDirection>,
     /// How the targets are made from the target domain's training images: `encoded` (DDIM with
     /// its network, --encode-steps steps) or `forward` (forward noise to T, no network cost).
     #[arg(long, default_value = "forward")]
@@ -111,7 +111,6 @@ pub fn run(a: OtArgs) -> Result<()> {
     let bundle = Bundle::open(&a.pair.bundle)?;
     let m = bundle.manifest().clone();
     let t = a.t.unwrap_or(m.t_encode);
-    let maps: Vec<MapRequest> = a.maps.iter().map(|s| MapRequest::parse(s)).collect::<Result<_, _>>()?;
     let train = a.pair.data.load(Split::Train)?;
     let image = m.image;
     let loaded = |class: u8| -> Result<Images> {
@@ -125,7 +124,7 @@ pub fn run(a: OtArgs) -> Result<()> {
             skipped: vec![],
         }))
     };
-    let replaced: Vec<String> = maps.iter().map(|r| map_name(r.name(), t, m.t_encode)).collect();
+    let replaced: Vec<String> = a.maps.iter().map(|d| d.name_at(t, m.t_encode)).collect();
     let mut base = brenier_export::spec_from_bundle(&bundle, &replaced, &[])?;
     drop(bundle);
     // One provenance entry per solve (`ot`, `ot@t250`), earlier ones kept.
@@ -135,7 +134,7 @@ pub fn run(a: OtArgs) -> Result<()> {
     };
     provenance.insert(
         map_name("ot", t, m.t_encode),
-        serde_json::json!({ "maps": a.maps, "class_a": a.pair.class_a, "class_b": a.pair.class_b, "t": t,
+        serde_json::json!({ "maps": a.maps.iter().map(|d| d.as_str()).collect::<Vec<_>>(), "class_a": a.pair.class_a, "class_b": a.pair.class_b, "t": t,
             "targets_kind": a.targets_kind.as_str(), "encode_steps": a.encode_steps, "targets": a.targets, "tol": a.tol,
             "candidates": a.candidates, "lr": a.lr, "seed": a.seed }),
     );
@@ -143,7 +142,7 @@ pub fn run(a: OtArgs) -> Result<()> {
     let spec = ImagesSpec {
         images: [loaded(a.pair.class_a)?, loaded(a.pair.class_b)?],
         read: ReadOptions::default(),
-        maps,
+        maps: a.maps.clone(),
         t: Some(t),
         num_targets: a.targets,
         targets: a.targets_kind,

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use brenier::backend::CpuBackend;
-use brenier::bundle::manifest::{OtSource, SolveRecord};
+use brenier::bundle::manifest::{MapDirection, SolveRecord};
 use brenier::pipeline::{Silent, TranslateMethod};
 use brenier::{Bundle, Engine, NetKey};
 use brenier_calibration::classify::{evaluate, ClassifierRunner, Quality};
@@ -90,18 +90,18 @@ pub fn run(a: Args) -> Result<()> {
     // The floor at this count: real training images scored like the outputs.
     let real = evaluate(&runner, &data.target_train[..a.count * d], None, data.target_test, data.target_class)?;
 
-    // Solves the map `name` for (kind, n) into its own bundle, or reuses the one a previous run
+    // Solves the map `dir` for (kind, n) into its own bundle, or reuses the one a previous run
     // left; returns the bundle's engine and the map's solve record.
-    let solved = |kind: &str, n: usize, name: &str, file: &str| -> Result<(Engine, SolveRecord)> {
+    let solved = |kind: &str, n: usize, dir: MapDirection, file: &str| -> Result<(Engine, SolveRecord)> {
         // Named by everything that decides the map besides the bundle and classes, which the
         // work folder is for.
         let bundle = a.work_dir.join(format!("{kind}-{n}-k{}-tol{}{file}.brn", a.encode_steps, a.tol));
         if !bundle.exists() {
-            println!("== {kind} targets, N = {n}: solving {name} into {}", bundle.display());
+            println!("== {kind} targets, N = {n}: solving {dir} into {}", bundle.display());
             crate::cmd_ot::run(crate::cmd_ot::OtArgs {
                 pair: a.pair.clone(),
                 t: Some(t),
-                maps: vec![name.into()],
+                maps: vec![dir],
                 targets_kind: kind.parse()?,
                 encode_steps: a.encode_steps,
                 targets: n,
@@ -116,16 +116,12 @@ pub fn run(a: Args) -> Result<()> {
             })?;
         }
         let engine = Engine::new(Bundle::open(&bundle)?, Box::new(CpuBackend::new(0)?))?;
-        let source = match name {
-            "a->b" => OtSource::Domain { domain: NetKey::A.as_str().into() },
-            _ => OtSource::Gaussian,
-        };
         let solve = engine
             .bundle()
             .manifest()
-            .find_map_at(&source, NetKey::B, t)
+            .find_map_at(&dir.source(), dir.target(), t)
             .and_then(|m| m.solve.clone())
-            .with_context(|| format!("{}: the {name} map has no solve record", bundle.display()))?;
+            .with_context(|| format!("{}: the {dir} map has no solve record", bundle.display()))?;
         Ok((engine, solve))
     };
 
@@ -156,7 +152,7 @@ pub fn run(a: Args) -> Result<()> {
                 entries.push(e.clone());
                 continue;
             }
-            let (engine, solve) = solved(kind, n, "a->b", "")?;
+            let (engine, solve) = solved(kind, n, MapDirection::Domain(NetKey::A), "")?;
             let row = Row {
                 name: "OT-ALD",
                 method: TranslateMethod::OtAld,
@@ -168,7 +164,7 @@ pub fn run(a: Args) -> Result<()> {
             };
             let translation =
                 Measured { solve, row: translation_row(&engine, &runner, &data, &row, &Silent, &nearest)? };
-            let (engine, solve) = solved(kind, n, "noise->b", "-noise")?;
+            let (engine, solve) = solved(kind, n, MapDirection::Noise(NetKey::B), "-noise")?;
             let row = dpm_ot_row(&engine, &runner, &data, a.count, a.nfe, 0, 0, &Silent, &nearest)?;
             let generation = Measured { solve, row };
             let (tr, gen) = (&translation.row, &generation.row);

@@ -135,7 +135,14 @@ pub fn train(
         }
         model = params::load(model, &checkpoint::read_params(&ckpt, "model", &sizes)?).map_err(anyhow::Error::msg)?;
         ema = checkpoint::read_params(&ckpt, "ema", &sizes)?;
-        optim = optim.load(ckpt.join("optim.bpk")).map_err(|e| anyhow::anyhow!("loading optimizer state: {e:?}"))?;
+        // The committed runs ship without their Adam state (docs/DESIGN.md, "Training runs"):
+        // resuming one restarts Adam's moments from zero on the loaded weights.
+        if ckpt.join("optim.bpk").exists() {
+            optim =
+                optim.load(ckpt.join("optim.bpk")).map_err(|e| anyhow::anyhow!("loading optimizer state: {e:?}"))?;
+        } else {
+            log::warn!("{} has no optimizer state (optim.bpk): Adam restarts from zero moments", ckpt.display());
+        }
         log::info!("resumed from step {}", s.step);
         state = State { config: cfg.clone(), ..s };
     }

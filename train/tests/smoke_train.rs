@@ -54,7 +54,7 @@ fn loss_falls_resume_continues_and_export_matches() {
     let spec =
         brenier::onnx::signature(&brenier::onnx::decode(&onnx, "unet").unwrap(), "unet").unwrap().net_spec("net");
     let image = brenier::bundle::ImageSpec { channels: 1, height: 28, width: 28 };
-    let got = CpuBackend::new(1).unwrap().load_net(&onnx, &spec, image, "ema").unwrap().eps(&x, 2, 250).unwrap();
+    let got = CpuBackend::new(1).unwrap().load_net(&onnx, &spec, image, "ema").unwrap().run(&x, 2, 250).unwrap();
     let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
     let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max) / scale;
     assert!(err < 1e-4, "trained EMA export differs from burn by {err}");

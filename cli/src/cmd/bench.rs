@@ -229,15 +229,16 @@ pub fn run(a: Args) -> Result<()> {
             })
             .collect()
     };
-    let source = brenier::bundle::OtSource::Domain { domain: "a".into() };
-    let ot_map = match m.find_map(&source, NetKey::B) {
-        Some(spec) => Some(stats(repeat(&|lat| engine.apply_map(spec, lat, None).map(|_| ()))?)),
-        None => None,
+    // The map stage of the plans `translate` would run (A→B at the bundle's T).
+    let map_stage = |method| -> brenier::Result<Option<Stats>> {
+        let opts = TranslateOptions { method, ..TranslateOptions::default() };
+        match engine.plan_if_present(&opts)? {
+            Some(plan) => Ok(Some(stats(repeat(&|lat| plan.map(lat).map(|_| ()))?))),
+            None => Ok(None),
+        }
     };
-    let neural_map = match m.find_neural_map(NetKey::A, None) {
-        Some((index, _)) => Some(stats(repeat(&|lat| engine.apply_neural_map(index, lat).map(|_| ()))?)),
-        None => None,
-    };
+    let ot_map = map_stage(TranslateMethod::OtAld)?;
+    let neural_map = map_stage(TranslateMethod::NeuralOt)?;
     rss.push(StagePeak { stage: "OT map", mib: peak_rss_mib() });
     device.extend(engine.backend().device_memory_used());
     let opts = TranslateOptions { method: a.method, steps: a.steps, ..TranslateOptions::default() };
@@ -309,17 +310,22 @@ fn print_latency(r: &LatencyReport) {
 }
 
 /// The translations a `--memory` run measures: every method the bundle can run, K = 1.
-fn measured_methods(engine: &Engine) -> Vec<TranslateMethod> {
-    let m = engine.bundle().manifest();
-    let source = brenier::bundle::OtSource::Domain { domain: "a".into() };
-    TranslateMethod::ALL
-        .into_iter()
-        .filter(|method| match method {
-            TranslateMethod::Ddib => true,
-            TranslateMethod::OtAld => m.find_map(&source, NetKey::B).is_some(),
-            TranslateMethod::NeuralOt => m.find_neural_map(NetKey::A, None).is_some(),
-        })
-        .collect()
+fn measured_methods(engine: &Engine) -> brenier::Result<Vec<TranslateMethod>> {
+    let mut methods = vec![];
+    for method in TranslateMethod::ALL {
+        if engine.plan_if_present(&TranslateOptions { method, ..TranslateOptions::default() })?.is_some() {
+            methods.push(method);
+        }
+    }
+    Ok(methods)
+}
+
+/// What a `--memory-run` child process reports to its parent (one JSON line on stdout).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct MemoryRunPeak {
+    batch: usize,
+    peak_rss_bytes: u64,
+    device_used_bytes: Option<u64>,
 }
 
 /// `--memory-run B`: one translation of B images by each method, then this process's peak.
@@ -327,13 +333,14 @@ fn memory_run(run: &Run, batch: usize) -> Result<()> {
     anyhow::ensure!(batch > 0, "--memory-run needs at least one image");
     let engine = run.open()?;
     let x = NoiseStream::new(2, 0).normal(batch * engine.dim()).iter().map(|v| v.clamp(-1.0, 1.0)).collect::<Vec<_>>();
-    for method in measured_methods(&engine) {
+    for method in measured_methods(&engine)? {
         let opts = TranslateOptions { method, steps: Some(1), ..TranslateOptions::default() };
         engine.translate(&x, &opts, &Silent)?;
     }
     let peak = peak_rss_bytes().context("peak RSS is not readable on this system (no /proc/self/status)")?;
     let device = engine.backend().device_memory_used();
-    println!("{}", serde_json::json!({ "batch": batch, "peak_rss_bytes": peak, "device_used_bytes": device }));
+    let peak = MemoryRunPeak { batch, peak_rss_bytes: peak, device_used_bytes: device };
+    println!("{}", serde_json::to_string(&peak)?);
     Ok(())
 }
 
@@ -343,7 +350,7 @@ fn memory_table(a: &Args, run: &Run) -> Result<()> {
     let engine = run.open()?;
     let probe = engine.memory_probe()?;
     anyhow::ensure!(probe.measured, "peak RSS is not readable on this system: only the counted estimate exists");
-    let methods: Vec<&str> = measured_methods(&engine).iter().map(|m| m.as_str()).collect();
+    let methods: Vec<&str> = measured_methods(&engine)?.iter().map(|m| m.as_str()).collect();
     let exe = std::env::current_exe().context("locating the brenier binary")?;
     let mut rows = vec![];
     for &batch in &a.memory_batches {
@@ -356,8 +363,9 @@ fn memory_table(a: &Args, run: &Run) -> Result<()> {
             "the measured run at batch {batch} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("reading the measured run's peak")?;
-        let measured = v["peak_rss_bytes"].as_u64().context("the measured run printed no peak")?;
+        let peak: MemoryRunPeak = serde_json::from_slice(&out.stdout).context("reading the measured run's peak")?;
+        anyhow::ensure!(peak.batch == batch, "the measured run reports batch {}, not {batch}", peak.batch);
+        let measured = peak.peak_rss_bytes;
         let host = estimate.total_bytes - estimate.device_bytes;
         rows.push(MemoryRow {
             batch,
@@ -365,7 +373,7 @@ fn memory_table(a: &Args, run: &Run) -> Result<()> {
             host_estimate_mib: mib(host),
             measured_peak_mib: mib(measured),
             relative_error: (host as f64 - measured as f64) / measured as f64,
-            device_used_mib: v["device_used_bytes"].as_u64().map(mib),
+            device_used_mib: peak.device_used_bytes.map(mib),
             estimate,
         });
     }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use brenier::bundle::manifest::OtSource;
+use brenier::bundle::manifest::{MapDirection, OtSource};
 use brenier::bundle::ImageSpec;
 use brenier::io::npy;
 use brenier::NetKey;
@@ -21,7 +21,7 @@ struct ImagesArgs {
     images_b: Option<PathBuf>,
     /// Maps to solve, of a->b, b->a, noise->a, noise->b.
     #[arg(long, value_delimiter = ',', default_value = "a->b,b->a,noise->b")]
-    maps: Vec<String>,
+    maps: Vec<MapDirection>,
     /// Targets per map: images of the target domain (a seeded choice when there are more).
     #[arg(long, default_value_t = 2000)]
     num_targets: usize,
@@ -117,7 +117,7 @@ pub struct Args {
 fn read_map(
     name: &str,
     source: OtSource,
-    target: &str,
+    target: NetKey,
     t: usize,
     targets: &std::path::Path,
     heights: &std::path::Path,
@@ -139,10 +139,7 @@ fn read_map(
         );
     }
     let shape = y.shape.clone();
-    Ok((
-        MapInput { name: name.into(), source, target: target.into(), t, heights: h.data, targets: y.data, solve: None },
-        shape,
-    ))
+    Ok((MapInput { name: name.into(), source, target, t, heights: h.data, targets: y.data, solve: None }, shape))
 }
 
 fn parse_map(s: &str, default_t: usize) -> Result<(MapInput, Vec<usize>)> {
@@ -154,11 +151,17 @@ fn parse_map(s: &str, default_t: usize) -> Result<(MapInput, Vec<usize>)> {
     let get = |k: &str| kv.get(k).copied().with_context(|| format!("--ot-map `{s}` needs {k}="));
     let source = match get("source")? {
         "noise" | "gaussian" => OtSource::Gaussian,
-        d @ ("a" | "b") => OtSource::Domain { domain: d.into() },
+        "a" => OtSource::Domain { domain: NetKey::A },
+        "b" => OtSource::Domain { domain: NetKey::B },
         other => bail!("--ot-map source `{other}`: expected a, b or noise"),
     };
     let t = kv.get("t").map(|v| v.parse()).transpose().context("--ot-map t= must be an integer")?.unwrap_or(default_t);
-    read_map(get("name")?, source, get("target")?, t, Path::new(get("targets")?), Path::new(get("heights")?))
+    let target = match get("target")? {
+        "a" => NetKey::A,
+        "b" => NetKey::B,
+        other => bail!("--ot-map target `{other}`: expected a or b"),
+    };
+    read_map(get("name")?, source, target, t, Path::new(get("targets")?), Path::new(get("heights")?))
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -173,7 +176,7 @@ pub fn run(a: Args) -> Result<()> {
     spec.image = a.image.as_ref().map(|v| ImageSpec { channels: v[0], height: v[1], width: v[2] });
     let mut target_shapes = vec![];
     if let (Some(t), Some(h)) = (&a.targets, &a.heights) {
-        let (map, shape) = read_map("a->b", OtSource::Domain { domain: "a".into() }, "b", a.t, t, h)?;
+        let (map, shape) = read_map("a->b", OtSource::Domain { domain: NetKey::A }, NetKey::B, a.t, t, h)?;
         spec.maps.push(map);
         target_shapes.push(shape);
     }
@@ -236,9 +239,8 @@ pub fn run(a: Args) -> Result<()> {
 
 /// The exporter's own solve: images → targets → heights → bundle, with progress per stage.
 fn from_images(a: &Args, base: &ExportSpec, ia: &Path, ib: &Path) -> Result<(brenier::Manifest, u64)> {
-    use brenier_export::from_images::{export_from_images, Images, ImagesSpec, MapRequest};
+    use brenier_export::from_images::{export_from_images, Images, ImagesSpec};
     let i = &a.images;
-    let maps: Vec<MapRequest> = i.maps.iter().map(|s| MapRequest::parse(s)).collect::<Result<_, _>>()?;
     let spec = ImagesSpec {
         images: [Images::Path(ia.to_path_buf()), Images::Path(ib.to_path_buf())],
         read: brenier::io::batch::ReadOptions {
@@ -246,7 +248,7 @@ fn from_images(a: &Args, base: &ExportSpec, ia: &Path, ib: &Path) -> Result<(bre
             recursive: true,
             skip_bad: i.skip_bad,
         },
-        maps,
+        maps: i.maps.clone(),
         t: None,
         num_targets: i.num_targets,
         targets: i.targets_kind,
@@ -285,20 +287,17 @@ fn from_images(a: &Args, base: &ExportSpec, ia: &Path, ib: &Path) -> Result<(bre
 fn parse_neural_map(arg: &str, default_t: usize) -> Result<NeuralMapInput> {
     let usage = || format!("--neural-map `{arg}`: expected a->b=FILE or a->b=FILE@T (or b->a)");
     let (dir, rest) = arg.split_once('=').with_context(usage)?;
-    let (source, target) = match dir {
-        "a->b" => ("a", "b"),
-        "b->a" => ("b", "a"),
-        _ => bail!("{}", usage()),
-    };
+    let direction: MapDirection = dir.parse().ok().with_context(usage)?;
+    let MapDirection::Domain(source) = direction else { bail!("{}", usage()) };
     let (file, t) = match rest.rsplit_once('@') {
         Some((f, t)) => (f, t.parse::<usize>().with_context(|| format!("{}: `{t}` is not a train step", usage()))?),
         None => (rest, default_t),
     };
     let onnx = std::fs::read(file).with_context(|| format!("reading neural map {file}"))?;
     Ok(NeuralMapInput {
-        name: brenier::bundle::manifest::map_name(dir, t, default_t),
-        source: source.into(),
-        target: target.into(),
+        name: direction.name_at(t, default_t),
+        source,
+        target: direction.target(),
         t,
         onnx,
         provenance: serde_json::json!({ "file": file }),

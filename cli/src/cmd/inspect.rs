@@ -163,7 +163,7 @@ pub fn run(a: Args) -> Result<()> {
 
 #[cfg(feature = "cuda")]
 fn cuda_fallback(b: &Bundle, precision: Precision, json: bool) -> Result<()> {
-    let report = brenier::backend::cuda::net::bundle_fallback(b, precision)?;
+    let report = brenier::backend::cuda::bundle_fallback(b, precision)?;
     if json {
         let nets: serde_json::Map<String, serde_json::Value> =
             report.iter().map(|(l, n)| (l.clone(), serde_json::to_value(n).unwrap_or_default())).collect();

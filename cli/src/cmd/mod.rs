@@ -4,8 +4,6 @@ pub mod bench;
 pub mod calibrate;
 pub mod common;
 pub mod demo;
-pub mod demo_bundle;
-pub mod demo_oracle;
 pub mod eps;
 pub mod export;
 pub mod generate;

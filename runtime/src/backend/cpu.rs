@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use tract_onnx::prelude::*;
 
 use super::graph::Graph;
-use super::{Backend, EpsNet, Precision};
+use super::{Backend, Network, Precision};
 use crate::bundle::{ImageSpec, NetSpec};
 use crate::error::{Error, Result};
 use crate::ot::{self, Assignment};
@@ -70,7 +70,7 @@ impl Backend for CpuBackend {
         self.precision
     }
 
-    fn load_net(&self, onnx: &[u8], spec: &NetSpec, image: ImageSpec, label: &str) -> Result<Box<dyn EpsNet>> {
+    fn load_net(&self, onnx: &[u8], spec: &NetSpec, image: ImageSpec, label: &str) -> Result<Box<dyn Network>> {
         let graph = Graph::parse(onnx, spec, image, label)?;
         let weight_bytes = graph.params * if self.precision == Precision::F16 { 2 } else { 4 };
         // A graph with a dynamic batch is prepared for a batch of exactly 1 and a job's images
@@ -152,8 +152,8 @@ impl CpuNet {
     }
 }
 
-impl EpsNet for CpuNet {
-    fn eps(&self, x: &[f32], batch: usize, t: i64) -> Result<Vec<f32>> {
+impl Network for CpuNet {
+    fn run(&self, x: &[f32], batch: usize, t: i64) -> Result<Vec<f32>> {
         self.graph.check_input(x, batch)?;
         let d = self.graph.image.elems();
         // tract runs one plan on one thread; split the batch across the pool's threads
@@ -185,7 +185,7 @@ impl EpsNet for CpuNet {
     }
 
     fn images_in_flight(&self, batch: usize) -> usize {
-        // eps() runs pieces of the plan's batch on up to `threads` plans at once.
+        // run() runs pieces of the plan's batch on up to `threads` plans at once.
         let concurrent = if self.threads <= 1 { 1 } else { batch.div_ceil(self.plan_batch).min(self.threads).max(1) };
         concurrent * self.plan_batch
     }

@@ -25,10 +25,12 @@ pub use memory::Available;
 #[cfg(feature = "cpu")]
 pub use cpu::CpuBackend;
 
-/// A loaded ε-prediction network.
-pub trait EpsNet: Send + Sync {
-    /// ε(x, t) for `batch` images (`x` is batch×C×H×W, model space, row-major).
-    fn eps(&self, x: &[f32], batch: usize, t: i64) -> Result<Vec<f32>>;
+/// A loaded network with the bundle's `x`/`t` signature: an ε-prediction network, or a neural OT
+/// map (x_T of one domain ↦ x_T of the other, fed the map's time as `t`).
+pub trait Network: Send + Sync {
+    /// The output for `batch` inputs (`x` is batch×C×H×W, row-major): ε(x, t) for an ε-network,
+    /// the mapped latents for a neural map.
+    fn run(&self, x: &[f32], batch: usize, t: i64) -> Result<Vec<f32>>;
     /// Short label for logs and errors (`net a (sneaker)`).
     fn label(&self) -> &str;
     /// Memory the network holds once loaded (weights as the backend stores them), in bytes.
@@ -142,7 +144,7 @@ pub trait Backend: Send + Sync {
         None
     }
     /// Prepares a network from its ONNX bytes (optimised once, here, not per call).
-    fn load_net(&self, onnx: &[u8], spec: &NetSpec, image: ImageSpec, label: &str) -> Result<Box<dyn EpsNet>>;
+    fn load_net(&self, onnx: &[u8], spec: &NetSpec, image: ImageSpec, label: &str) -> Result<Box<dyn Network>>;
     /// Hard OT assignment: argmax_i ⟨x, y_i⟩ + h_i for each query row.
     fn ot_assign(&self, queries: &[f32], d: usize, targets: &[f16], heights: &[f32]) -> Result<Vec<Assignment>>;
     /// Entropic soft OT map with temperature τ.

@@ -220,7 +220,8 @@ impl CalibrationRecord {
                 let Some(map) = m.ot_maps.iter().find(|s| &s.name == name) else {
                     return bad("quick.map", format!("names `{name}`, not a map of this bundle ({})", m.map_names()));
                 };
-                let from_a = map.source == OtSource::Domain { domain: "a".into() } && map.target == "b";
+                let from_a =
+                    map.source == OtSource::Domain { domain: super::NetKey::A } && map.target == super::NetKey::B;
                 if !from_a || map.t != q.t {
                     return bad("quick.map", format!("`{name}` is not an a->b map at T = {}", q.t));
                 }

@@ -160,9 +160,75 @@ impl std::fmt::Display for Fp16Report {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum OtSource {
     /// Latents of a domain's images encoded to time `t`.
-    Domain { domain: String },
+    Domain { domain: NetKey },
     /// Standard normal noise N(0, I) (generation).
     Gaussian,
+}
+
+/// Which way a map goes: from a domain's latents onto the other domain's, or from N(0, I) onto a
+/// domain's (generation). Written `a->b`, `b->a`, `noise->a`, `noise->b` on the command line and
+/// in map names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MapDirection {
+    /// From this domain onto the other one.
+    Domain(NetKey),
+    /// From N(0, I) onto this domain.
+    Noise(NetKey),
+}
+
+impl MapDirection {
+    pub const ALL: [MapDirection; 4] = [
+        MapDirection::Domain(NetKey::A),
+        MapDirection::Domain(NetKey::B),
+        MapDirection::Noise(NetKey::A),
+        MapDirection::Noise(NetKey::B),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MapDirection::Domain(NetKey::A) => "a->b",
+            MapDirection::Domain(NetKey::B) => "b->a",
+            MapDirection::Noise(NetKey::A) => "noise->a",
+            MapDirection::Noise(NetKey::B) => "noise->b",
+        }
+    }
+
+    /// Where the map's points come from.
+    pub fn source(self) -> OtSource {
+        match self {
+            MapDirection::Domain(from) => OtSource::Domain { domain: from },
+            MapDirection::Noise(_) => OtSource::Gaussian,
+        }
+    }
+
+    /// The domain whose latents are the map's targets.
+    pub fn target(self) -> NetKey {
+        match self {
+            MapDirection::Domain(from) => from.other(),
+            MapDirection::Noise(to) => to,
+        }
+    }
+
+    /// The map's name at time `t` in a bundle whose default T is `default_t` ([`map_name`]).
+    pub fn name_at(self, t: usize, default_t: usize) -> String {
+        map_name(self.as_str(), t, default_t)
+    }
+}
+
+impl std::fmt::Display for MapDirection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for MapDirection {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        MapDirection::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| Error::InvalidArgument(format!("map `{s}`: expected a->b, b->a, noise->a or noise->b")))
+    }
 }
 
 /// The name of a map (OT or neural) in direction `dir` (`a->b`, `noise->b`) at time `t`: the
@@ -181,8 +247,8 @@ pub struct OtMapSpec {
     /// e.g. `a->b`, `b->a`, `noise->b`.
     pub name: String,
     pub source: OtSource,
-    /// Domain key (`a` or `b`) of the targets.
-    pub target: String,
+    /// The domain of the targets.
+    pub target: NetKey,
     /// Train step the targets live at.
     pub t: usize,
     pub heights: String,
@@ -243,9 +309,9 @@ impl std::fmt::Display for SolveRecord {
 pub struct NeuralMapSpec {
     /// e.g. `a->b`.
     pub name: String,
-    /// Domain keys (`a` or `b`) of the latents the map takes and returns.
-    pub source: String,
-    pub target: String,
+    /// The domains of the latents the map takes and returns.
+    pub source: NetKey,
+    pub target: NetKey,
     /// Train step both sides' latents live at.
     pub t: usize,
     pub net: NetSpec,
@@ -308,14 +374,6 @@ impl Manifest {
             }
         }
         for map in &self.ot_maps {
-            if map.target != "a" && map.target != "b" {
-                return bad(format!("OT map `{}` targets unknown domain `{}`", map.name, map.target));
-            }
-            if let OtSource::Domain { domain } = &map.source {
-                if domain != "a" && domain != "b" {
-                    return bad(format!("OT map `{}` has unknown source domain `{domain}`", map.name));
-                }
-            }
             if map.t >= n_train {
                 return bad(format!("OT map `{}` at t {} beyond n_train {n_train}", map.name, map.t));
             }
@@ -326,13 +384,8 @@ impl Manifest {
         let mut sections = vec![&self.nets.a.section, &self.nets.b.section];
         for (i, map) in self.neural_maps.iter().enumerate() {
             let what = format!("neural map `{}`", map.name);
-            for (side, key) in [("source", &map.source), ("target", &map.target)] {
-                if key != "a" && key != "b" {
-                    return bad(format!("{what} has unknown {side} domain `{key}`"));
-                }
-            }
             if map.source == map.target {
-                return bad(format!("{what} maps domain `{}` onto itself", map.source));
+                return bad(format!("{what} maps domain `{}` onto itself", map.source.as_str()));
             }
             if map.t >= n_train {
                 return bad(format!("{what} at t {} beyond n_train {n_train}", map.t));
@@ -355,11 +408,8 @@ impl Manifest {
     /// one at the bundle's default T if there is one, else the first.
     /// Returns its index in `neural_maps` with it.
     pub fn find_neural_map(&self, from: NetKey, t: Option<usize>) -> Option<(usize, &NeuralMapSpec)> {
-        let mut maps = self
-            .neural_maps
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| m.source == from.as_str() && m.target == from.other().as_str());
+        let mut maps =
+            self.neural_maps.iter().enumerate().filter(|(_, m)| m.source == from && m.target == from.other());
         match t {
             Some(t) => maps.find(|(_, m)| m.t == t),
             None => {
@@ -393,22 +443,17 @@ impl Manifest {
     pub fn source_label(&self, source: &OtSource) -> String {
         match source {
             OtSource::Gaussian => "N(0, I)".into(),
-            OtSource::Domain { domain } => self.key_label(domain),
+            OtSource::Domain { domain } => self.domain_label(*domain),
         }
     }
 
     /// `a (sneaker) → b (ankle-boot)`, `N(0, I) → b (ankle-boot)`.
     pub fn ot_map_direction(&self, map: &OtMapSpec) -> String {
-        format!("{} → {}", self.source_label(&map.source), self.key_label(&map.target))
+        format!("{} → {}", self.source_label(&map.source), self.domain_label(map.target))
     }
 
     pub fn neural_map_direction(&self, map: &NeuralMapSpec) -> String {
-        format!("{} → {}", self.key_label(&map.source), self.key_label(&map.target))
-    }
-
-    /// A validated domain key (`a`/`b`) with its name; any other string as it is.
-    fn key_label(&self, key: &str) -> String {
-        key.parse::<NetKey>().map_or_else(|_| key.to_string(), |k| self.domain_label(k))
+        format!("{} → {}", self.domain_label(map.source), self.domain_label(map.target))
     }
 
     pub fn domain_name(&self, key: NetKey) -> &str {
@@ -434,7 +479,7 @@ impl Manifest {
     /// Every map from `source` to `target`, in bundle order.
     pub fn maps_between(&self, source: &OtSource, target: NetKey) -> impl Iterator<Item = &OtMapSpec> + '_ {
         let source = source.clone();
-        self.ot_maps.iter().filter(move |m| m.source == source && m.target == target.as_str())
+        self.ot_maps.iter().filter(move |m| m.source == source && m.target == target)
     }
 
     pub fn map_names(&self) -> String {
@@ -446,7 +491,8 @@ impl Manifest {
     }
 }
 
-/// One of the bundle's two networks / domains.
+/// One of the bundle's two networks / domains; `"a"` / `"b"` in the manifest, so a map naming any
+/// other domain fails to parse, with the field's path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NetKey {
     A,
@@ -475,6 +521,23 @@ impl std::str::FromStr for NetKey {
             "a" | "A" => Ok(NetKey::A),
             "b" | "B" => Ok(NetKey::B),
             _ => Err(Error::InvalidArgument(format!("network `{s}`: expected `a` or `b`"))),
+        }
+    }
+}
+
+impl Serialize for NetKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for NetKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.as_str() {
+            "a" => Ok(NetKey::A),
+            "b" => Ok(NetKey::B),
+            _ => Err(serde::de::Error::custom(format!("unknown domain `{s}` (a bundle's domains are `a` and `b`)"))),
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::image::{to_model, Expect, Fit, Raster};
+use super::raster::{to_model, Expect, Fit, Raster};
 use crate::bundle::{ImageSpec, Normalization};
 use crate::error::{Error, Result};
 
@@ -16,7 +16,7 @@ pub fn read(path: &Path, image: ImageSpec, norm: Normalization) -> Result<Vec<f3
 
 /// Decodes PNG bytes (from `origin`, named in errors) into model space `[C, H, W]` at the bundle's
 /// size: a size mismatch is an error naming both sizes, checked from the header before any pixel
-/// buffer is allocated (`super::image` crops and resizes on request).
+/// buffer is allocated (`super::raster` crops and resizes on request).
 pub fn decode(bytes: &[u8], origin: &Path, image: ImageSpec, norm: Normalization) -> Result<Vec<f32>> {
     let raster = decode_raster(bytes, origin, Expect::Size(image.height, image.width))?;
     to_model(&raster, origin, image, norm, Fit::Exact)

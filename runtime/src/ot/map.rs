@@ -197,10 +197,16 @@ pub fn top_k(queries: &[f32], d: usize, targets: &[f16], heights: &[f32], k: usi
 pub fn hard_map(queries: &[f32], d: usize, targets: &[f16], heights: &[f32]) -> Result<(Vec<f32>, Vec<Assignment>)> {
     let a = assign(queries, d, targets, heights)?;
     let mut out = vec![0f32; queries.len()];
-    for (o, asg) in out.chunks_exact_mut(d).zip(&a) {
-        targets[asg.index * d..(asg.index + 1) * d].convert_to_f32_slice(o);
-    }
+    gather_targets(&a, targets, d, &mut out);
     Ok((out, a))
+}
+
+/// Writes the assigned target of each row (f16 widened to f32) into that row of `out`
+/// (`assignments.len()` rows of `d`): the hard map's last step, whichever backend assigned.
+pub fn gather_targets(assignments: &[Assignment], targets: &[f16], d: usize, out: &mut [f32]) {
+    for (row, asg) in out.chunks_exact_mut(d).zip(assignments) {
+        targets[asg.index * d..(asg.index + 1) * d].convert_to_f32_slice(row);
+    }
 }
 
 /// Entropic soft map M_τ. `tau` must be positive; as τ → 0 it tends to the hard map.

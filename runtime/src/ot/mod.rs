@@ -3,7 +3,7 @@
 
 pub mod map;
 
-pub use map::{assign, check_shapes, hard_map, nearest_target, soft_map, top_k, Assignment, TopK};
+pub use map::{assign, check_shapes, gather_targets, hard_map, nearest_target, soft_map, top_k, Assignment, TopK};
 
 #[cfg(test)]
 mod tests;

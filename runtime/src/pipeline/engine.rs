@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use crate::backend::{Backend, EpsNet};
+use crate::backend::{Backend, Network};
 use crate::bundle::{Bundle, NetKey, NetSpec, NeuralMapSpec};
 use crate::error::{check_finite, Error, Result};
 use crate::rng::NoiseStream;
@@ -31,9 +31,9 @@ pub struct Engine {
     bundle: Bundle,
     backend: Box<dyn Backend>,
     schedule: Schedule,
-    nets: [OnceLock<Box<dyn EpsNet>>; 2],
+    nets: [OnceLock<Box<dyn Network>>; 2],
     /// The manifest's neural maps, in its order, each loaded on first use.
-    neural_maps: Vec<OnceLock<Box<dyn EpsNet>>>,
+    neural_maps: Vec<OnceLock<Box<dyn Network>>>,
 }
 
 impl Engine {
@@ -58,7 +58,7 @@ impl Engine {
     }
 
     /// The network of a domain, prepared on first use.
-    pub fn net(&self, key: NetKey) -> Result<&dyn EpsNet> {
+    pub fn net(&self, key: NetKey) -> Result<&dyn Network> {
         let m = self.bundle.manifest();
         self.load_once(&self.nets[key as usize], || {
             Ok((self.bundle.net_bytes(key)?, m.net(key), format!("net {} ({})", key.as_str(), m.domain_name(key))))
@@ -66,7 +66,7 @@ impl Engine {
     }
 
     /// The manifest's neural map number `index` and its network, prepared on first use.
-    pub fn neural_map(&self, index: usize) -> Result<(&NeuralMapSpec, &dyn EpsNet)> {
+    pub fn neural_map(&self, index: usize) -> Result<(&NeuralMapSpec, &dyn Network)> {
         let m = self.bundle.manifest();
         let (Some(slot), Some(spec)) = (self.neural_maps.get(index), m.neural_maps.get(index)) else {
             return Err(Error::InvalidArgument(format!("the bundle has no neural map number {index}")));
@@ -80,9 +80,9 @@ impl Engine {
     /// Loads a network into `slot` on first use; `source` gives its ONNX bytes, spec and label.
     fn load_once<'a>(
         &'a self,
-        slot: &'a OnceLock<Box<dyn EpsNet>>,
+        slot: &'a OnceLock<Box<dyn Network>>,
         source: impl FnOnce() -> Result<(&'a [u8], &'a NetSpec, String)>,
-    ) -> Result<&'a dyn EpsNet> {
+    ) -> Result<&'a dyn Network> {
         if let Some(net) = slot.get() {
             return Ok(net.as_ref());
         }
@@ -136,7 +136,7 @@ impl Engine {
     ) -> Result<Vec<f32>> {
         let net = self.net(key)?;
         let t0 = Instant::now();
-        let e = net.eps(x, batch, t)?;
+        let e = net.run(x, batch, t)?;
         time.seconds += t0.elapsed().as_secs_f64();
         time.nfe += 1;
         if e.iter().any(|v| !v.is_finite()) {

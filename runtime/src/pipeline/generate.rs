@@ -69,7 +69,7 @@ impl Engine {
     fn noise_map(&self, opts: &GenerateOptions) -> Result<&OtMapSpec> {
         let m = self.bundle().manifest();
         let last = self.schedule().n_train() - 1;
-        let mut maps = m.ot_maps.iter().filter(|s| s.source == OtSource::Gaussian && s.target == opts.domain.as_str());
+        let mut maps = m.ot_maps.iter().filter(|s| s.source == OtSource::Gaussian && s.target == opts.domain);
         let found = match opts.method {
             GenerateMethod::DpmOt => maps.min_by_key(|s| s.t),
             GenerateMethod::PriorOt => maps.find(|s| s.t == last),

@@ -3,12 +3,10 @@
 
 use std::time::Instant;
 
-use half::slice::HalfFloatSliceExt;
-
 use super::engine::Engine;
-use crate::bundle::{NetKey, OtMapSpec, OtSource};
+use crate::bundle::{OtMapSpec, OtSource};
 use crate::error::Result;
-use crate::ot::nearest_target;
+use crate::ot::{gather_targets, nearest_target};
 
 /// What the map did to a batch.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -34,7 +32,7 @@ impl Engine {
         let batch = latents.len() / d.max(1);
         let (spec, net) = self.neural_map(index)?;
         let t0 = Instant::now();
-        let mapped = net.eps(latents, batch, spec.t as i64)?;
+        let mapped = net.run(latents, batch, spec.t as i64)?;
         let seconds = t0.elapsed().as_secs_f64();
         if mapped.iter().any(|v| !v.is_finite()) {
             return Err(crate::error::Error::NetworkNonFinite {
@@ -44,9 +42,8 @@ impl Engine {
         }
         latents.copy_from_slice(&mapped);
         let mut stats = MapStats { map: spec.name.clone(), seconds, ..Default::default() };
-        let source = OtSource::Domain { domain: spec.source.clone() };
-        let to: NetKey = spec.target.parse()?;
-        if let Some(ot) = self.bundle().manifest().find_map_at(&source, to, spec.t) {
+        let source = OtSource::Domain { domain: spec.source };
+        if let Some(ot) = self.bundle().manifest().find_map_at(&source, spec.target, spec.t) {
             let (_, targets) = self.bundle().ot_map(ot)?;
             stats.nearest_target_distance = nearest_target(latents, d, targets)?.into_iter().map(|(_, r)| r).collect();
             stats.target_rms = target_rms(targets, d);
@@ -70,9 +67,7 @@ impl Engine {
             }
             None => {
                 let a = self.backend().ot_assign(latents, d, targets, heights)?;
-                for (row, asg) in latents.chunks_exact_mut(d).zip(&a) {
-                    targets[asg.index * d..(asg.index + 1) * d].convert_to_f32_slice(row);
-                }
+                gather_targets(&a, targets, d, latents);
                 stats.assignments = a.iter().map(|a| a.index).collect();
                 stats.nearest_target_distance = vec![0.0; a.len()];
             }

@@ -9,7 +9,7 @@
 //! image and on the smallest batches that put one and two more images in flight, and the process
 //! peaks after them ([`MemoryProbe`]) give a base and the cost of each further image in flight.
 //! The estimate for a batch of B follows those points in the images the backend keeps in flight
-//! at B ([`EpsNet::images_in_flight`](crate::backend::EpsNet::images_in_flight)), plus the
+//! at B ([`Network::images_in_flight`](crate::backend::Network::images_in_flight)), plus the
 //! largest OT map's pages (a run reads one map; the probe reads none) and the buffers the
 //! pipeline and the command hold per image. Nothing larger than the probe's batches runs before
 //! the budget is checked. Off Linux the static count is the estimate, with the whole bundle file.
@@ -18,7 +18,7 @@ use super::engine::Engine;
 pub use crate::backend::memory::{
     current_rss_bytes, peak_rss_bytes, reset_peak_rss, system_available_bytes, Available,
 };
-use crate::backend::EpsNet;
+use crate::backend::Network;
 use crate::bundle::NetKey;
 use crate::error::{Error, Result};
 
@@ -140,7 +140,7 @@ impl MemoryEstimate {
 
 impl Engine {
     /// Every network the bundle ships — both ε-networks and its neural maps, so any method fits.
-    fn all_nets(&self) -> Result<Vec<&dyn EpsNet>> {
+    fn all_nets(&self) -> Result<Vec<&dyn Network>> {
         let mut nets = vec![self.net(NetKey::A)?, self.net(NetKey::B)?];
         for i in 0..self.bundle().manifest().neural_maps.len() {
             nets.push(self.neural_map(i)?.1);
@@ -148,7 +148,7 @@ impl Engine {
         Ok(nets)
     }
 
-    fn in_flight(nets: &[&dyn EpsNet], batch: usize) -> usize {
+    fn in_flight(nets: &[&dyn Network], batch: usize) -> usize {
         nets.iter().map(|n| n.images_in_flight(batch)).max().unwrap_or(batch).max(1)
     }
 
@@ -185,7 +185,7 @@ impl Engine {
         for batch in batches {
             let zeros = vec![0f32; batch * self.dim()];
             for net in &nets {
-                net.eps(&zeros, batch, 0)?;
+                net.run(&zeros, batch, 0)?;
             }
             let peak = peak_rss_bytes().unwrap_or(0);
             let device = match (device_before, self.backend().device_memory_used()) {

@@ -3,7 +3,7 @@
 
 use super::engine::{Engine, NetTime, Observer};
 use super::mapping::MapStats;
-use crate::bundle::{NetKey, Normalization, OtSource};
+use crate::bundle::{NetKey, Normalization};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,78 +85,11 @@ pub struct Translation {
 }
 
 impl Engine {
-    /// Translates a batch of model-space images (B×C×H×W).
+    /// Translates a batch of model-space images (B×C×H×W): [`Engine::plan`], then its stages.
     pub fn translate(&self, images: &[f32], opts: &TranslateOptions, obs: &dyn Observer) -> Result<Translation> {
         self.check_batch(images, "input images")?;
-        let m = self.bundle().manifest();
-        warn_out_of_range(images, m.normalization);
-        let to = opts.from.other();
-        let map = match opts.method {
-            TranslateMethod::Ddib | TranslateMethod::NeuralOt => None,
-            TranslateMethod::OtAld => {
-                let source = OtSource::Domain { domain: opts.from.as_str().into() };
-                let wanted = format!("{}->{}", opts.from.as_str(), to.as_str());
-                let found = match opts.t {
-                    Some(t) => m.find_map_at(&source, to, t),
-                    None => m.find_map(&source, to),
-                };
-                Some(found.ok_or_else(|| match (opts.t, m.find_map(&source, to)) {
-                    // A map exists, at other times: OT-ALD must encode to the time its targets live at.
-                    (Some(t), Some(_)) => Error::InvalidArgument(format!(
-                        "the bundle's OT maps {wanted} were solved between latents at t = {}; OT-ALD must \
-                         encode to one of those (got --t {t})",
-                        m.maps_between(&source, to).map(|s| s.t.to_string()).collect::<Vec<_>>().join(", ")
-                    )),
-                    _ => Error::NoOtMap { wanted, available: m.map_names() },
-                })?)
-            }
-        };
-        let neural = match opts.method {
-            TranslateMethod::NeuralOt => {
-                let wanted = format!("{}->{}", opts.from.as_str(), to.as_str());
-                let found = m.find_neural_map(opts.from, opts.t).map(|(i, spec)| (i, spec.t));
-                Some(found.ok_or_else(|| Error::NoNeuralMap {
-                    wanted: match opts.t {
-                        Some(t) => format!("{wanted} at t = {t}"),
-                        None => wanted,
-                    },
-                    available: m.neural_map_names(),
-                })?)
-            }
-            _ => None,
-        };
-        let t = match (opts.t, map, neural) {
-            (Some(t), _, _) => t,
-            (None, Some(spec), _) => spec.t,
-            (None, None, Some((_, t))) => t,
-            (None, None, None) => m.t_encode,
-        };
-        if t >= self.schedule().n_train() {
-            return Err(Error::InvalidArgument(format!("--t {t} must be below {}", self.schedule().n_train())));
-        }
-        let steps = opts.steps.unwrap_or(m.steps.min(t + 1));
-        let eta = opts.eta.unwrap_or(m.eta);
-        if !(0.0..=1.0).contains(&eta) {
-            return Err(Error::InvalidArgument(format!("η = {eta} must be in [0, 1]")));
-        }
-        if opts.tau.is_some() && map.is_none() {
-            return Err(Error::InvalidArgument(
-                "--tau applies to the semi-discrete OT map (--method ot-ald); DDIB and the neural map have none".into(),
-            ));
-        }
-        let mut x = images.to_vec();
-        let (mut enc, mut dec) = (NetTime::default(), NetTime::default());
-        self.encode(opts.from, &mut x, t, steps, obs, &mut enc)?;
-        let map_stats = match (map, neural) {
-            (Some(spec), _) => Some(self.apply_map(spec, &mut x, opts.tau)?),
-            (None, Some((index, _))) => Some(self.apply_neural_map(index, &mut x)?),
-            (None, None) => None,
-        };
-        self.decode(to, &mut x, t, steps, eta, opts.seed, obs, &mut dec)?;
-        // The OT targets were read in place from the mapping: refuse results computed from a
-        // file that changed underneath.
-        self.bundle().check_unchanged()?;
-        Ok(Translation { images: x, t, steps, eta, nfe: enc.nfe + dec.nfe, encode: enc, decode: dec, map: map_stats })
+        warn_out_of_range(images, self.bundle().manifest().normalization);
+        self.plan(opts)?.run(images, obs)
     }
 }
 

@@ -38,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sections = sections_of(&Bundle::open(src)?);
     brenier::io::write_atomic_with(dst.as_ref(), |w| {
         let mut slow = Slow { inner: w, written: 0 };
-        brenier_export::write_to(&mut slow, &sections).map(|_| ()).map_err(std::io::Error::other)
+        brenier::bundle::write_to(&mut slow, &sections).map(|_| ()).map_err(std::io::Error::other)
     })?;
     println!("done");
     Ok(())

@@ -193,7 +193,13 @@ pub fn train<M: MapNet + Clone>(
         fwd = load(fwd, &ckpt, "forward", &all_sizes[0])?;
         bwd = load(bwd, &ckpt, "backward", &all_sizes[1])?;
         value = load(value, &ckpt, "value", &all_sizes[2])?;
+        // The committed runs ship without their Adam states (docs/DESIGN.md, "Training runs"):
+        // resuming one restarts Adam's moments from zero on the loaded weights.
         let opt = |o: ModuleOptimizer, name: &str| {
+            if !ckpt.join(name).exists() {
+                log::warn!("{} has no optimizer state {name}: Adam restarts from zero moments", ckpt.display());
+                return Ok(o);
+            }
             o.load(ckpt.join(name)).map_err(|e| anyhow::anyhow!("loading optimizer state {name}: {e:?}"))
         };
         opt_f = opt(opt_f, "forward.bpk")?;

@@ -3,11 +3,12 @@
 //! kernel. Every library is loaded at run time and probed first ([`probe::probe`]), so the same
 //! binary runs on a machine without CUDA and says why it cannot use it.
 //!
-//! The pipelines keep their state on the host at the [`EpsNet`] boundary (f32 in, f32 out), so
+//! The pipelines keep their state on the host at the [`Network`] boundary (f32 in, f32 out), so
 //! the OT and DDIM kernels run on uploaded copies; the data moved per step is one batch of
 //! latents, small next to a network evaluation.
 
 pub mod compile;
+mod fallback;
 pub mod net;
 mod ot;
 pub mod probe;
@@ -19,13 +20,14 @@ use cudarc::nvrtc::Ptx;
 use half::f16;
 
 use super::graph::Graph;
-use super::{Backend, EpsNet, Precision};
+use super::{Backend, Network, Precision};
 use crate::bundle::{ImageSpec, NetSpec};
 use crate::error::{Error, Result};
 use crate::ot::Assignment;
 use crate::rng::NoiseStream;
 use crate::sched::DdimCoeffs;
 use compile::BLOCK;
+pub use fallback::{bundle_fallback, cpu_fallback_nodes, FallbackNode};
 pub use probe::{probe, DeviceInfo};
 
 /// The loaded kernels of kernels.cu, by name.
@@ -135,7 +137,7 @@ impl Backend for CudaBackend {
         super::Available { system, device_free, unified: false }
     }
 
-    fn load_net(&self, onnx: &[u8], spec: &NetSpec, image: ImageSpec, label: &str) -> Result<Box<dyn EpsNet>> {
+    fn load_net(&self, onnx: &[u8], spec: &NetSpec, image: ImageSpec, label: &str) -> Result<Box<dyn Network>> {
         let graph = Graph::parse(onnx, spec, image, label)?;
         Ok(Box::new(net::CudaNet::load(graph, self.precision)?))
     }

@@ -1,15 +1,14 @@
 //! ε-networks on the GPU through tract's CUDA runtime, after tract's f32→f16 translation when the
 //! backend runs in f16. Nodes tract cannot run on CUDA stay on the CPU inside the same plan
-//! (tract inserts the copies); [`cpu_fallback_nodes`] names them for `inspect --backend cuda`.
+//! (tract inserts the copies); `super::fallback` names them for `inspect --backend cuda`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tract_onnx::prelude::*;
-use tract_onnx::tract_core::transform::ModelTransform;
 
 use crate::backend::graph::Graph;
-use crate::backend::{EpsNet, Precision};
+use crate::backend::{Network, Precision};
 use crate::error::{Error, Result};
 
 /// tract's CUDA runtime. Naming `tract_cuda` here also keeps its runtime registration linked in.
@@ -74,8 +73,8 @@ fn prepare(label: &str, typed: TypedModel, batch: usize) -> Result<Arc<Box<dyn R
     Ok(Arc::new(plan))
 }
 
-impl EpsNet for CudaNet {
-    fn eps(&self, x: &[f32], batch: usize, t: i64) -> Result<Vec<f32>> {
+impl Network for CudaNet {
+    fn run(&self, x: &[f32], batch: usize, t: i64) -> Result<Vec<f32>> {
         self.graph.check_input(x, batch)?;
         let plan = self.plan(batch)?;
         let inputs = self.graph.inputs(x, batch, t, self.precision)?;
@@ -96,46 +95,4 @@ impl EpsNet for CudaNet {
     fn activation_bytes(&self, batch: usize) -> usize {
         self.activation_bytes_per_image * batch
     }
-}
-
-/// One node of a network that tract keeps on the CPU under the CUDA runtime.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct FallbackNode {
-    pub node: String,
-    pub op: String,
-}
-
-/// The nodes of `graph` that tract's CUDA transform leaves on the CPU. Needs a device (the
-/// transform initialises a CUDA context): call after [`super::probe::probe`] succeeded.
-pub fn cpu_fallback_nodes(graph: &Graph, precision: Precision) -> Result<Vec<FallbackNode>> {
-    let mut typed = graph.typed(1, precision)?;
-    tract_cuda::CudaTransform
-        .transform(&mut typed)
-        .map_err(|e| Error::tract(format!("translating {} for CUDA", graph.label), e))?;
-    Ok(typed
-        .nodes()
-        .iter()
-        .filter_map(|n| {
-            let op = n.op.name().to_string();
-            let on_device = ["Cuda", "Gpu", "DeviceSync"].iter().any(|p| op.starts_with(p));
-            (!on_device && op != "Source" && op != "Const").then(|| FallbackNode { node: n.name.clone(), op })
-        })
-        .collect())
-}
-
-/// [`cpu_fallback_nodes`] for both networks of a bundle, by label. Probes the machine first.
-pub fn bundle_fallback(
-    bundle: &crate::bundle::Bundle,
-    precision: Precision,
-) -> Result<Vec<(String, Vec<FallbackNode>)>> {
-    super::probe::probe()?;
-    let m = bundle.manifest();
-    [crate::NetKey::A, crate::NetKey::B]
-        .into_iter()
-        .map(|key| {
-            let label = format!("net {} ({})", key.as_str(), m.domain_name(key));
-            let graph = Graph::parse(bundle.net_bytes(key)?, m.net(key), m.image, &label)?;
-            Ok((label, cpu_fallback_nodes(&graph, precision)?))
-        })
-        .collect()
 }

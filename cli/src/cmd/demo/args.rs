@@ -1,11 +1,6 @@
-//! `brenier demo`: an end-to-end run with nothing to download. With a shipped bundle
-//! (`assets/demo.brn`, or `--bundle`) it translates the held-out inputs with DDIB, OT-ALD and the
-//! neural map (where shipped) and generates with DPM-OT; without one it falls back to the
-//! Gaussian oracle bundle.
+//! The flags of `brenier demo`, shared by both of its runs.
 
 use std::path::PathBuf;
-
-use anyhow::Result;
 
 /// Run the demo: translation (OT-ALD vs DDIB) and generation (DPM-OT) with timings.
 #[derive(clap::Args, Debug)]
@@ -40,13 +35,3 @@ pub struct Args {
 
 pub const SHIPPED_BUNDLE: &str = "assets/demo.brn";
 pub const SHIPPED_INPUTS: &str = "assets/demo-inputs";
-
-pub fn run(a: Args) -> Result<()> {
-    let shipped = PathBuf::from(SHIPPED_BUNDLE);
-    match (&a.bundle, shipped.exists()) {
-        _ if a.oracle => super::demo_oracle::run(&a),
-        (Some(b), _) => super::demo_bundle::run(&a, b),
-        (None, true) => super::demo_bundle::run(&a, &shipped),
-        (None, false) => super::demo_oracle::run(&a),
-    }
-}

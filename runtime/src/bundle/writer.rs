@@ -1,17 +1,16 @@
 //! The bundle writer: lays sections out as FORMAT.md specifies (64-byte aligned, in the order
-//! given, checksummed) and writes the file through `brenier::io::atomic`, so a crash or a full
+//! given, checksummed) and writes the file through `crate::atomic`, so a crash or a full
 //! disk leaves the old file or none, never a partial one.
 
 use std::io::Write;
 use std::path::Path;
 
-use brenier::bundle::format::{
+use super::format::{
     align_up, checksum, Header, SectionEntry, ALIGN, ENTRY_LEN, HEADER_LEN, MAX_SECTIONS, NAME_LEN, VERSION,
 };
-use brenier::bundle::{Dtype, SectionKind};
-use brenier::io::write_atomic_with;
-
-use crate::error::{ExportError, Result};
+use super::{Dtype, SectionKind};
+use crate::atomic::write_atomic_with;
+use crate::error::{Error, Result};
 
 /// One section to write.
 #[derive(Debug, Clone)]
@@ -52,23 +51,20 @@ impl Section {
 /// Header and table for `sections`, with every offset assigned.
 fn layout(sections: &[Section]) -> Result<(Header, Vec<SectionEntry>)> {
     if sections.is_empty() || sections.len() > MAX_SECTIONS as usize {
-        return Err(ExportError::invalid(format!(
-            "a bundle holds 1..={MAX_SECTIONS} sections, got {}",
-            sections.len()
-        )));
+        return Err(Error::Layout(format!("a bundle holds 1..={MAX_SECTIONS} sections, got {}", sections.len())));
     }
     let table_end = (HEADER_LEN + sections.len() * ENTRY_LEN) as u64;
     let mut at = align_up(table_end);
     let mut entries = Vec::with_capacity(sections.len());
     for s in sections {
         if s.name.is_empty() || s.name.len() > NAME_LEN || !s.name.bytes().all(|c| c.is_ascii_graphic()) {
-            return Err(ExportError::invalid(format!(
+            return Err(Error::Layout(format!(
                 "section name `{}` must be 1..={NAME_LEN} printable ASCII bytes",
                 s.name
             )));
         }
         if entries.iter().any(|e: &SectionEntry| e.name == s.name) {
-            return Err(ExportError::invalid(format!("section `{}` given twice", s.name)));
+            return Err(Error::Layout(format!("section `{}` given twice", s.name)));
         }
         let entry = SectionEntry {
             name: s.name.clone(),
@@ -97,7 +93,7 @@ fn layout(sections: &[Section]) -> Result<(Header, Vec<SectionEntry>)> {
 /// tests cut short).
 pub fn write_to(w: &mut dyn Write, sections: &[Section]) -> Result<u64> {
     let (header, entries) = layout(sections)?;
-    stream(w, &header, &entries, sections).map_err(ExportError::Stream)?;
+    stream(w, &header, &entries, sections).map_err(Error::Stream)?;
     Ok(header.file_len)
 }
 
@@ -120,5 +116,5 @@ fn stream(w: &mut dyn Write, header: &Header, entries: &[SectionEntry], sections
 /// checked before any file is created, and a failure leaves the old file as it was.
 pub fn write_bundle(path: &Path, sections: &[Section]) -> Result<u64> {
     let (header, entries) = layout(sections)?;
-    Ok(write_atomic_with(path, |w| stream(w, &header, &entries, sections))?)
+    write_atomic_with(path, |w| stream(w, &header, &entries, sections))
 }

@@ -4,16 +4,15 @@
 
 use std::path::Path;
 
-use brenier::bundle::{Bundle, LoadMode, MANIFEST_SECTION};
-
-use crate::error::{ExportError, Result};
-use crate::writer::{write_bundle, Section};
+use super::writer::{write_bundle, Section};
+use super::{Bundle, LoadMode, MANIFEST_SECTION};
+use crate::error::{Error, Result};
 
 /// Writes `path` again with `put` added (a section of the same name is replaced) and the
 /// sections named in `remove` left out. Returns the new file size.
 pub fn rewrite_sections(path: &Path, put: Vec<Section>, remove: &[&str]) -> Result<u64> {
     if put.iter().any(|s| s.name == MANIFEST_SECTION) || remove.contains(&MANIFEST_SECTION) {
-        return Err(ExportError::invalid("the manifest is rewritten by `brenier export`, not by a section edit"));
+        return Err(Error::Layout("the manifest is rewritten by `brenier export`, not by a section edit".into()));
     }
     // Read, not mapped: the copy must not change while it is being made.
     let old = Bundle::open_with(path, LoadMode::Read)?;

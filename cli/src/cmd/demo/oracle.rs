@@ -14,18 +14,20 @@ use brenier::{Engine, NetKey};
 use brenier_export::gaussian::Gaussian;
 use brenier_export::oracle_bundle::{oracle_spec, OraclePair};
 
-use super::common::ms;
+use super::args::Args;
+use super::grid;
+use crate::cmd::common::ms;
 
 /// Relative error of the sample mean and covariance against a Gaussian's exact moments.
 fn moment_errors(x: &[f32], g: &Gaussian) -> (f64, f64) {
-    let (mean, cov) = brenier_export::gaussian::sample_moments(x, g.dim());
+    let (mean, cov) = brenier::linalg::sample_moments(x, g.dim());
     let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
     let dm: Vec<f64> = mean.iter().zip(&g.mean).map(|(a, b)| a - b).collect();
     let dc: Vec<f64> = cov.iter().zip(&g.cov).map(|(a, b)| a - b).collect();
     (norm(&dm) / norm(&g.mean).max(1e-12), norm(&dc) / norm(&g.cov))
 }
 
-pub fn run(a: &super::demo::Args) -> Result<()> {
+pub fn run(a: &Args) -> Result<()> {
     anyhow::ensure!(a.count >= 2, "--count must be at least 2");
     std::fs::create_dir_all(&a.out)?;
     let image = ImageSpec { channels: 1, height: 4, width: 4 };
@@ -84,11 +86,11 @@ pub fn run(a: &super::demo::Args) -> Result<()> {
     npy::write(&a.out.join("ddib.npy"), &image.shape(a.count), &ddib.images)?;
     npy::write(&a.out.join("ot-ald.npy"), &image.shape(a.count), &otald.images)?;
     npy::write(&a.out.join("dpm-ot.npy"), &image.shape(a.count), &gen.images)?;
-    let grid = a.out.join("grid.png");
+    let grid_path = a.out.join("grid.png");
     // Latent values span about ±2.5; show that range.
     let range = brenier::bundle::Normalization { low: -2.5, high: 2.5 };
     let rows = 8.min(a.count);
-    write_atomic(&grid, &super::demo_bundle::grid(&[&src, &ddib.images, &otald.images], rows, image, range, 8)?)?;
-    println!("\nwrote source/ddib/ot-ald/dpm-ot .npy and {} (rows: source | DDIB | OT-ALD)", grid.display());
+    write_atomic(&grid_path, &grid::grid(&[&src, &ddib.images, &otald.images], rows, image, range, 8)?)?;
+    println!("\nwrote source/ddib/ot-ald/dpm-ot .npy and {} (rows: source | DDIB | OT-ALD)", grid_path.display());
     Ok(())
 }

@@ -6,41 +6,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use brenier::bundle::ImageSpec;
-use brenier::io::{png, write_atomic};
+use brenier::io::write_atomic;
 use brenier::pipeline::{GenerateMethod, GenerateOptions, Silent, TranslateMethod, TranslateOptions};
 use brenier::NetKey;
 
-use super::common::{ms, RunArgs};
-use super::demo::{Args, SHIPPED_INPUTS};
+use super::args::{Args, SHIPPED_INPUTS};
+use super::grid::grid;
+use crate::cmd::common::{ms, RunArgs};
 use crate::images::read_inputs;
-
-/// Tiles rows of images (each row: one image from every column set) into one PNG, ×`scale`.
-pub fn grid(
-    columns: &[&[f32]],
-    rows: usize,
-    image: ImageSpec,
-    norm: brenier::bundle::Normalization,
-    scale: usize,
-) -> Result<Vec<u8>> {
-    let (h, w, c) = (image.height * scale, image.width * scale, image.channels);
-    let (gw, gh) = (columns.len() * (w + 2), rows * (h + 2));
-    let mut g = vec![norm.low; c * gh * gw];
-    for r in 0..rows {
-        for (col, data) in columns.iter().enumerate() {
-            let img = &data[r * image.elems()..(r + 1) * image.elems()];
-            for ch in 0..c {
-                for y in 0..h {
-                    for x in 0..w {
-                        let v = img[ch * image.height * image.width + (y / scale) * image.width + x / scale];
-                        g[ch * gh * gw + (r * (h + 2) + y) * gw + col * (w + 2) + x] = v;
-                    }
-                }
-            }
-        }
-    }
-    Ok(png::encode(&g, ImageSpec { channels: c, height: gh, width: gw }, norm, &[])?)
-}
 
 pub fn run(a: &Args, bundle: &Path) -> Result<()> {
     std::fs::create_dir_all(&a.out)?;
@@ -62,7 +35,7 @@ pub fn run(a: &Args, bundle: &Path) -> Result<()> {
     );
     let steps = a.steps.unwrap_or(m.steps);
     let mut results = vec![];
-    let has_map = m.find_map(&brenier::bundle::OtSource::Domain { domain: "a".into() }, NetKey::B).is_some();
+    let has_map = m.find_map(&brenier::bundle::OtSource::Domain { domain: NetKey::A }, NetKey::B).is_some();
     let has_neural = m.find_neural_map(NetKey::A, Some(m.t_encode)).is_some();
     let mut methods = vec![TranslateMethod::Ddib];
     if has_map {
