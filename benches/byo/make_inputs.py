@@ -3,13 +3,17 @@
 
 1. Two ADM-style ε-UNets (guided-diffusion layout: GroupNorm(32), SiLU, 3×3 convs, two residual
    blocks per level at 64/32/16/8 px, multi-head self-attention at 16 and 8 px, strided-conv down,
-   nearest-upsample + conv up, skip concats, a sinusoidal int64 timestep embedding), ~10 M
+   nearest-upsample + conv up, skip concats, a sinusoidal int64 timestep embedding), 9.3 M
    parameters each, exported with torch.onnx (opset 17, dynamic batch). Their weights are seeded,
    not trained: this workload measures the exporter's path and cost, not translation quality.
    Each export is checked against PyTorch with onnxruntime.
 2. Two folders of real photographs: random crops (80-200 px, so `--resize` has work to do) of the
-   photographs scikit-image ships, domain A from one set of pictures and domain B from another,
-   written half as JPEG and half as PNG in nested folders.
+   pictures scikit-image ships, domain A from the cat (listed twice: `cat` is `chelsea`), the
+   astronaut and a microscopy slide, domain B from coffee, a rocket, the Hubble deep field and a
+   colour wheel. Crop i comes from picture i mod 4 and is PNG for even i, JPEG for odd i, in
+   folder part{i mod 4}: each sub-folder holds one picture's crops in one format.
+3. `sources.npy`: the first 16 images of domain A centre-cropped and resized to 64×64 in model
+   space [-1, 1], [16, 3, 64, 64] (what benches/peers feeds both runtimes for this pair).
 
     python benches/byo/make_inputs.py OUT_DIR [IMAGES_PER_DOMAIN]
 """
@@ -166,6 +170,18 @@ def crops(pictures, n, folder, seed):
             img.save(os.path.join(sub, f"{i:05d}.png"))
 
 
+def model_space_sample(folder, n, path):
+    files = sorted(os.path.join(r, f) for r, _, fs in os.walk(folder) for f in fs)[:n]
+    out = []
+    for f in files:
+        img = Image.open(f).convert("RGB")
+        side = min(img.size)
+        left, top = (img.size[0] - side) // 2, (img.size[1] - side) // 2
+        img = img.crop((left, top, left + side, top + side)).resize((64, 64), Image.LANCZOS)
+        out.append(np.asarray(img, dtype=np.float32).transpose(2, 0, 1) / 127.5 - 1.0)
+    np.save(path, np.stack(out).astype(np.float32))
+
+
 def rgb(img):
     return np.stack([img] * 3, axis=-1) if img.ndim == 2 else img[..., :3]
 
@@ -182,6 +198,7 @@ def main():
                "images_per_domain": n}
     crops(a, n, os.path.join(out, "images_a"), 10)
     crops(b, n, os.path.join(out, "images_b"), 20)
+    model_space_sample(os.path.join(out, "images_a"), 16, os.path.join(out, "sources.npy"))
     json.dump(summary, open(os.path.join(out, "inputs.json"), "w"), indent=1)
     print(json.dumps(summary, indent=1))
 

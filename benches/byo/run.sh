@@ -20,6 +20,7 @@ THREADS=${THREADS:-2}
 OUT=out/byo
 RESULT=${RESULT:-benches/results/export-adm64.json}
 VENV=target/torch-venv
+command -v /usr/bin/time >/dev/null || { echo "needs GNU time at /usr/bin/time (Debian package \`time\`)" >&2; exit 1; }
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet torch onnx onnxscript onnxruntime numpy pillow scikit-image
@@ -31,6 +32,7 @@ fi
 B=${BRENIER:-target/release/brenier}
 # Cold runs: no cached latents or height checkpoints from an earlier run.
 rm -rf "$OUT/runs" "$OUT/work" "$OUT/work-encoded" && mkdir -p "$OUT/runs"
+git describe --always --dirty > "$OUT/runs/commit.txt"
 
 # run NAME CMD...: the command under /usr/bin/time (wall seconds, peak RSS) into $OUT/runs/NAME.*
 run() {
@@ -72,6 +74,8 @@ doc = {
             "networks seeded, not trained",
     "made_by": "benches/byo/run.sh (inputs: benches/byo/make_inputs.py)",
     "cpu": open("/proc/cpuinfo").read().split("model name")[1].split(":")[1].split("\n")[0].strip(),
+    "brenier_commit": open(f"{out}/runs/commit.txt").read().strip(),
+    "packages": {name: __import__(name).__version__ for name in ("torch", "onnx", "onnxruntime", "skimage", "numpy")},
     "threads": int(threads), "num_targets": int(n),
     "nets": {k: {"params": v["params"], "ort_vs_torch_max_abs": v["ort_vs_torch_max_abs"]} for k, v in inputs["nets"].items()},
     "images_per_domain": inputs["images_per_domain"],

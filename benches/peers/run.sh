@@ -5,7 +5,12 @@
 # calibration record (against DDIB at T=999, K=100 and against the cheapest DDIB point of OT-ALD's
 # quality: NFE and time ratios; benches/peers/equal_quality.py), and writes all of it to
 # benches/results/peers-<THREADS>t.json (the file the README quotes).
+# Also times bundle open to first ε against onnxruntime's session creation to first result (one
+# image, each the first in its process).
 # Usage: benches/peers/run.sh [BUNDLE] [THREADS]   (default: assets/demo.brn, 1 thread)
+#   INPUT=x.npy  images [N,C,H,W] in model space (default: the calibration set's sources.npy)
+#   RESULT=file  where the JSON goes (default: benches/results/peers-<THREADS>t.json)
+# A bundle without a calibration record gets no equal-quality comparison (recorded as skipped).
 # Installs onnxruntime and numpy from PyPI into target/peers-venv on first use.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -27,8 +32,8 @@ if [ -z "${BRENIER:-}" ]; then
 fi
 B=${BRENIER:-target/release/brenier}
 SET=${BUNDLE%.brn}.calib
-INPUT=$SET/sources.npy
-[ -f "$INPUT" ] || { echo "no $INPUT: the peer benchmark feeds both runtimes the calibration set's images" >&2; exit 1; }
+INPUT=${INPUT:-$SET/sources.npy}
+[ -f "$INPUT" ] || { echo "no $INPUT: the peer benchmark feeds both runtimes the calibration set's images (or INPUT=x.npy)" >&2; exit 1; }
 "$B" inspect "$BUNDLE" --json > "$OUT/inspect.json"
 for net in a b; do
     "$B" inspect "$BUNDLE" --extract "net.$net" --output "$OUT/net_$net.onnx" >/dev/null
@@ -52,6 +57,12 @@ for net in "ab":
     ort = json.load(open(f"{out}/ort_{net}.json"))
     for b in batches.split(","):
         rows.append({"net": net, "batch": int(b), "brenier": json.load(open(f"{out}/brenier_{net}_{b}.json")), "ort": ort})
+# Open to first ε: brenier's batch-1 run (a fresh process) against onnxruntime's first session.
+first = []
+for net in "ab" if "1" in batches.split(",") else "":
+    mb = json.load(open(f"{out}/brenier_{net}_1.json"))["open_to_first_eps_ms"]
+    mo = json.load(open(f"{out}/ort_{net}.json"))["open_to_first_ms"]
+    first.append({"net": net, "brenier_ms": mb, "onnxruntime_ms": mo, "ratio": mb / mo})
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown")
 commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip()
 table = []
@@ -61,19 +72,22 @@ for r in rows:
     mb, mo = r["brenier"]["network_eval"]["p50_ms"], r["ort"]["ms"][str(r["batch"])]
     table.append({"net": r["net"], "batch": r["batch"], "brenier_ms": mb, "onnxruntime_ms": mo, "ratio": mb / mo})
     print(f"{r['net']:<5} {r['batch']:<6} {mb:12.2f} {mo:12.2f} {mb / mo:15.2f}x")
+print(f"\nopen to first result, one image, ms")
+for f in first:
+    print(f"{f['net']:<5} {'':<6} {f['brenier_ms']:12.1f} {f['onnxruntime_ms']:12.1f} {f['ratio']:15.2f}x")
 eq = json.load(open(f"{out}/equal_quality.json"))
 ratios = [x["ratio"] for x in table]
 summary = {
     "command": f"benches/peers/run.sh {bundle} {threads}",
     "bundle": bundle, "threads": int(threads), "repeat": int(repeat), "t": int(t), "input": inp,
     "cpu": cpu, "brenier_commit": commit, "onnxruntime": rows[0]["ort"]["onnxruntime"],
-    "network_eval": table, "ratio_min": min(ratios), "ratio_max": max(ratios),
+    "network_eval": table, "ratio_min": min(ratios), "ratio_max": max(ratios), "open_to_first_eps": first,
     "equal_quality": eq,
 }
 json.dump(summary, open(result, "w"), indent=2)
 print(f"\nbrenier/onnxruntime per network evaluation: {min(ratios):.2f}-{max(ratios):.2f}x")
 for key, what in (("papers_baseline", "DDIB at T=999, K=100"), ("cheapest_ddib", "the cheapest DDIB of equal quality")):
-    c = eq.get(key)
+    c = eq.get(key) if isinstance(eq, dict) else None
     if c:
         print(f"equal quality vs {what} (calibration record): DDIB T={c['ddib']['t']} K={c['ddib']['k']} "
               f"{c['ddib']['nfe']} NFE, Fréchet {c['ddib']['frechet']:.2f} vs OT-ALD K={c['ot_ald']['k']} "

@@ -102,7 +102,7 @@ pub fn run(engine: &Engine, plan: &QuickPlan, inputs: &[f32]) -> Result<QuickRun
         seed: plan.seed,
     };
     let map = match &plan.map {
-        Some(spec) => PlanMap::Ot { spec, tau: None },
+        Some(spec) => PlanMap::Ot(spec),
         None => PlanMap::None,
     };
     let path = engine.plan_with(&opts, map)?;

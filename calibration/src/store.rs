@@ -144,7 +144,7 @@ pub fn calibrate(path: &Path, opts: &CalibrateOptions, on: &mut dyn FnMut(Event)
     for spec in m.maps_between(&source, NetKey::B) {
         // The encode stage of the OT-ALD plan with this map at the bundle's default K.
         let plan = TranslateOptions { method: TranslateMethod::OtAld, t: Some(spec.t), ..TranslateOptions::default() };
-        let map = PlanMap::Ot { spec, tau: None };
+        let map = PlanMap::Ot(spec);
         let mut lat = px.to_vec();
         e32.plan_with(&plan, map)?.encode(&mut lat, &Silent, &mut NetTime::default())?;
         let mut lat_p = px.to_vec();

@@ -551,7 +551,7 @@ fn manifest_edits_that_must_be_refused_name_the_problem() {
     refuse(&|m| m["nets"]["b"]["section"] = json!("ot.heights.0"), "must be ONNX");
     refuse(&|m| m["ot_maps"][0]["count"] = json!(u64::MAX), "heights of map");
     refuse(&|m| m["ot_maps"][0]["count"] = json!(0), "no targets");
-    refuse(&|m| m["ot_maps"][0]["target"] = json!("c"), "at `ot_maps[0].target`: unknown domain `c`");
+    refuse(&|m| m["ot_maps"][0]["target"] = json!("c"), "unknown domain");
     refuse(
         &|m| m["ot_maps"][0]["source"] = json!({"kind": "domain", "domain": "q"}),
         "at `ot_maps[0].source`: unknown domain `q`",

@@ -103,7 +103,14 @@ fn a_checkpoint_without_its_optimizer_states_resumes_as_a_warm_restart() {
     assert_eq!(warm.log.len(), 40, "the warm restart continues the trace");
     assert_eq!(warm.log[..20], exact.log[..20], "and keeps its first part");
     assert!(warm_dir.path().join("ckpt/forward.bpk").exists(), "its next checkpoint holds the new optimizer state");
-    // Step 21 is scored on the same weights; from step 22 on the updates differ.
-    let differs = warm.log[21..].iter().zip(&exact.log[21..]).any(|(w, e)| w.objective != e.objective);
+    // Step 21's objective and cost are computed on the restored weights before its first update
+    // (one map step per step), so they match exactly (a resume that lost the weights would not);
+    // from then on the updates differ by more than float noise.
+    let (w, e) = (&warm.log[20], &exact.log[20]);
+    assert_eq!((w.objective, w.cost), (e.objective, e.cost), "the warm restart lost the checkpointed weights");
+    let differs = warm.log[21..]
+        .iter()
+        .zip(&exact.log[21..])
+        .any(|(w, e)| (w.objective - e.objective).abs() > 1e-3 * e.objective.abs().max(1.0));
     assert!(differs, "a restarted Adam took the same steps as the restored one");
 }

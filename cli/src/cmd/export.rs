@@ -151,16 +151,12 @@ fn parse_map(s: &str, default_t: usize) -> Result<(MapInput, Vec<usize>)> {
     let get = |k: &str| kv.get(k).copied().with_context(|| format!("--ot-map `{s}` needs {k}="));
     let source = match get("source")? {
         "noise" | "gaussian" => OtSource::Gaussian,
-        "a" => OtSource::Domain { domain: NetKey::A },
-        "b" => OtSource::Domain { domain: NetKey::B },
-        other => bail!("--ot-map source `{other}`: expected a, b or noise"),
+        domain => OtSource::Domain {
+            domain: domain.parse().with_context(|| format!("--ot-map source `{domain}`: expected a, b or noise"))?,
+        },
     };
     let t = kv.get("t").map(|v| v.parse()).transpose().context("--ot-map t= must be an integer")?.unwrap_or(default_t);
-    let target = match get("target")? {
-        "a" => NetKey::A,
-        "b" => NetKey::B,
-        other => bail!("--ot-map target `{other}`: expected a or b"),
-    };
+    let target: NetKey = get("target")?.parse().context("--ot-map target")?;
     read_map(get("name")?, source, target, t, Path::new(get("targets")?), Path::new(get("heights")?))
 }
 
@@ -176,7 +172,8 @@ pub fn run(a: Args) -> Result<()> {
     spec.image = a.image.as_ref().map(|v| ImageSpec { channels: v[0], height: v[1], width: v[2] });
     let mut target_shapes = vec![];
     if let (Some(t), Some(h)) = (&a.targets, &a.heights) {
-        let (map, shape) = read_map("a->b", OtSource::Domain { domain: NetKey::A }, NetKey::B, a.t, t, h)?;
+        let ab = MapDirection::Domain(NetKey::A);
+        let (map, shape) = read_map(ab.as_str(), ab.source(), ab.target(), a.t, t, h)?;
         spec.maps.push(map);
         target_shapes.push(shape);
     }

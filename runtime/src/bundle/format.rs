@@ -1,6 +1,6 @@
 //! The byte layout of a `.brn` bundle: header and section table, as specified in `FORMAT.md`.
-//! Encoding and decoding live together so the reader (here) and the writer (`brenier-export`)
-//! cannot drift apart.
+//! Encoding and decoding live together so the reader and the writer (`writer.rs`) cannot drift
+//! apart.
 
 use crate::error::{Error, Result};
 

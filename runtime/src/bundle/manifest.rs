@@ -231,9 +231,9 @@ impl std::str::FromStr for MapDirection {
     }
 }
 
-/// The name of a map (OT or neural) in direction `dir` (`a->b`, `noise->b`) at time `t`: the
-/// direction alone at the bundle's default T, `a->b@t250` at another, so one bundle can carry a
-/// map per T of the calibration sweep.
+/// `name` at time `t`: the name alone at the bundle's default T, `name@t250` at another, so one
+/// bundle can carry a map per T of the calibration sweep (`MapDirection::name_at` names maps
+/// with it; the trainer its provenance entries, `ot@t250`).
 pub fn map_name(dir: &str, t: usize, default_t: usize) -> String {
     if t == default_t {
         dir.to_string()

@@ -14,8 +14,8 @@ use crate::error::{Error, Result};
 pub enum PlanMap<'e> {
     /// DDIB: the latents go to the decoder unchanged.
     None,
-    /// OT-ALD: the semi-discrete map, hard or (with τ) soft.
-    Ot { spec: &'e OtMapSpec, tau: Option<f32> },
+    /// OT-ALD: the semi-discrete map, hard, or soft with the plan's τ.
+    Ot(&'e OtMapSpec),
     /// The manifest's neural map number `index`.
     Neural { index: usize },
 }
@@ -33,6 +33,8 @@ pub struct TranslationPlan<'e> {
     pub eta: f32,
     pub seed: u64,
     pub map: PlanMap<'e>,
+    /// Soft OT map temperature (OT-ALD only; `None` = the hard map).
+    pub tau: Option<f32>,
 }
 
 impl std::fmt::Debug for TranslationPlan<'_> {
@@ -44,6 +46,7 @@ impl std::fmt::Debug for TranslationPlan<'_> {
             .field("steps", &self.steps)
             .field("eta", &self.eta)
             .field("map", &self.map)
+            .field("tau", &self.tau)
             .finish()
     }
 }
@@ -76,7 +79,7 @@ impl Engine {
         let (from, to) = (opts.from, opts.from.other());
         let fits = match (opts.method, map) {
             (TranslateMethod::Ddib, PlanMap::None) => true,
-            (TranslateMethod::OtAld, PlanMap::Ot { spec, .. }) => {
+            (TranslateMethod::OtAld, PlanMap::Ot(spec)) => {
                 spec.source == (OtSource::Domain { domain: from }) && spec.target == to
             }
             (TranslateMethod::NeuralOt, PlanMap::Neural { index }) => {
@@ -87,7 +90,7 @@ impl Engine {
         if !fits {
             let name = match map {
                 PlanMap::None => "none",
-                PlanMap::Ot { spec, .. } => &spec.name,
+                PlanMap::Ot(spec) => &spec.name,
                 PlanMap::Neural { index } => m.neural_maps.get(index).map_or("(no such neural map)", |n| &n.name),
             };
             return Err(Error::InvalidArgument(format!(
@@ -97,13 +100,13 @@ impl Engine {
                 to.as_str()
             )));
         }
-        if opts.tau.is_some() && !matches!(map, PlanMap::Ot { .. }) {
+        if opts.tau.is_some() && !matches!(map, PlanMap::Ot(_)) {
             return Err(Error::InvalidArgument(
                 "--tau applies to the semi-discrete OT map (--method ot-ald); DDIB and the neural map have none".into(),
             ));
         }
         let map_t = match map {
-            PlanMap::Ot { spec, .. } => Some(spec.t),
+            PlanMap::Ot(spec) => Some(spec.t),
             PlanMap::Neural { index } => Some(m.neural_maps[index].t),
             PlanMap::None => None,
         };
@@ -119,7 +122,8 @@ impl Engine {
         if !(0.0..=1.0).contains(&eta) {
             return Err(Error::InvalidArgument(format!("η = {eta} must be in [0, 1]")));
         }
-        Ok(TranslationPlan { engine: self, method: opts.method, from, to, t, steps, eta, seed: opts.seed, map })
+        let (method, seed, tau) = (opts.method, opts.seed, opts.tau);
+        Ok(TranslationPlan { engine: self, method, from, to, t, steps, eta, seed, map, tau })
     }
 
     /// Every method the bundle can run from `from` at exactly T = `t` with `steps` steps: DDIB,
@@ -142,7 +146,7 @@ impl Engine {
             plans.push(self.plan_with(&opts(TranslateMethod::NeuralOt), PlanMap::Neural { index })?);
         }
         if let Some(spec) = m.find_map_at(&source, from.other(), t) {
-            plans.push(self.plan_with(&opts(TranslateMethod::OtAld), PlanMap::Ot { spec, tau: None })?);
+            plans.push(self.plan_with(&opts(TranslateMethod::OtAld), PlanMap::Ot(spec))?);
         }
         Ok(plans)
     }
@@ -169,7 +173,7 @@ impl Engine {
                     )),
                     _ => Error::NoOtMap { wanted: wanted.clone(), available: m.map_names() },
                 })?;
-                PlanMap::Ot { spec, tau: opts.tau }
+                PlanMap::Ot(spec)
             }
             TranslateMethod::NeuralOt => {
                 let (index, _) = m.find_neural_map(from, opts.t).ok_or_else(|| Error::NoNeuralMap {
@@ -186,11 +190,6 @@ impl Engine {
 }
 
 impl TranslationPlan<'_> {
-    /// Network evaluations per image: K to encode, K to decode, one more for a neural map.
-    pub fn nfe(&self) -> usize {
-        2 * self.steps + usize::from(matches!(self.map, PlanMap::Neural { .. }))
-    }
-
     /// Stage 1: DDIM-encodes model-space images (B×C×H×W) in place to latents at T.
     pub fn encode(&self, x: &mut [f32], obs: &dyn Observer, time: &mut NetTime) -> Result<()> {
         self.engine.encode(self.from, x, self.t, self.steps, obs, time)
@@ -200,7 +199,7 @@ impl TranslationPlan<'_> {
     pub fn map(&self, latents: &mut [f32]) -> Result<Option<MapStats>> {
         match self.map {
             PlanMap::None => Ok(None),
-            PlanMap::Ot { spec, tau } => self.engine.apply_map(spec, latents, tau).map(Some),
+            PlanMap::Ot(spec) => self.engine.apply_map(spec, latents, self.tau).map(Some),
             PlanMap::Neural { index } => self.engine.apply_neural_map(index, latents).map(Some),
         }
     }

@@ -35,16 +35,15 @@ pub fn run(a: &Args, bundle: &Path) -> Result<()> {
     );
     let steps = a.steps.unwrap_or(m.steps);
     let mut results = vec![];
-    let has_map = m.find_map(&brenier::bundle::OtSource::Domain { domain: NetKey::A }, NetKey::B).is_some();
-    let has_neural = m.find_neural_map(NetKey::A, Some(m.t_encode)).is_some();
-    let mut methods = vec![TranslateMethod::Ddib];
-    if has_map {
-        methods.push(TranslateMethod::OtAld);
-    } else {
-        println!("  (the bundle has no a->b OT map: no OT-ALD)");
-    }
-    if has_neural {
-        methods.push(TranslateMethod::NeuralOt);
+    // Every method the bundle has a plan for at its own T and K, in the grid's column order.
+    let mut methods = vec![];
+    for method in TranslateMethod::ALL {
+        let opts = TranslateOptions { method, steps: Some(steps), t: Some(m.t_encode), ..TranslateOptions::default() };
+        match engine.plan_if_present(&opts)? {
+            Some(_) => methods.push(method),
+            None if method == TranslateMethod::OtAld => println!("  (the bundle has no a->b OT map: no OT-ALD)"),
+            None => {}
+        }
     }
     for &method in &methods {
         let opts = TranslateOptions { method, steps: Some(steps), t: Some(m.t_encode), ..TranslateOptions::default() };
