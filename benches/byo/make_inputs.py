@@ -12,8 +12,9 @@
    astronaut and a microscopy slide, domain B from coffee, a rocket, the Hubble deep field and a
    colour wheel. Crop i comes from picture i mod 4 and is PNG for even i, JPEG for odd i, in
    folder part{i mod 4}: each sub-folder holds one picture's crops in one format.
-3. `sources.npy`: the first 16 images of domain A centre-cropped and resized to 64×64 in model
-   space [-1, 1], [16, 3, 64, 64] (what benches/peers feeds both runtimes for this pair).
+3. `sources.npy`: the first 16 images of domain A in path order (all PNG crops of the cat, from
+   part0/) centre-cropped and resized to 64×64 in model space [-1, 1], [16, 3, 64, 64]: what
+   benches/peers feeds both runtimes for this pair (speed does not depend on the picture).
 
     python benches/byo/make_inputs.py OUT_DIR [IMAGES_PER_DOMAIN]
 """

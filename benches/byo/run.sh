@@ -25,7 +25,7 @@ if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet torch onnx onnxscript onnxruntime numpy pillow scikit-image
 fi
-[ -f "$OUT/inputs.json" ] || "$VENV/bin/python" benches/byo/make_inputs.py "$OUT" 1200
+[ -f "$OUT/inputs.json" ] && [ -f "$OUT/sources.npy" ] || "$VENV/bin/python" benches/byo/make_inputs.py "$OUT" 1200
 if [ -z "${BRENIER:-}" ]; then
     cargo build --release --quiet -p brenier-cli
 fi

@@ -49,9 +49,14 @@ for net in a b; do
     done
 done
 "$VENV/bin/python" benches/peers/equal_quality.py "$OUT/inspect.json" > "$OUT/equal_quality.json"
-"$VENV/bin/python" - "$OUT" "$RESULT" "$BUNDLE" "$THREADS" "$REPEAT" "$T" "$INPUT" "$BATCHES" <<'PY'
+# The command as run, with the settings that differ from the defaults.
+CMD="benches/peers/run.sh $BUNDLE $THREADS"
+[ "$BATCHES" = 1,4,16 ] || CMD="BATCHES=$BATCHES $CMD"
+[ "$RESULT" = "benches/results/peers-${THREADS}t.json" ] || CMD="RESULT=$RESULT $CMD"
+[ "$INPUT" = "$SET/sources.npy" ] || CMD="INPUT=$INPUT $CMD"
+"$VENV/bin/python" - "$OUT" "$RESULT" "$BUNDLE" "$THREADS" "$REPEAT" "$T" "$INPUT" "$BATCHES" "$CMD" <<'PY'
 import json, subprocess, sys
-out, result, bundle, threads, repeat, t, inp, batches = sys.argv[1:]
+out, result, bundle, threads, repeat, t, inp, batches, command = sys.argv[1:]
 rows = []
 for net in "ab":
     ort = json.load(open(f"{out}/ort_{net}.json"))
@@ -59,9 +64,13 @@ for net in "ab":
         rows.append({"net": net, "batch": int(b), "brenier": json.load(open(f"{out}/brenier_{net}_{b}.json")), "ort": ort})
 # Open to first ε: brenier's batch-1 run (a fresh process) against onnxruntime's first session.
 first = []
+if "1" not in batches.split(","):
+    print("open to first ε not measured: BATCHES has no batch of 1")
 for net in "ab" if "1" in batches.split(",") else "":
     mb = json.load(open(f"{out}/brenier_{net}_1.json"))["open_to_first_eps_ms"]
     mo = json.load(open(f"{out}/ort_{net}.json"))["open_to_first_ms"]
+    if mb is None:  # a memory budget's probe ran the networks first (brenier bench says so)
+        continue
     first.append({"net": net, "brenier_ms": mb, "onnxruntime_ms": mo, "ratio": mb / mo})
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown")
 commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip()
@@ -77,8 +86,10 @@ for f in first:
     print(f"{f['net']:<5} {'':<6} {f['brenier_ms']:12.1f} {f['onnxruntime_ms']:12.1f} {f['ratio']:15.2f}x")
 eq = json.load(open(f"{out}/equal_quality.json"))
 ratios = [x["ratio"] for x in table]
+if "skipped" in eq:
+    print(f"equal quality: skipped, {eq['skipped']}")
 summary = {
-    "command": f"benches/peers/run.sh {bundle} {threads}",
+    "command": command,
     "bundle": bundle, "threads": int(threads), "repeat": int(repeat), "t": int(t), "input": inp,
     "cpu": cpu, "brenier_commit": commit, "onnxruntime": rows[0]["ort"]["onnxruntime"],
     "network_eval": table, "ratio_min": min(ratios), "ratio_max": max(ratios), "open_to_first_eps": first,
@@ -87,7 +98,7 @@ summary = {
 json.dump(summary, open(result, "w"), indent=2)
 print(f"\nbrenier/onnxruntime per network evaluation: {min(ratios):.2f}-{max(ratios):.2f}x")
 for key, what in (("papers_baseline", "DDIB at T=999, K=100"), ("cheapest_ddib", "the cheapest DDIB of equal quality")):
-    c = eq.get(key) if isinstance(eq, dict) else None
+    c = eq.get(key)
     if c:
         print(f"equal quality vs {what} (calibration record): DDIB T={c['ddib']['t']} K={c['ddib']['k']} "
               f"{c['ddib']['nfe']} NFE, Fréchet {c['ddib']['frechet']:.2f} vs OT-ALD K={c['ot_ald']['k']} "
