@@ -68,6 +68,9 @@ fn inspect_and_bench_json_parse() {
     assert!(b["network_eval"]["p50_ms"].as_f64().unwrap() > 0.0);
     assert!(b["ot_map"]["p99_ms"].as_f64().unwrap() > 0.0);
     assert!(b["peak_rss_mib"].as_f64().unwrap() > 1.0);
+    // Open to first ε spans the open, the network's preparation and its first evaluation.
+    let first = b["open_to_first_eps_ms"].as_f64().expect("open to first ε is measured without a memory budget");
+    assert!(first > b["open_ms"].as_f64().unwrap(), "open to first ε {first} ms does not include the open");
 }
 
 #[test]
