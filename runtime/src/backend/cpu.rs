@@ -127,7 +127,7 @@ pub fn f16_native() -> bool {
 
 impl CpuNet {
     /// One tract run on exactly `n` images.
-    fn run(&self, x: &[f32], n: usize, t: i64) -> Result<Vec<f32>> {
+    fn run_plan(&self, x: &[f32], n: usize, t: i64) -> Result<Vec<f32>> {
         let inputs = self.graph.inputs(x, n, t, self.precision)?;
         let out = self.plan.run(inputs).map_err(|e| Error::tract(format!("running {} at t = {t}", self.label), e))?;
         self.graph.output(&out[0], n, self.precision)
@@ -141,11 +141,11 @@ impl CpuNet {
             let n = pb.min(batch - start);
             let chunk = &x[start * d..(start + n) * d];
             if n == pb {
-                out.extend(self.run(chunk, n, t)?);
+                out.extend(self.run_plan(chunk, n, t)?);
             } else {
                 let mut padded = chunk.to_vec();
                 padded.resize(pb * d, 0.0);
-                out.extend_from_slice(&self.run(&padded, pb, t)?[..n * d]);
+                out.extend_from_slice(&self.run_plan(&padded, pb, t)?[..n * d]);
             }
         }
         Ok(out)
