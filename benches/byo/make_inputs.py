@@ -31,12 +31,9 @@ import torch.nn.functional as F
 from PIL import Image
 from skimage import data
 
-
-def timestep_embedding(t, dim):
-    half = dim // 2
-    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / half)
-    args = t.to(torch.float32)[:, None] * freqs[None]
-    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+# The sinusoidal embedding of the committed UNet fixtures (guided-diffusion's), one definition.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "fixtures"))
+from make_fixtures import timestep_embedding  # noqa: E402
 
 
 class ResBlock(nn.Module):

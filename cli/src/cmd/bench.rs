@@ -190,7 +190,10 @@ pub fn run(a: Args) -> Result<()> {
     let t1 = Instant::now();
     engine.net(net)?;
     let load_net_s = t1.elapsed().as_secs_f64();
-    engine.net(net.other())?;
+    // `--eval-only` times one network: the other is loaded only for the full report.
+    if !a.eval_only {
+        engine.net(net.other())?;
+    }
     let load_nets_s = t1.elapsed().as_secs_f64();
     rss.push(StagePeak { stage: "load nets", mib: peak_rss_mib() });
     device.extend(engine.backend().device_memory_used());
