@@ -27,7 +27,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 [ -f "$OUT/inputs.json" ] && [ -f "$OUT/sources.npy" ] || "$VENV/bin/python" benches/byo/make_inputs.py "$OUT" 1200
 if [ -z "${BRENIER:-}" ]; then
-    cargo build --release --quiet -p brenier-cli
+    cargo build --release --quiet -p brenier-train -p brenier-cli
 fi
 B=${BRENIER:-target/release/brenier}
 # Cold runs: no cached latents or height checkpoints from an earlier run.

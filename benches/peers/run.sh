@@ -27,8 +27,10 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$VENV/bin/pip" install --quiet onnxruntime numpy
 fi
 # BRENIER=path/to/brenier skips the build (e.g. a binary built for the device being compared).
+# Built with the trainer, as scripts/make-demo-bundle.sh does: the two packages together resolve
+# tract's features the same way, so neither build recompiles tract after the other.
 if [ -z "${BRENIER:-}" ]; then
-    cargo build --release --quiet -p brenier-cli
+    cargo build --release --quiet -p brenier-train -p brenier-cli
 fi
 B=${BRENIER:-target/release/brenier}
 SET=${BUNDLE%.brn}.calib

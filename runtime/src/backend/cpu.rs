@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use half::f16;
 use rayon::prelude::*;
+use tract_linalg::multithread::{multithread_tract_scope, Executor};
 use tract_onnx::prelude::*;
 
 use super::graph::Graph;
+use super::intra_op::{IntraOp, IntraOpPolicy};
 use super::{Backend, Network, Precision};
 use crate::bundle::{ImageSpec, NetSpec};
 use crate::error::{Error, Result};
@@ -21,6 +23,7 @@ pub struct CpuBackend {
     pool: Arc<rayon::ThreadPool>,
     threads: usize,
     precision: Precision,
+    intra_op: IntraOpPolicy,
 }
 
 impl CpuBackend {
@@ -40,7 +43,14 @@ impl CpuBackend {
             .thread_name(|i| format!("brenier-cpu-{i}"))
             .build()
             .map_err(|e| Error::InvalidArgument(format!("cannot start {threads} CPU threads: {e}")))?;
-        Ok(CpuBackend { pool: Arc::new(pool), threads, precision })
+        Ok(CpuBackend { pool: Arc::new(pool), threads, precision, intra_op: IntraOpPolicy::from_env() })
+    }
+
+    /// Overrides when one-image runs split inside tract's operators (default: by network size,
+    /// or `BRENIER_INTRA_OP`); applies to networks loaded afterwards.
+    pub fn with_intra_op(mut self, policy: IntraOpPolicy) -> CpuBackend {
+        self.intra_op = policy;
+        self
     }
 }
 
@@ -55,6 +65,7 @@ struct CpuNet {
     pool: Arc<rayon::ThreadPool>,
     threads: usize,
     weight_bytes: usize,
+    intra_op: IntraOp,
 }
 
 impl Backend for CpuBackend {
@@ -71,19 +82,33 @@ impl Backend for CpuBackend {
     }
 
     fn load_net(&self, onnx: &[u8], spec: &NetSpec, image: ImageSpec, label: &str) -> Result<Box<dyn Network>> {
+        let start = std::time::Instant::now();
         let graph = Graph::parse(onnx, spec, image, label)?;
+        let parsed = start.elapsed();
         let weight_bytes = graph.params * if self.precision == Precision::F16 { 2 } else { 4 };
         // A graph with a dynamic batch is prepared for a batch of exactly 1 and a job's images
         // run through it one by one, spread over the threads: tract picks its lazy im2col (no
         // materialised patch matrix) only for a concrete batch of 1, and its eager im2col copy
         // loops were a third of the symbolic-batch plan's time (perf, demo UNet).
         let plan_batch = spec.batch.unwrap_or(1);
-        let plan = graph
-            .typed(plan_batch, self.precision)?
+        let typed = graph.typed(plan_batch, self.precision)?;
+        let decluttered = start.elapsed();
+        let intra_op = IntraOp::decide(&typed, plan_batch, self.threads, self.intra_op);
+        let plan = typed
             .into_optimized()
             .and_then(|m| m.into_runnable())
             .map_err(|e| Error::tract(format!("optimising {label}"), e))?;
-        log::debug!("{label}: tract plan ready");
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+        log::debug!(
+            "{label}: tract plan ready in {:.1} ms (parse {:.1}, typed and decluttered {:.1}, optimised {:.1}); \
+             {:.3} G multiply-adds per image, intra-op threads {}",
+            ms(start.elapsed()),
+            ms(parsed),
+            ms(decluttered - parsed),
+            ms(start.elapsed() - decluttered),
+            intra_op.fma_per_image as f64 / 1e9,
+            if intra_op.enabled { "on" } else { "off" },
+        );
         Ok(Box::new(CpuNet {
             plan,
             graph,
@@ -93,6 +118,7 @@ impl Backend for CpuBackend {
             pool: self.pool.clone(),
             threads: self.threads,
             weight_bytes,
+            intra_op,
         }))
     }
 
@@ -158,13 +184,21 @@ impl Network for CpuNet {
         let d = self.graph.image.elems();
         // tract runs one plan on one thread; split the batch across the pool's threads
         // (data parallel), which is where a 2-core edge CPU gets its second core's worth.
+        // One piece on a large network splits inside tract's operators instead (intra_op.rs).
+        // Every other path pins tract to one thread explicitly: with multithread-mm compiled,
+        // tract otherwise reads its process-wide default executor behind a mutex per product.
         let parts = batch.div_ceil(self.plan_batch);
         if parts <= 1 || self.threads <= 1 {
-            return self.run_pieces(x, batch, t);
+            let executor =
+                if self.intra_op.enabled { Executor::MultiThread(self.pool.clone()) } else { Executor::SingleThread };
+            return multithread_tract_scope(executor, || self.run_pieces(x, batch, t));
         }
         let per_thread = parts.div_ceil(self.threads) * self.plan_batch;
-        let pieces: Vec<Result<Vec<f32>>> =
-            self.pool.install(|| x.par_chunks(per_thread * d).map(|c| self.run_pieces(c, c.len() / d, t)).collect());
+        let pieces: Vec<Result<Vec<f32>>> = self.pool.install(|| {
+            x.par_chunks(per_thread * d)
+                .map(|c| multithread_tract_scope(Executor::SingleThread, || self.run_pieces(c, c.len() / d, t)))
+                .collect()
+        });
         let mut out = Vec::with_capacity(x.len());
         for p in pieces {
             out.extend(p?);

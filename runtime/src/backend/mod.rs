@@ -8,6 +8,8 @@ pub mod cpu;
 pub mod cuda;
 #[cfg(feature = "cpu")]
 pub(crate) mod graph;
+#[cfg(feature = "cpu")]
+pub mod intra_op;
 pub mod kernel_cache;
 pub mod memory;
 

@@ -1,0 +1,51 @@
+//! Intra-op threading (one image's run split inside tract's operators across the pool,
+//! runtime/src/backend/intra_op.rs) is a speed lever only: it must not change a bit of ε. The
+//! shipped demo UNet (28×28, ~100 matrix products per run, most above tract's splitting
+//! thresholds: with the split forced on it runs ~40 % slower at batch 1, which is the dispatch
+//! the split adds) is compared with the split forced on and off, on both threads of a pool.
+
+use std::path::PathBuf;
+
+use brenier::backend::intra_op::IntraOpPolicy;
+use brenier::backend::CpuBackend;
+use brenier::bundle::Bundle;
+use brenier::io::npy;
+use brenier::pipeline::NetTime;
+use brenier::{Engine, NetKey};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// ε of `key` for each image alone (batch 1) and for all of them as one batch.
+fn eps(policy: IntraOpPolicy, key: NetKey, x: &[f32], n: usize, t: i64) -> (Vec<f32>, Vec<f32>) {
+    let backend = CpuBackend::new(2).unwrap().with_intra_op(policy);
+    let engine = Engine::new(Bundle::open(root().join("assets/demo.brn")).unwrap(), Box::new(backend)).unwrap();
+    let d = engine.dim();
+    let mut time = NetTime::default();
+    let alone: Vec<f32> =
+        x.chunks(d).flat_map(|img| engine.eps(key, img, 1, t, "intra-op test", &mut time).unwrap()).collect();
+    let batched = engine.eps(key, x, n, t, "intra-op test", &mut time).unwrap();
+    (alone, batched)
+}
+
+#[test]
+fn splitting_one_image_across_threads_changes_no_bit() {
+    let sources = npy::read(&root().join("assets/demo.calib/sources.npy")).unwrap();
+    let n = 3;
+    let d: usize = sources.shape[1..].iter().product();
+    let x = &sources.data[..n * d];
+    for (key, t) in [(NetKey::A, 500), (NetKey::B, 999)] {
+        let (split, batched_split) = eps(IntraOpPolicy::On, key, x, n, t);
+        let (whole, batched_whole) = eps(IntraOpPolicy::Off, key, x, n, t);
+        assert!(split.iter().all(|v| v.is_finite()) && split.iter().any(|&v| v != 0.0), "{key:?}: degenerate ε");
+        // Bit for bit: tract splits products by output tiles, never along a sum.
+        assert!(split.iter().zip(&whole).all(|(a, b)| a.to_bits() == b.to_bits()), "{key:?}: the split changed ε");
+        // A batch of 3 on 2 threads runs data parallel, one image per piece, with no split.
+        assert!(
+            batched_split.iter().zip(&whole).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{key:?}: a batch differs from its images run alone"
+        );
+        assert_eq!(batched_split, batched_whole);
+    }
+}
