@@ -75,7 +75,9 @@ for net in "ab" if "1" in batches.split(",") else "":
         continue
     first.append({"net": net, "brenier_ms": mb, "onnxruntime_ms": mo, "ratio": mb / mo})
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown")
-commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip()
+sys.path.insert(0, "benches/peers")
+from provenance import commit
+commit, modified = commit()
 table = []
 print(f"network evaluation, ms (median of {repeat}), {threads} thread(s), t = {t}, input {inp}")
 print(f"{'net':<5} {'batch':<6} {'brenier':>12} {'onnxruntime':>12} {'brenier/ort':>16}")
@@ -93,7 +95,7 @@ if "skipped" in eq:
 summary = {
     "command": command,
     "bundle": bundle, "threads": int(threads), "repeat": int(repeat), "t": int(t), "input": inp,
-    "cpu": cpu, "brenier_commit": commit, "onnxruntime": rows[0]["ort"]["onnxruntime"],
+    "cpu": cpu, "brenier_commit": commit, "modified": modified, "onnxruntime": rows[0]["ort"]["onnxruntime"],
     "network_eval": table, "ratio_min": min(ratios), "ratio_max": max(ratios), "open_to_first_eps": first,
     "equal_quality": eq,
 }
