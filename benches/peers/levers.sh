@@ -5,7 +5,7 @@
 # Usage: benches/peers/levers.sh BUNDLE=INPUT.npy [BUNDLE=INPUT.npy ...]
 #   default: assets/demo.brn=assets/demo.calib/sources.npy, and the 64×64 pair of benches/byo
 #   (out/byo/adm64.brn=out/byo/sources.npy) when benches/byo/run.sh has made it.
-# Installs tract (the Python binding of the tract version in Cargo.lock), onnxruntime and numpy
+# Installs tract (the Python binding of the tract version in Cargo.lock), onnx, onnxruntime and numpy
 # into target/peers-venv.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -13,8 +13,8 @@ RESULT=${RESULT:-benches/results/tract-levers.json}
 TRACT=$(awk '/^name = "tract-core"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
 VENV=target/peers-venv
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-"$VENV/bin/python" -c "import tract, onnxruntime, numpy; assert tract.version() == '$TRACT'" 2>/dev/null ||
-    "$VENV/bin/pip" install --quiet "tract==$TRACT" onnxruntime numpy
+"$VENV/bin/python" -c "import tract, onnx, onnxruntime, numpy; assert tract.version() == '$TRACT'" 2>/dev/null ||
+    "$VENV/bin/pip" install --quiet "tract==$TRACT" onnx onnxruntime numpy
 if [ -z "${BRENIER:-}" ]; then
     cargo build --release --quiet -p brenier-train -p brenier-cli
 fi
@@ -56,7 +56,8 @@ for pair in pairs:
         tr, ox = r["tract"], r["onnxruntime"]
         top = lambda ops: ", ".join(f"{o['op']} {o['share']*100:.1f} %" for o in ops[:4])
         print(f"{bundle} net {net}: tract {tr['eval_ms']:.2f} ms ({top(tr['ops'])}); "
-              f"onnxruntime {ox['eval_ms']:.2f} ms ({top(ox['ops'])})")
+              f"onnxruntime {ox['eval_ms']:.2f} ms, profiled ({top(ox['ops'])}); "
+              f"timestep embedding {ox['time_embedding_share']*100:.2f} % of onnxruntime's step")
         po, pn = tr["prepare_from_onnx"], tr["prepare_from_nnef"]
         print(f"   open: ONNX parse {po['parse_ms']:.1f} + typed/decluttered {po['typed_and_decluttered_ms']:.1f} "
               f"+ optimised {po['optimised_ms']:.1f} ms; NNEF load {pn['nnef_load_ms']:.1f} + optimised "
