@@ -52,13 +52,22 @@ for pair in pairs:
     name = bundle.rsplit("/", 1)[-1].removesuffix(".brn")
     for net in "ab":
         r = json.load(open(f"{out}/{name}-{net}.json"))
-        nets.append({"bundle": bundle, "input": inp, "net": net, **r})
         tr, ox = r["tract"], r["onnxruntime"]
+        op_ms = lambda ops, name: sum(o["ms"] for o in ops if o["op"] == name)
+        po, pn = tr["prepare_from_onnx"], tr["prepare_from_nnef"]
+        derived = {
+            # tract's matrix products (its convolutions, and attention where there is some)
+            # against onnxruntime's convolutions, both from their profilers
+            "tract_matmul_over_ort_conv": round(op_ms(tr["ops"], "OptMatMul") / op_ms(ox["ops"], "Conv"), 3),
+            "nnef_saves_ms": round(po["parse_ms"] + po["typed_and_decluttered_ms"] - pn["nnef_load_ms"], 1),
+        }
+        nets.append({"bundle": bundle, "input": inp, "net": net, **r, **derived})
         top = lambda ops: ", ".join(f"{o['op']} {o['share']*100:.1f} %" for o in ops[:4])
         print(f"{bundle} net {net}: tract {tr['eval_ms']:.2f} ms ({top(tr['ops'])}); "
               f"onnxruntime {ox['eval_ms']:.2f} ms, profiled ({top(ox['ops'])}); "
               f"timestep embedding {ox['time_embedding_share']*100:.2f} % of onnxruntime's step")
-        po, pn = tr["prepare_from_onnx"], tr["prepare_from_nnef"]
+        print(f"   tract's matrix products take {derived['tract_matmul_over_ort_conv']:.2f}x onnxruntime's convolutions; "
+              f"opening from NNEF would save {derived['nnef_saves_ms']:.1f} ms")
         print(f"   open: ONNX parse {po['parse_ms']:.1f} + typed/decluttered {po['typed_and_decluttered_ms']:.1f} "
               f"+ optimised {po['optimised_ms']:.1f} ms; NNEF load {pn['nnef_load_ms']:.1f} + optimised "
               f"{pn['optimised_ms']:.1f} ms ({tr['nnef_bytes']/1e6:.1f} MB beside {tr['onnx_bytes']/1e6:.1f} MB of ONNX; "
