@@ -4,9 +4,10 @@
 //! parallel, one piece per thread, which needs no splitting inside an operator.
 //!
 //! Intra-op splitting pays only when each product is large enough to amortise the dispatch
-//! (a few µs per split product): on the 64×64 ADM UNet (6.0 G multiply-adds per image) batch 1
-//! at 2 threads went from 175 to 110 ms, on the 28×28 demo UNet (0.133 G) it went from 6.2 to
-//! 8.7 ms. The gate is the plan's multiply-adds per image; `BRENIER_INTRA_OP=on|off` overrides it
+//! (a few µs per split product). Batch 1 on 2 threads, split against one thread
+//! (`benches/peers/intra_op.sh` → `benches/results/intra-op.json`): the 64×64 ADM UNet (6.0 G
+//! multiply-adds per image) takes 0.62–0.67× the time, the 28×28 demo UNet (0.133 G) 1.25–1.40×.
+//! The gate is the plan's multiply-adds per image; `BRENIER_INTRA_OP=on|off` overrides it
 //! for measuring other networks and hardware. Bit-identical either way: tract splits products
 //! by output tiles and elementwise kernels by blocks, never a reduction.
 
@@ -14,10 +15,8 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::Cost;
 
 /// Multiply-adds per image at or above which a one-piece run splits its operators across the
-/// pool. Two networks measured (`brenier bench --eval-only --threads 2 --batch 1`): 0.133 G (the
-/// demo UNet) loses 40 % with the split, 6.0 G (the 64×64 ADM UNet) wins 37 %; the gate sits
-/// between them on the geometric scale. Networks near it are unmeasured: the override is there
-/// to measure them.
+/// pool: between the two networks measured (0.133 G loses, 6.0 G wins, module docs), on the
+/// geometric scale. Networks near it are unmeasured: the override is there to measure them.
 pub const MIN_FMA_PER_IMAGE: u64 = 1_000_000_000;
 
 /// Whether one-piece runs split inside tract's operators.
