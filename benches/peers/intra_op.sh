@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The intra-op gate's evidence: one image per evaluation on THREADS threads with tract's
 # operators split across the pool (BRENIER_INTRA_OP=on) and not (off), side by side, for both
-# networks of each bundle, alternating on/off ROUNDS times; ms per evaluation (median of REPEAT)
-# to benches/results/intra-op.json. The gate (runtime/src/backend/intra_op.rs) should pick the
-# faster setting per network.
-# Usage: benches/peers/intra_op.sh [BUNDLE=INPUT.npy ...]
+# networks of each bundle, alternating on/off ROUNDS times; ms per evaluation (median of REPEAT,
+# then the median and the range over rounds) to benches/results/intra-op.json, with what the
+# gate (runtime/src/backend/intra_op.rs) chose for that network unforced and whether that
+# was the faster setting.
+# Usage: benches/peers/intra_op.sh [BUNDLE=INPUT.npy ...]   (no arguments: the defaults below)
 #   default: the demo bundle, and the 64×64 pair of benches/byo when benches/byo/run.sh made it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -33,9 +34,13 @@ for pair in "${PAIRS[@]}"; do
                     > "$OUT/$name-$net-$mode-$round.json" 2> "$OUT/$name-$net-$mode-$round.log"
             done
         done
+        # Unforced: what the gate chooses (the load log carries the multiply-add count).
+        BRENIER_INTRA_OP=auto RUST_LOG=brenier::backend::cpu=debug "$B" bench --bundle "$bundle" --net "$net" \
+            --batch 1 --threads "$THREADS" --repeat 1 --input "$input" --eval-only --json \
+            > "$OUT/$name-$net-auto.json" 2> "$OUT/$name-$net-auto.log"
     done
 done
-python3 - "$OUT" "$RESULT" "$THREADS" "$REPEAT" "$ROUNDS" "benches/peers/intra_op.sh $*" "${PAIRS[@]}" <<'PY'
+python3 - "$OUT" "$RESULT" "$THREADS" "$REPEAT" "$ROUNDS" "benches/peers/intra_op.sh${*:+ $*}" "${PAIRS[@]}" <<'PY'
 import json, re, statistics, sys
 sys.path.insert(0, "benches/peers")
 from provenance import commit
@@ -51,13 +56,16 @@ for pair in pairs:
                     for r in range(1, int(rounds) + 1)]
             row[f"{mode}_ms"] = statistics.median(runs)
             row[f"{mode}_runs_ms"] = runs
-        # what the gate decided, from the load log of an unforced run's twin: the count is logged
-        log = open(f"{out}/{name}-{net}-off-1.log").read()
-        row["gfma_per_image"] = float(re.search(r"([0-9.]+) G multiply-adds per image", log).group(1))
+        auto = json.load(open(f"{out}/{name}-{net}-auto.json"))
+        log = open(f"{out}/{name}-{net}-auto.log").read()
+        row["gfma_per_run"] = float(re.search(r"([0-9.]+) G multiply-adds per run", log).group(1))
+        row["gate_splits"] = auto["splits_one_piece"]
         row["on_over_off"] = round(row["on_ms"] / row["off_ms"], 3)
+        row["gate_picks_faster"] = row["gate_splits"] == (row["on_ms"] < row["off_ms"])
         rows.append(row)
-        print(f"{bundle} net {net}: {row['gfma_per_image']:.3f} G multiply-adds per image; split {row['on_ms']:.2f} ms, "
-              f"one thread {row['off_ms']:.2f} ms per evaluation (on/off {row['on_over_off']:.2f})")
+        print(f"{bundle} net {net}: {row['gfma_per_run']:.3f} G multiply-adds per image; split {row['on_ms']:.2f} ms "
+              f"{row['on_runs_ms']}, one thread {row['off_ms']:.2f} ms {row['off_runs_ms']} per evaluation "
+              f"(on/off {row['on_over_off']:.2f}); the gate splits: {row['gate_splits']}, the faster: {row['gate_picks_faster']}")
 c, modified = commit()
 json.dump({"command": command, "commit": c, "modified": modified, "threads": int(threads), "repeat": int(repeat),
            "rounds": int(rounds), "batch": 1, "nets": rows}, open(result, "w"), indent=1)

@@ -2,7 +2,7 @@
 # Where the CPU time goes, per operator family, in tract and in onnxruntime (one thread each, the
 # same ONNX and image), and what opening from tract's NNEF form would save: benches/peers/levers.py
 # on both networks of each bundle given, written to benches/results/tract-levers.json.
-# Usage: benches/peers/levers.sh BUNDLE=INPUT.npy [BUNDLE=INPUT.npy ...]
+# Usage: benches/peers/levers.sh [BUNDLE=INPUT.npy ...]   (no arguments: the defaults below)
 #   default: assets/demo.brn=assets/demo.calib/sources.npy, and the 64×64 pair of benches/byo
 #   (out/byo/adm64.brn=out/byo/sources.npy) when benches/byo/run.sh has made it.
 # Installs tract (the Python binding of the tract version in Cargo.lock), onnx, onnxruntime and numpy
@@ -38,8 +38,8 @@ for pair in "${PAIRS[@]}"; do
             > "$OUT/$name-$net.json"
     done
 done
-"$VENV/bin/python" - "$OUT" "$RESULT" "$TRACT" "benches/peers/levers.sh $*" "${PAIRS[@]}" <<'PY'
-import json, subprocess, sys
+"$VENV/bin/python" - "$OUT" "$RESULT" "$TRACT" "benches/peers/levers.sh${*:+ $*}" "${PAIRS[@]}" <<'PY'
+import json, sys
 out, result, tract_version, command, *pairs = sys.argv[1:]
 import onnxruntime
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown")
@@ -56,8 +56,8 @@ for pair in pairs:
         op_ms = lambda ops, name: sum(o["ms"] for o in ops if o["op"] == name)
         po, pn = tr["prepare_from_onnx"], tr["prepare_from_nnef"]
         derived = {
-            # tract's matrix products (its convolutions, and attention where there is some)
-            # against onnxruntime's convolutions, both from their profilers
+            # tract's matrix products (mostly its convolutions; attention's products too where
+            # there is some) against onnxruntime's convolutions, both from their profilers
             "tract_matmul_over_ort_conv": round(op_ms(tr["ops"], "OptMatMul") / op_ms(ox["ops"], "Conv"), 3),
             "nnef_saves_ms": round(po["parse_ms"] + po["typed_and_decluttered_ms"] - pn["nnef_load_ms"], 1),
         }

@@ -57,7 +57,7 @@ CMD="benches/peers/run.sh $BUNDLE $THREADS"
 [ "$RESULT" = "benches/results/peers-${THREADS}t.json" ] || CMD="RESULT=$RESULT $CMD"
 [ "$INPUT" = "$SET/sources.npy" ] || CMD="INPUT=$INPUT $CMD"
 "$VENV/bin/python" - "$OUT" "$RESULT" "$BUNDLE" "$THREADS" "$REPEAT" "$T" "$INPUT" "$BATCHES" "$CMD" <<'PY'
-import json, subprocess, sys
+import json, sys
 out, result, bundle, threads, repeat, t, inp, batches, command = sys.argv[1:]
 rows = []
 for net in "ab":

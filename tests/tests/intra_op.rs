@@ -22,6 +22,8 @@ fn root() -> PathBuf {
 fn eps(policy: IntraOpPolicy, key: NetKey, x: &[f32], n: usize, t: i64) -> (Vec<f32>, Vec<f32>) {
     let backend = CpuBackend::new(2).unwrap().with_intra_op(policy);
     let engine = Engine::new(Bundle::open(root().join("assets/demo.brn")).unwrap(), Box::new(backend)).unwrap();
+    // The decision is the policy's: the comparison below is between the two paths.
+    assert_eq!(engine.net(key).unwrap().splits_one_piece(), policy == IntraOpPolicy::On, "{policy:?}");
     let d = engine.dim();
     let mut time = NetTime::default();
     let alone: Vec<f32> =
@@ -47,6 +49,16 @@ fn splitting_one_image_across_threads_changes_no_bit() {
             batched_split.iter().zip(&whole).all(|(a, b)| a.to_bits() == b.to_bits()),
             "{key:?}: a batch differs from its images run alone"
         );
+        // Several pieces never split, whatever the policy: the same path, the same bits.
         assert_eq!(batched_split, batched_whole);
     }
+}
+
+/// The demo UNet (0.133 G multiply-adds per image) is below the gate: by default it keeps one
+/// image on one thread, where the split measured slower (benches/results/intra-op.json).
+#[test]
+fn the_demo_network_keeps_one_image_on_one_thread_by_default() {
+    let backend = CpuBackend::new(2).unwrap().with_intra_op(IntraOpPolicy::Auto);
+    let engine = Engine::new(Bundle::open(root().join("assets/demo.brn")).unwrap(), Box::new(backend)).unwrap();
+    assert!(!engine.net(NetKey::A).unwrap().splits_one_piece());
 }

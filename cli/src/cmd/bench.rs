@@ -100,6 +100,9 @@ struct EvalReport {
     /// the input images excluded), in ms; `None` under a memory budget, whose probe runs the
     /// networks before that first evaluation.
     open_to_first_eps_ms: Option<f64>,
+    /// A run of one piece (one image on a batch-1 plan) splits inside the network's operators
+    /// across the threads (`BRENIER_INTRA_OP`, runtime/src/backend/intra_op.rs).
+    splits_one_piece: bool,
     network_eval: Stats,
 }
 
@@ -226,6 +229,7 @@ pub fn run(a: Args) -> Result<()> {
             precision: engine.backend().precision(),
             batch,
             open_to_first_eps_ms,
+            splits_one_piece: engine.net(net)?.splits_one_piece(),
             network_eval: stats(eps_times),
         };
         println!("{}", serde_json::to_string_pretty(&report)?);

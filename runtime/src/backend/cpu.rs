@@ -93,7 +93,7 @@ impl Backend for CpuBackend {
         let plan_batch = spec.batch.unwrap_or(1);
         let typed = graph.typed(plan_batch, self.precision)?;
         let decluttered = start.elapsed();
-        let intra_op = IntraOp::decide(&typed, plan_batch, self.threads, self.intra_op);
+        let intra_op = IntraOp::decide(&typed, self.threads, self.intra_op);
         let plan = typed
             .into_optimized()
             .and_then(|m| m.into_runnable())
@@ -101,12 +101,12 @@ impl Backend for CpuBackend {
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
         log::debug!(
             "{label}: tract plan ready in {:.1} ms (parse {:.1}, typed and decluttered {:.1}, optimised {:.1}); \
-             {:.3} G multiply-adds per image, intra-op threads {}",
+             {:.3} G multiply-adds per run of {plan_batch} image(s), intra-op threads {}",
             ms(start.elapsed()),
             ms(parsed),
             ms(decluttered - parsed),
             ms(start.elapsed() - decluttered),
-            intra_op.fma_per_image as f64 / 1e9,
+            intra_op.fma_per_piece as f64 / 1e9,
             if intra_op.enabled { "on" } else { "off" },
         );
         Ok(Box::new(CpuNet {
@@ -182,8 +182,8 @@ impl Network for CpuNet {
     fn run(&self, x: &[f32], batch: usize, t: i64) -> Result<Vec<f32>> {
         self.graph.check_input(x, batch)?;
         let d = self.graph.image.elems();
-        // tract runs one plan on one thread; split the batch across the pool's threads
-        // (data parallel), which is where a 2-core edge CPU gets its second core's worth.
+        // A run of several pieces shares them out among the pool's threads (data parallel, each
+        // piece on one thread): that is where a 2-core edge CPU gets its second core's worth.
         // One piece on a large network splits inside tract's operators instead (intra_op.rs).
         // Every other path pins tract to one thread explicitly: with multithread-mm compiled,
         // tract otherwise reads its process-wide default executor behind a mutex per product.
@@ -208,6 +208,10 @@ impl Network for CpuNet {
 
     fn label(&self) -> &str {
         &self.label
+    }
+
+    fn splits_one_piece(&self) -> bool {
+        self.intra_op.enabled
     }
 
     fn weight_bytes(&self) -> usize {

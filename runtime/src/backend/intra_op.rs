@@ -1,28 +1,29 @@
-//! How a CPU network spends its threads on a run that is one piece (a batch of one image on a
-//! plan of batch 1): inside tract's operators (intra-op: matrix products, packing and elementwise
-//! kernels split across the pool) or not at all. Batches of several pieces always go data
-//! parallel, one piece per thread, which needs no splitting inside an operator.
+//! How a CPU network spends its threads on a run that is one piece (one image on a plan of
+//! batch 1, or one padded piece of a fixed-batch plan): inside tract's operators (intra-op:
+//! matrix products, packing and elementwise kernels split across the pool) or not at all. Runs of
+//! several pieces always go data parallel, the pieces shared out among the threads, which needs
+//! no splitting inside an operator.
 //!
 //! Intra-op splitting pays only when each product is large enough to amortise the dispatch
 //! (a few µs per split product). Batch 1 on 2 threads, split against one thread
 //! (`benches/peers/intra_op.sh` → `benches/results/intra-op.json`): the 64×64 ADM UNet (6.0 G
 //! multiply-adds per image) takes 0.62–0.67× the time, the 28×28 demo UNet (0.133 G) 1.25–1.40×.
-//! The gate is the plan's multiply-adds per image; `BRENIER_INTRA_OP=on|off` overrides it
-//! for measuring other networks and hardware. Bit-identical either way: tract splits products
+//! The gate is the multiply-adds of one run of the plan (one piece); `BRENIER_INTRA_OP=on|off`
+//! overrides it for measuring other networks and hardware (one thread never splits). Bit-identical either way: tract splits products
 //! by output tiles and elementwise kernels by blocks, never a reduction.
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::Cost;
 
-/// Multiply-adds per image at or above which a one-piece run splits its operators across the
-/// pool: between the two networks measured (0.133 G loses, 6.0 G wins, module docs), on the
+/// Multiply-adds of one piece at or above which its run splits its operators across the pool:
+/// between the two networks measured (0.133 G loses, 6.0 G wins, module docs), on the
 /// geometric scale. Networks near it are unmeasured: the override is there to measure them.
-pub const MIN_FMA_PER_IMAGE: u64 = 1_000_000_000;
+pub const MIN_FMA_PER_PIECE: u64 = 1_000_000_000;
 
 /// Whether one-piece runs split inside tract's operators.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum IntraOpPolicy {
-    /// By the network's size ([`MIN_FMA_PER_IMAGE`]).
+    /// By the network's size ([`MIN_FMA_PER_PIECE`]).
     #[default]
     Auto,
     On,
@@ -32,15 +33,29 @@ pub enum IntraOpPolicy {
 impl IntraOpPolicy {
     /// `BRENIER_INTRA_OP=on|off|auto` (unset: auto; anything else: auto with a warning).
     pub fn from_env() -> IntraOpPolicy {
-        match std::env::var("BRENIER_INTRA_OP").as_deref() {
-            Ok("on") => IntraOpPolicy::On,
-            Ok("off") => IntraOpPolicy::Off,
-            Ok("auto") | Ok("") | Err(_) => IntraOpPolicy::Auto,
-            Ok(other) => {
+        Self::parse(std::env::var("BRENIER_INTRA_OP").ok().as_deref())
+    }
+
+    fn parse(value: Option<&str>) -> IntraOpPolicy {
+        match value {
+            Some("on") => IntraOpPolicy::On,
+            Some("off") => IntraOpPolicy::Off,
+            None | Some("auto") | Some("") => IntraOpPolicy::Auto,
+            Some(other) => {
                 log::warn!("BRENIER_INTRA_OP={other} is not on, off or auto; deciding by network size");
                 IntraOpPolicy::Auto
             }
         }
+    }
+
+    /// Whether a piece of `fma` multiply-adds splits on `threads` threads.
+    pub fn splits(self, fma: u64, threads: usize) -> bool {
+        threads > 1
+            && match self {
+                IntraOpPolicy::Auto => fma >= MIN_FMA_PER_PIECE,
+                IntraOpPolicy::On => true,
+                IntraOpPolicy::Off => false,
+            }
     }
 }
 
@@ -48,21 +63,15 @@ impl IntraOpPolicy {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IntraOp {
     pub enabled: bool,
-    pub fma_per_image: u64,
+    /// Multiply-adds of one run of the plan (one piece).
+    pub fma_per_piece: u64,
 }
 
 impl IntraOp {
-    /// Decides from the typed (not yet optimised) model for `batch` images and the pool size;
-    /// one thread never splits.
-    pub fn decide(model: &TypedModel, batch: usize, threads: usize, policy: IntraOpPolicy) -> IntraOp {
-        let fma_per_image = fma_count(model) / batch.max(1) as u64;
-        let enabled = threads > 1
-            && match policy {
-                IntraOpPolicy::Auto => fma_per_image >= MIN_FMA_PER_IMAGE,
-                IntraOpPolicy::On => true,
-                IntraOpPolicy::Off => false,
-            };
-        IntraOp { enabled, fma_per_image }
+    /// Decides from the typed (not yet optimised) model of one piece and the pool size.
+    pub fn decide(model: &TypedModel, threads: usize, policy: IntraOpPolicy) -> IntraOp {
+        let fma_per_piece = fma_count(model);
+        IntraOp { enabled: policy.splits(fma_per_piece, threads), fma_per_piece }
     }
 }
 
@@ -85,4 +94,29 @@ pub fn fma_count(model: &TypedModel) -> u64 {
             )
         })
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gate_splits_large_pieces_on_several_threads_only() {
+        let auto = IntraOpPolicy::Auto;
+        assert!(!auto.splits(MIN_FMA_PER_PIECE - 1, 2));
+        assert!(auto.splits(MIN_FMA_PER_PIECE, 2));
+        assert!(!auto.splits(u64::MAX, 1), "one thread has nothing to split across");
+        assert!(IntraOpPolicy::On.splits(0, 2));
+        assert!(!IntraOpPolicy::On.splits(u64::MAX, 1));
+        assert!(!IntraOpPolicy::Off.splits(u64::MAX, 8));
+    }
+
+    #[test]
+    fn the_override_reads_on_off_and_auto() {
+        assert_eq!(IntraOpPolicy::parse(Some("on")), IntraOpPolicy::On);
+        assert_eq!(IntraOpPolicy::parse(Some("off")), IntraOpPolicy::Off);
+        assert_eq!(IntraOpPolicy::parse(Some("auto")), IntraOpPolicy::Auto);
+        assert_eq!(IntraOpPolicy::parse(None), IntraOpPolicy::Auto);
+        assert_eq!(IntraOpPolicy::parse(Some("yes")), IntraOpPolicy::Auto);
+    }
 }

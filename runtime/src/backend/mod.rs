@@ -46,6 +46,11 @@ pub trait Network: Send + Sync {
     fn images_in_flight(&self, batch: usize) -> usize {
         batch
     }
+    /// Whether a run of one piece splits inside the network's operators across host threads
+    /// (the CPU's intra-op threading, `backend/intra_op.rs`); `brenier bench --eval-only` reports it.
+    fn splits_one_piece(&self) -> bool {
+        false
+    }
 }
 
 /// Which backend to start: `auto` takes CUDA where this build has it and the machine can run
