@@ -151,15 +151,7 @@ impl Run {
 
 /// Parses `a`/`b` or a domain name into a network key.
 pub fn domain_key(engine: &Engine, s: &str) -> Result<brenier::NetKey> {
-    let m = engine.bundle().manifest();
-    if s == m.domains.a {
-        return Ok(brenier::NetKey::A);
-    }
-    if s == m.domains.b {
-        return Ok(brenier::NetKey::B);
-    }
-    s.parse()
-        .map_err(|_| anyhow::anyhow!("unknown domain `{s}`: this bundle has a = {}, b = {}", m.domains.a, m.domains.b))
+    Ok(engine.bundle().manifest().domain_key(s)?)
 }
 
 pub fn ms(seconds: f64) -> String {

@@ -333,6 +333,23 @@ impl Manifest {
         Ok(m)
     }
 
+    /// The network of a domain named by the bundle (`sneaker`) or by its key (`a`, `b`): what
+    /// every interface (CLI, C, Python) accepts for a domain.
+    pub fn domain_key(&self, s: &str) -> Result<NetKey> {
+        if s == self.domains.a {
+            return Ok(NetKey::A);
+        }
+        if s == self.domains.b {
+            return Ok(NetKey::B);
+        }
+        s.parse().map_err(|_| {
+            Error::InvalidArgument(format!(
+                "unknown domain `{s}`: this bundle has a = {}, b = {}",
+                self.domains.a, self.domains.b
+            ))
+        })
+    }
+
     pub fn to_json(&self) -> Vec<u8> {
         // Serialising plain data cannot fail; `expect` documents that rather than hides it.
         serde_json::to_vec_pretty(self).expect("manifest serialises")

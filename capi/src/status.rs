@@ -1,0 +1,59 @@
+//! Status codes a C caller branches on, one per kind of failure it can act on differently; the
+//! message (`brenier_last_error`) carries the detail, which is the runtime error's own text.
+
+use runtime::Error;
+
+/// What a call returned. `BRENIER_STATUS_OK` is zero; every other value comes with a message from
+/// `brenier_last_error` on the same thread.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BrenierStatus {
+    Ok = 0,
+    /// A null pointer, an unknown name (method, backend, precision, domain), a bad count.
+    InvalidArgument = 1,
+    /// A file could not be read or written.
+    Io = 2,
+    /// Not a bundle, truncated, corrupted, a newer format, a damaged section or manifest, or a
+    /// file that changed underneath a mapped engine.
+    Bundle = 3,
+    /// Input or output of the wrong size for the bundle's images.
+    Shape = 4,
+    /// NaN or Inf in the input, or produced by a network.
+    NonFinite = 5,
+    /// The bundle lacks what was asked for (an OT map, a neural map).
+    Missing = 6,
+    /// A network could not be prepared or run (unsupported operator, tract failure).
+    Network = 7,
+    /// The CUDA backend cannot start or failed on the device.
+    Cuda = 8,
+    /// A memory budget or the machine's free memory refused the run.
+    Memory = 9,
+    /// A panic inside the library, caught at the boundary; the engine may be unusable.
+    Panic = 10,
+}
+
+impl From<&Error> for BrenierStatus {
+    fn from(e: &Error) -> Self {
+        use BrenierStatus::*;
+        match e {
+            Error::Io { .. } | Error::Write { .. } | Error::NoSpace { .. } | Error::Stream(_) => Io,
+            Error::ChangedOnDisk { .. }
+            | Error::NotABundle { .. }
+            | Error::UnsupportedVersion { .. }
+            | Error::Truncated { .. }
+            | Error::Corrupted { .. }
+            | Error::Checksum { .. }
+            | Error::Section { .. }
+            | Error::Manifest(_)
+            | Error::MissingSection(_)
+            | Error::Layout(_) => Bundle,
+            Error::Shape { .. } => Shape,
+            Error::NonFinite { .. } | Error::NetworkNonFinite { .. } => NonFinite,
+            Error::NoOtMap { .. } | Error::NoNeuralMap { .. } => Missing,
+            Error::Onnx { .. } | Error::UnsupportedOp { .. } | Error::Tract { .. } => Network,
+            Error::CudaUnavailable { .. } | Error::Cuda { .. } | Error::KernelCompile { .. } => Cuda,
+            Error::MemoryBudget { .. } | Error::MemoryUnavailable { .. } => Memory,
+            Error::InvalidArgument(_) | Error::Input { .. } => InvalidArgument,
+        }
+    }
+}

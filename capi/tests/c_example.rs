@@ -1,0 +1,85 @@
+//! examples/c/translate.c, built with the system C compiler against the real library, shared and
+//! static, and run on the shipped demo bundle and inputs (assets/demo-inputs, read into model
+//! space as `brenier translate` reads them): its output is the Rust API's translation (the call
+//! the CLI's `translate` makes) bit for bit.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use runtime::backend::{self, BackendKind, Precision};
+use runtime::bundle::Bundle;
+use runtime::io::batch::{read_batch, ReadOptions};
+use runtime::io::npy;
+use runtime::pipeline::{Silent, TranslateOptions};
+use runtime::Engine;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Builds libbrenier.so and libbrenier.a in this test run's profile and returns their folder
+/// (target/<profile>/): `cargo test` builds a package's library for its tests as an rlib only,
+/// never its C artifacts.
+fn build_library() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo.args(["build", "--quiet", "-p", "brenier-capi"]).current_dir(root());
+    if dir.file_name().is_some_and(|n| n == "release") {
+        cargo.arg("--release");
+    }
+    run(&mut cargo);
+    dir
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{cmd:?} failed: {text}");
+    text
+}
+
+#[test]
+fn the_c_example_translates_the_demo_inputs_to_the_rust_apis_bits() {
+    let (root, lib) = (root(), build_library());
+    assert!(lib.join("libbrenier.so").exists() && lib.join("libbrenier.a").exists(), "no library in {}", lib.display());
+    let tmp = tempfile::tempdir().unwrap();
+    let bundle_path = root.join("assets/demo.brn");
+    let m = Bundle::open(&bundle_path).unwrap().manifest().clone();
+    let inputs =
+        read_batch(&root.join("assets/demo-inputs"), m.image, m.normalization, ReadOptions::default()).unwrap();
+    let img = m.image;
+    npy::write(&tmp.path().join("in.npy"), &[inputs.count, img.channels, img.height, img.width], &inputs.data).unwrap();
+
+    let engine =
+        Engine::new(Bundle::open(&bundle_path).unwrap(), backend::open(BackendKind::Cpu, Precision::F32, 0).unwrap())
+            .unwrap();
+    let want =
+        engine.translate(&inputs.data, &TranslateOptions { steps: Some(10), ..Default::default() }, &Silent).unwrap();
+
+    let lib_s = lib.to_str().unwrap();
+    let rpath = format!("-Wl,-rpath,{lib_s}");
+    let shared = vec!["-L", lib_s, "-lbrenier", rpath.as_str()];
+    let archive = lib.join("libbrenier.a");
+    // The system libraries a Rust static library needs on linux-gnu (rustc --print native-static-libs).
+    let mut static_ = vec![archive.to_str().unwrap()];
+    static_.extend(["-lgcc_s", "-lutil", "-lrt", "-lpthread", "-lm", "-ldl", "-lc"]);
+    for (name, link) in [("shared", shared), ("static", static_)] {
+        let exe = tmp.path().join(format!("translate-{name}"));
+        run(Command::new("cc")
+            .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-I"])
+            .arg(root.join("capi/include"))
+            .arg(root.join("examples/c/translate.c"))
+            .args(&link)
+            .arg("-o")
+            .arg(&exe));
+        let out = tmp.path().join(format!("out-{name}.f32"));
+        let said = run(Command::new(&exe).arg(&bundle_path).arg(tmp.path().join("in.npy")).arg(&out).arg("10"));
+        assert!(said.contains(&format!("{} images, 20 NFE", inputs.count)), "{name}: {said}");
+        let bytes = std::fs::read(&out).unwrap();
+        let got: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+        assert_eq!(got.len(), want.images.len(), "{name}: output size");
+        let same = got.iter().zip(&want.images).all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same, "{name}: the C example's output differs from the Rust API's");
+    }
+}
