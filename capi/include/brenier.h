@@ -12,7 +12,8 @@
 // `brenier_last_error` on the same thread.
 typedef enum BrenierStatus {
   BRENIER_STATUS_OK = 0,
-  // A null pointer, an unknown name (method, backend, precision, domain), a bad count.
+  // A null or misaligned pointer, an unknown name (method, backend, precision, domain), a
+  // count of 0 or too large, a value out of range.
   BRENIER_STATUS_INVALID_ARGUMENT = 1,
   // A file could not be read or written.
   BRENIER_STATUS_IO = 2,
@@ -29,7 +30,8 @@ typedef enum BrenierStatus {
   BRENIER_STATUS_NETWORK = 7,
   // The CUDA backend cannot start or failed on the device.
   BRENIER_STATUS_CUDA = 8,
-  // A memory budget or the machine's free memory refused the run.
+  // A memory budget or the machine's free memory refused the run (reserved: the C API takes
+  // no memory budget yet, so it does not return this).
   BRENIER_STATUS_MEMORY = 9,
   // A panic inside the library, caught at the boundary; the engine may be unusable.
   BRENIER_STATUS_PANIC = 10,
@@ -52,7 +54,8 @@ typedef struct BrenierOpenOptions {
   bool no_mmap;
 } BrenierOpenOptions;
 
-// A translation's settings. `brenier_translate_options_default` gives the CLI's defaults.
+// A translation's settings. Start from `brenier_translate_options_default()` (the CLI's
+// defaults): a zeroed struct means η = 0, not the bundle's η.
 typedef struct BrenierTranslateOptions {
   // "ot-ald", "ddib" or "neural-ot"; NULL: "ot-ald".
   const char *method;
@@ -66,6 +69,7 @@ typedef struct BrenierTranslateOptions {
   float eta;
   // Soft OT map temperature (OT-ALD); 0 or negative: the hard map.
   float tau;
+  // Seed of the decode's noise (η > 0); the same seed gives the same bits on one machine.
   uint64_t seed;
 } BrenierTranslateOptions;
 
@@ -77,9 +81,11 @@ typedef struct BrenierGenerateOptions {
   const char *domain;
   // Network evaluations; 0: 10.
   uint32_t nfe;
+  // DDIM η of the reverse steps, in [0, 1].
   float eta;
   // Soft OT map temperature; 0 or negative: the hard map.
   float tau;
+  // Seed of the initial noise and of the steps' noise; the same seed gives the same bits.
   uint64_t seed;
 } BrenierGenerateOptions;
 
@@ -112,8 +118,8 @@ struct BrenierTranslateOptions brenier_translate_options_default(void);
 struct BrenierGenerateOptions brenier_generate_options_default(void);
 
 // Opens the bundle at `path` (validated: header, sections, checksums, manifest) on the backend
-// `options` asks for (NULL: defaults). On success `*out` holds the engine. Networks are
-// prepared on first use. Thread-safe (no shared state).
+// `options` asks for (NULL: defaults). On success `*out` holds the engine; on failure `*out` is
+// left as it was. Networks are prepared on first use. Thread-safe (no shared state).
 //
 // # Safety
 // `path` is a NUL-terminated path; `options` is NULL or valid; `out` is a valid pointer.
@@ -168,7 +174,8 @@ enum BrenierStatus brenier_generate(const struct BrenierEngine *engine,
                                     const struct BrenierGenerateOptions *options,
                                     struct BrenierTimings *timings);
 
-// Releases an engine (NULL is ignored). Must not overlap any other call on the same engine.
+// Releases an engine (NULL is ignored). Must not overlap any other call on the same engine;
+// different engines may be closed from different threads at once.
 //
 // # Safety
 // `engine` is NULL or an engine from `brenier_open*` not yet closed.

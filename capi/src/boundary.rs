@@ -39,12 +39,13 @@ fn set_last_error(message: &str) {
     // An interior NUL cannot be represented; the message is cut there rather than lost.
     let cut = message.split('\0').next().unwrap_or_default();
     let c = CString::new(cut).unwrap_or_default();
-    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+    // try_with: a call from a thread-local destructor must not abort the process.
+    let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = c);
 }
 
 /// The calling thread's last failure message; empty after a successful call.
 pub fn last_error() -> *const c_char {
-    LAST_ERROR.with(|e| e.borrow().as_ptr())
+    LAST_ERROR.try_with(|e| e.borrow().as_ptr()).unwrap_or(c"".as_ptr())
 }
 
 /// Runs `body`, turning its failure or panic into a status and a message.

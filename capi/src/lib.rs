@@ -2,18 +2,23 @@
 //! (generated from this file by cbindgen; `tests/header.rs` fails when it is stale).
 //!
 //! Thin over the runtime: every call opens, plans and runs through the same `Engine` the CLI
-//! uses, so a result here is the CLI's bits. Names (methods, backends, precisions, domains) are
-//! the strings the CLI takes, parsed by the runtime, so this layer holds no pipeline logic.
+//! uses, so a translation here is the CLI's bits for the same images in one batch (the CLI's
+//! default). Names (methods, backends, precisions, domains) are the strings the CLI takes,
+//! parsed by the runtime, so this layer holds no pipeline logic.
 //!
-//! Errors: every function returns a `BrenierStatus`; on anything but `BRENIER_STATUS_OK` the message is
-//! in `brenier_last_error()` on the same thread. No call unwinds or aborts into C: panics are
-//! caught at the boundary (`BRENIER_STATUS_PANIC`).
+//! Errors: every function returns a `BrenierStatus`; on anything but `BRENIER_STATUS_OK` the
+//! message is in `brenier_last_error()` on the same thread. No panic unwinds into C: panics are
+//! caught at the boundary (`BRENIER_STATUS_PANIC`). As everywhere in Rust, running out of memory
+//! aborts the process; the C API takes no memory budget (the CLI's `--memory-budget` does).
 //!
-//! Threads: an engine may be used from several threads at once. Networks are prepared once
-//! behind a lock on first use and every run works on its own buffers, so concurrent translate
-//! and generate calls on one engine are safe; each runs on the engine's own thread pool.
-//! `brenier_close` must not overlap any other call on that engine. `brenier_last_error` is per
-//! thread.
+//! Threads: an engine may be used from several threads at once (`BrenierEngine` is `Send` and
+//! `Sync`, checked below). A network is prepared on its first use; concurrent first uses may
+//! each prepare it and one copy is kept. Every run works on its own buffers and the engine's
+//! thread pool. `brenier_close` must not overlap any other call on that engine; different
+//! engines are independent. `brenier_last_error` is per thread.
+
+#[cfg(panic = "abort")]
+compile_error!("brenier's C ABI catches panics at the boundary: build it with panic = \"unwind\"");
 
 use std::ffi::c_char;
 use std::path::Path;
@@ -35,6 +40,12 @@ pub struct BrenierEngine {
     engine: Engine,
 }
 
+// The thread-safety statement above, held by the compiler.
+const _: () = {
+    const fn shared_across_threads<T: Send + Sync>() {}
+    shared_across_threads::<BrenierEngine>()
+};
+
 /// How to open a bundle. Zeroed fields take the defaults; `brenier_open_options_default`
 /// fills them.
 #[repr(C)]
@@ -49,7 +60,8 @@ pub struct BrenierOpenOptions {
     pub no_mmap: bool,
 }
 
-/// A translation's settings. `brenier_translate_options_default` gives the CLI's defaults.
+/// A translation's settings. Start from `brenier_translate_options_default()` (the CLI's
+/// defaults): a zeroed struct means η = 0, not the bundle's η.
 #[repr(C)]
 pub struct BrenierTranslateOptions {
     /// "ot-ald", "ddib" or "neural-ot"; NULL: "ot-ald".
@@ -64,6 +76,7 @@ pub struct BrenierTranslateOptions {
     pub eta: f32,
     /// Soft OT map temperature (OT-ALD); 0 or negative: the hard map.
     pub tau: f32,
+    /// Seed of the decode's noise (η > 0); the same seed gives the same bits on one machine.
     pub seed: u64,
 }
 
@@ -76,9 +89,11 @@ pub struct BrenierGenerateOptions {
     pub domain: *const c_char,
     /// Network evaluations; 0: 10.
     pub nfe: u32,
+    /// DDIM η of the reverse steps, in [0, 1].
     pub eta: f32,
     /// Soft OT map temperature; 0 or negative: the hard map.
     pub tau: f32,
+    /// Seed of the initial noise and of the steps' noise; the same seed gives the same bits.
     pub seed: u64,
 }
 
@@ -143,20 +158,22 @@ unsafe fn backend_from(o: *const BrenierOpenOptions) -> Result<(Box<dyn backend:
     Ok((backend::open(kind, precision, o.threads as usize)?, mode))
 }
 
-fn finish_open(
+/// # Safety
+/// `out` is non-null and writable; it is written only on success.
+unsafe fn finish_open(
     bundle: Bundle,
     backend: Box<dyn backend::Backend>,
     out: *mut *mut BrenierEngine,
 ) -> Result<(), Failure> {
     let engine = Engine::new(bundle, backend)?;
-    // SAFETY: `out` was checked non-null by the caller of this function.
+    // SAFETY: the caller's contract.
     unsafe { *out = Box::into_raw(Box::new(BrenierEngine { engine })) };
     Ok(())
 }
 
 /// Opens the bundle at `path` (validated: header, sections, checksums, manifest) on the backend
-/// `options` asks for (NULL: defaults). On success `*out` holds the engine. Networks are
-/// prepared on first use. Thread-safe (no shared state).
+/// `options` asks for (NULL: defaults). On success `*out` holds the engine; on failure `*out` is
+/// left as it was. Networks are prepared on first use. Thread-safe (no shared state).
 ///
 /// # Safety
 /// `path` is a NUL-terminated path; `options` is NULL or valid; `out` is a valid pointer.
@@ -171,7 +188,7 @@ pub unsafe extern "C" fn brenier_open(
         // SAFETY: the caller's contract.
         let path = unsafe { opt_str(path, "path") }?.ok_or_else(|| invalid("path is NULL"))?;
         let (backend, mode) = unsafe { backend_from(options) }?;
-        finish_open(Bundle::open_with(Path::new(path), mode)?, backend, out)
+        unsafe { finish_open(Bundle::open_with(Path::new(path), mode)?, backend, out) }
     })
 }
 
@@ -193,7 +210,7 @@ pub unsafe extern "C" fn brenier_open_memory(
         // SAFETY: the caller's contract.
         let bytes = unsafe { std::slice::from_raw_parts(data, len) };
         let (backend, _) = unsafe { backend_from(options) }?;
-        finish_open(Bundle::from_bytes(bytes)?, backend, out)
+        unsafe { finish_open(Bundle::from_bytes(bytes)?, backend, out) }
     })
 }
 
@@ -233,18 +250,31 @@ pub unsafe extern "C" fn brenier_image_shape(
     })
 }
 
-/// The `len` floats at `p`, or an error naming `what` when NULL.
-///
-/// # Safety
-/// `p` is NULL or points to `len` floats valid (and writable for `_mut`) for the call.
-unsafe fn floats<'a>(p: *const f32, len: usize, what: &str) -> Result<&'a [f32], Failure> {
-    non_null(p, what)?;
-    // SAFETY: the caller's contract.
-    Ok(unsafe { std::slice::from_raw_parts(p, len) })
+/// `count` images of `dim` floats: the element count, refused when zero or beyond what a slice
+/// can address.
+fn image_floats(count: usize, dim: usize) -> Result<usize, Failure> {
+    if count == 0 {
+        return Err(invalid("count is 0"));
+    }
+    count
+        .checked_mul(dim)
+        .filter(|&n| n <= isize::MAX as usize / std::mem::size_of::<f32>())
+        .ok_or_else(|| invalid(format!("count {count} × {dim} values per image is more than memory can hold")))
 }
 
-fn write_timings(timings: *mut BrenierTimings, encode: &NetTime, map_s: f64, decode: &NetTime) {
-    // SAFETY: NULL is allowed and skipped; otherwise the caller passed a writable struct.
+/// A buffer argument, refused when NULL or not aligned for f32.
+fn buffer(p: *const f32, what: &str) -> Result<(), Failure> {
+    non_null(p, what)?;
+    if !p.is_aligned() {
+        return Err(invalid(format!("{what} is not aligned for float")));
+    }
+    Ok(())
+}
+
+/// # Safety
+/// `timings` is NULL (skipped) or writable.
+unsafe fn write_timings(timings: *mut BrenierTimings, encode: &NetTime, map_s: f64, decode: &NetTime) {
+    // SAFETY: the caller's contract.
     if let Some(t) = unsafe { timings.as_mut() } {
         *t = BrenierTimings {
             encode_s: encode.seconds,
@@ -274,9 +304,10 @@ pub unsafe extern "C" fn brenier_translate(
     call(|| {
         // SAFETY (all below): the caller's contract.
         let engine = unsafe { engine_ref(engine) }?;
-        let n = count.checked_mul(engine.dim()).ok_or_else(|| invalid("count × image size overflows"))?;
-        let x = unsafe { floats(input, n, "input") }?;
-        non_null(output, "output")?;
+        let n = image_floats(count, engine.dim())?;
+        buffer(input, "input")?;
+        buffer(output, "output")?;
+        let x = unsafe { std::slice::from_raw_parts(input, n) };
         let default = brenier_translate_options_default();
         let o = unsafe { options.as_ref() }.unwrap_or(&default);
         let method: TranslateMethod = unsafe { opt_str(o.method, "method") }?.unwrap_or("ot-ald").parse()?;
@@ -293,7 +324,7 @@ pub unsafe extern "C" fn brenier_translate(
         let r = engine.translate(x, &opts, &Silent)?;
         let out = unsafe { std::slice::from_raw_parts_mut(output, n) };
         out.copy_from_slice(&r.images);
-        write_timings(timings, &r.encode, r.map.as_ref().map_or(0.0, |m| m.seconds), &r.decode);
+        unsafe { write_timings(timings, &r.encode, r.map.as_ref().map_or(0.0, |m| m.seconds), &r.decode) };
         Ok(())
     })
 }
@@ -316,8 +347,8 @@ pub unsafe extern "C" fn brenier_generate(
     call(|| {
         // SAFETY (all below): the caller's contract.
         let engine = unsafe { engine_ref(engine) }?;
-        let n = count.checked_mul(engine.dim()).ok_or_else(|| invalid("count × image size overflows"))?;
-        non_null(output, "output")?;
+        let n = image_floats(count, engine.dim())?;
+        buffer(output, "output")?;
         let default = brenier_generate_options_default();
         let o = unsafe { options.as_ref() }.unwrap_or(&default);
         let method: GenerateMethod = unsafe { opt_str(o.method, "method") }?.unwrap_or("dpm-ot").parse()?;
@@ -334,12 +365,13 @@ pub unsafe extern "C" fn brenier_generate(
         let g = engine.generate(&opts, &Silent)?;
         let out = unsafe { std::slice::from_raw_parts_mut(output, n) };
         out.copy_from_slice(&g.images);
-        write_timings(timings, &NetTime::default(), g.map.seconds, &g.decode);
+        unsafe { write_timings(timings, &NetTime::default(), g.map.seconds, &g.decode) };
         Ok(())
     })
 }
 
-/// Releases an engine (NULL is ignored). Must not overlap any other call on the same engine.
+/// Releases an engine (NULL is ignored). Must not overlap any other call on the same engine;
+/// different engines may be closed from different threads at once.
 ///
 /// # Safety
 /// `engine` is NULL or an engine from `brenier_open*` not yet closed.

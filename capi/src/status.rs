@@ -9,7 +9,8 @@ use runtime::Error;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BrenierStatus {
     Ok = 0,
-    /// A null pointer, an unknown name (method, backend, precision, domain), a bad count.
+    /// A null or misaligned pointer, an unknown name (method, backend, precision, domain), a
+    /// count of 0 or too large, a value out of range.
     InvalidArgument = 1,
     /// A file could not be read or written.
     Io = 2,
@@ -26,7 +27,8 @@ pub enum BrenierStatus {
     Network = 7,
     /// The CUDA backend cannot start or failed on the device.
     Cuda = 8,
-    /// A memory budget or the machine's free memory refused the run.
+    /// A memory budget or the machine's free memory refused the run (reserved: the C API takes
+    /// no memory budget yet, so it does not return this).
     Memory = 9,
     /// A panic inside the library, caught at the boundary; the engine may be unusable.
     Panic = 10,

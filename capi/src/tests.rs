@@ -47,6 +47,34 @@ fn bad_arguments_and_files_give_a_status_and_a_message() {
     assert!(last_error().contains("backend `gpu`"), "{}", last_error());
     assert!(e.is_null(), "a failed open wrote an engine");
     unsafe { brenier_close(null_mut()) };
+
+    // From memory: the bytes are copied, so the caller's buffer can go at once.
+    let mut e = null_mut();
+    assert_eq!(unsafe { brenier_open_memory(bytes.as_ptr(), bytes.len(), null(), &mut e) }, BrenierStatus::Ok);
+    drop(bytes);
+    let d = shape(e);
+    let x = vec![0.25f32; d];
+    let mut y = vec![7.0f32; d];
+    for (count, out, why) in [(0, y.as_mut_ptr(), "count is 0"), (usize::MAX, y.as_mut_ptr(), "more than memory")] {
+        assert_eq!(
+            unsafe { brenier_translate(e, x.as_ptr(), count, out, null(), null_mut()) },
+            BrenierStatus::InvalidArgument
+        );
+        assert!(last_error().contains(why), "{}", last_error());
+    }
+    assert_eq!(
+        unsafe { brenier_translate(e, x.as_ptr(), 1, null_mut(), null(), null_mut()) },
+        BrenierStatus::InvalidArgument
+    );
+    assert!(last_error().contains("output is NULL"), "{}", last_error());
+    assert_eq!(unsafe { brenier_generate(e, 0, y.as_mut_ptr(), null(), null_mut()) }, BrenierStatus::InvalidArgument);
+    let mut c = 0;
+    assert_eq!(unsafe { brenier_image_shape(e, &mut c, null_mut(), &mut c) }, BrenierStatus::InvalidArgument);
+    assert_eq!(unsafe { brenier_image_shape(null(), &mut c, &mut c, &mut c) }, BrenierStatus::InvalidArgument);
+    assert!(last_error().contains("engine is NULL"), "{}", last_error());
+    assert_eq!(unsafe { brenier_translate(e, x.as_ptr(), 1, y.as_mut_ptr(), null(), null_mut()) }, BrenierStatus::Ok);
+    assert!(y.iter().all(|v| v.is_finite()) && y.iter().any(|&v| v != 7.0));
+    unsafe { brenier_close(e) };
 }
 
 #[test]
@@ -89,6 +117,10 @@ fn a_failed_translation_leaves_the_output_alone() {
 fn one_engine_serves_two_threads_with_the_bits_of_one() {
     let (s, e) = open(null());
     assert_eq!(s, BrenierStatus::Ok, "{}", last_error());
+    // A second engine for the one-thread reference, so the two threads below meet the first
+    // engine cold and race to prepare its networks.
+    let (s, reference) = open(null());
+    assert_eq!(s, BrenierStatus::Ok, "{}", last_error());
     let d = shape(e);
     let x: Vec<f32> = (0..3 * d).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect();
     let translate = |e: usize| {
@@ -103,7 +135,7 @@ fn one_engine_serves_two_threads_with_the_bits_of_one() {
     };
     // The address crosses threads as an integer, as a C caller's pointer would.
     let shared = e as usize;
-    let alone = translate(shared);
+    let alone = translate(reference as usize);
     let (one, two) = std::thread::scope(|s| {
         let a = s.spawn(|| translate(shared));
         let b = s.spawn(|| translate(shared));
@@ -120,4 +152,5 @@ fn one_engine_serves_two_threads_with_the_bits_of_one() {
     assert_eq!(t.nfe, 10);
     assert!(g.iter().all(|v| v.is_finite()) && g.iter().any(|&v| v != 0.0));
     unsafe { brenier_close(e) };
+    unsafe { brenier_close(reference) };
 }

@@ -17,19 +17,34 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Builds libbrenier.so and libbrenier.a in this test run's profile and returns their folder
-/// (target/<profile>/): `cargo test` builds a package's library for its tests as an rlib only,
+/// Builds libbrenier.so and libbrenier.a in this test run's profile and returns their paths as
+/// cargo reports them: `cargo test` builds a package's library for its tests as an rlib only,
 /// never its C artifacts.
-fn build_library() -> PathBuf {
+fn build_library() -> (PathBuf, PathBuf) {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
     let mut cargo = Command::new(env!("CARGO"));
-    cargo.args(["build", "--quiet", "-p", "brenier-capi"]).current_dir(root());
-    if dir.file_name().is_some_and(|n| n == "release") {
+    cargo.args(["build", "--quiet", "--message-format=json", "-p", "brenier-capi"]).current_dir(root());
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
         cargo.arg("--release");
     }
-    run(&mut cargo);
-    dir
+    let out = run(&mut cargo);
+    let files: Vec<PathBuf> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "brenier")
+        .filter(|m| m["package_id"].as_str().is_some_and(|p| p.contains("/capi")))
+        .flat_map(|m| m["filenames"].as_array().cloned().unwrap_or_default())
+        .filter_map(|f| f.as_str().map(PathBuf::from))
+        .collect();
+    let find = |ext: &str| {
+        files
+            .iter()
+            .find(|f| f.extension().is_some_and(|e| e == ext))
+            .unwrap_or_else(|| panic!("cargo built no libbrenier.{ext}: {files:?}"))
+            .clone()
+    };
+    (find("so"), find("a"))
 }
 
 fn run(cmd: &mut Command) -> String {
@@ -41,8 +56,8 @@ fn run(cmd: &mut Command) -> String {
 
 #[test]
 fn the_c_example_translates_the_demo_inputs_to_the_rust_apis_bits() {
-    let (root, lib) = (root(), build_library());
-    assert!(lib.join("libbrenier.so").exists() && lib.join("libbrenier.a").exists(), "no library in {}", lib.display());
+    let (root, (shared_lib, archive)) = (root(), build_library());
+    let lib = shared_lib.parent().unwrap().to_path_buf();
     let tmp = tempfile::tempdir().unwrap();
     let bundle_path = root.join("assets/demo.brn");
     let m = Bundle::open(&bundle_path).unwrap().manifest().clone();
@@ -60,7 +75,6 @@ fn the_c_example_translates_the_demo_inputs_to_the_rust_apis_bits() {
     let lib_s = lib.to_str().unwrap();
     let rpath = format!("-Wl,-rpath,{lib_s}");
     let shared = vec!["-L", lib_s, "-lbrenier", rpath.as_str()];
-    let archive = lib.join("libbrenier.a");
     // The system libraries a Rust static library needs on linux-gnu (rustc --print native-static-libs).
     let mut static_ = vec![archive.to_str().unwrap()];
     static_.extend(["-lgcc_s", "-lutil", "-lrt", "-lpthread", "-lm", "-ldl", "-lc"]);
