@@ -19,12 +19,15 @@ fn root() -> PathBuf {
 
 /// Builds libbrenier.so and libbrenier.a in this test run's profile and returns their paths as
 /// cargo reports them: `cargo test` builds a package's library for its tests as an rlib only,
-/// never its C artifacts.
+/// never its C artifacts. The build asks for the workspace's libraries and tests, as `cargo test
+/// --workspace` does, so it resolves the same features and reuses every artifact that run
+/// built; `-p brenier-capi` alone would resolve shared crates (half, log, smallvec, …) with
+/// fewer features and compile tract a second time.
 fn build_library() -> (PathBuf, PathBuf) {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
     let mut cargo = Command::new(env!("CARGO"));
-    cargo.args(["build", "--quiet", "--message-format=json", "-p", "brenier-capi"]).current_dir(root());
+    cargo.args(["build", "--quiet", "--message-format=json", "--workspace", "--lib", "--tests"]).current_dir(root());
     if profile_dir.file_name().is_some_and(|n| n == "release") {
         cargo.arg("--release");
     }
