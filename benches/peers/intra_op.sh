@@ -11,15 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 THREADS=${THREADS:-2} REPEAT=${REPEAT:-20} ROUNDS=${ROUNDS:-3}
 RESULT=${RESULT:-benches/results/intra-op.json}
-if [ -z "${BRENIER:-}" ]; then
-    cargo build --release --quiet -p brenier-train -p brenier-cli
-fi
-B=${BRENIER:-target/release/brenier}
-PAIRS=("$@")
-if [ ${#PAIRS[@]} -eq 0 ]; then
-    PAIRS=(assets/demo.brn=assets/demo.calib/sources.npy)
-    [ -f out/byo/adm64.brn ] && PAIRS+=(out/byo/adm64.brn=out/byo/sources.npy)
-fi
+source benches/peers/common.sh
+default_pairs "$@"
 OUT=out/intra-op
 mkdir -p "$OUT"
 rm -f "$OUT"/*.json

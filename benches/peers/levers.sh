@@ -15,15 +15,8 @@ VENV=target/peers-venv
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -c "import tract, onnx, onnxruntime, numpy; assert tract.version() == '$TRACT'" 2>/dev/null ||
     "$VENV/bin/pip" install --quiet "tract==$TRACT" onnx onnxruntime numpy
-if [ -z "${BRENIER:-}" ]; then
-    cargo build --release --quiet -p brenier-train -p brenier-cli
-fi
-B=${BRENIER:-target/release/brenier}
-PAIRS=("$@")
-if [ ${#PAIRS[@]} -eq 0 ]; then
-    PAIRS=(assets/demo.brn=assets/demo.calib/sources.npy)
-    [ -f out/byo/adm64.brn ] && PAIRS+=(out/byo/adm64.brn=out/byo/sources.npy)
-fi
+source benches/peers/common.sh
+default_pairs "$@"
 OUT=out/levers
 mkdir -p "$OUT"
 rm -f "$OUT"/*.json

@@ -26,13 +26,8 @@ if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet onnxruntime numpy
 fi
-# BRENIER=path/to/brenier skips the build (e.g. a binary built for the device being compared).
-# Built with the trainer, as scripts/make-demo-bundle.sh does: the two packages together resolve
-# tract's features the same way, so neither build recompiles tract after the other.
-if [ -z "${BRENIER:-}" ]; then
-    cargo build --release --quiet -p brenier-train -p brenier-cli
-fi
-B=${BRENIER:-target/release/brenier}
+# BRENIER=path/to/brenier skips the build (benches/peers/common.sh).
+source benches/peers/common.sh
 SET=${BUNDLE%.brn}.calib
 INPUT=${INPUT:-$SET/sources.npy}
 [ -f "$INPUT" ] || { echo "no $INPUT: the peer benchmark feeds both runtimes the calibration set's images (or INPUT=x.npy)" >&2; exit 1; }

@@ -143,7 +143,15 @@ pub extern "C" fn brenier_translate_options_default() -> BrenierTranslateOptions
 /// The CLI's generate defaults (DPM-OT into domain b, 10 evaluations, η = 0). Thread-safe.
 #[no_mangle]
 pub extern "C" fn brenier_generate_options_default() -> BrenierGenerateOptions {
-    BrenierGenerateOptions { method: std::ptr::null(), domain: std::ptr::null(), nfe: 10, eta: 0.0, tau: 0.0, seed: 0 }
+    let base = GenerateOptions::default();
+    BrenierGenerateOptions {
+        method: std::ptr::null(),
+        domain: std::ptr::null(),
+        nfe: base.nfe as u32,
+        eta: base.eta,
+        tau: 0.0,
+        seed: base.seed,
+    }
 }
 
 /// # Safety
@@ -310,8 +318,16 @@ pub unsafe extern "C" fn brenier_translate(
         let x = unsafe { std::slice::from_raw_parts(input, n) };
         let default = brenier_translate_options_default();
         let o = unsafe { options.as_ref() }.unwrap_or(&default);
-        let method: TranslateMethod = unsafe { opt_str(o.method, "method") }?.unwrap_or("ot-ald").parse()?;
-        let from = engine.bundle().manifest().domain_key(unsafe { opt_str(o.from, "from") }?.unwrap_or("a"))?;
+        // Unset names take the runtime's defaults, the CLI's too.
+        let base = TranslateOptions::default();
+        let method = match unsafe { opt_str(o.method, "method") }? {
+            Some(m) => m.parse::<TranslateMethod>()?,
+            None => base.method,
+        };
+        let from = match unsafe { opt_str(o.from, "from") }? {
+            Some(d) => engine.bundle().manifest().domain_key(d)?,
+            None => base.from,
+        };
         let opts = TranslateOptions {
             method,
             from,
@@ -351,13 +367,20 @@ pub unsafe extern "C" fn brenier_generate(
         buffer(output, "output")?;
         let default = brenier_generate_options_default();
         let o = unsafe { options.as_ref() }.unwrap_or(&default);
-        let method: GenerateMethod = unsafe { opt_str(o.method, "method") }?.unwrap_or("dpm-ot").parse()?;
-        let domain = engine.bundle().manifest().domain_key(unsafe { opt_str(o.domain, "domain") }?.unwrap_or("b"))?;
+        let base = GenerateOptions::default();
+        let method = match unsafe { opt_str(o.method, "method") }? {
+            Some(m) => m.parse::<GenerateMethod>()?,
+            None => base.method,
+        };
+        let domain = match unsafe { opt_str(o.domain, "domain") }? {
+            Some(d) => engine.bundle().manifest().domain_key(d)?,
+            None => base.domain,
+        };
         let opts = GenerateOptions {
             method,
             domain,
             count,
-            nfe: if o.nfe == 0 { 10 } else { o.nfe as usize },
+            nfe: if o.nfe == 0 { base.nfe } else { o.nfe as usize },
             eta: o.eta,
             tau: (o.tau > 0.0).then_some(o.tau),
             seed: o.seed,

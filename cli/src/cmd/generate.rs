@@ -20,22 +20,22 @@ pub struct Args {
     run: RunArgs,
     /// dpm-ot (noise → latents at an intermediate t, then DDIM) or prior-ot (noise → the data
     /// diffused to the last train step).
-    #[arg(long, default_value = "dpm-ot")]
+    #[arg(long, default_value_t = GenerateOptions::default().method)]
     method: GenerateMethod,
     /// Domain to generate (`a`, `b`, or its name).
-    #[arg(long, default_value = "b")]
+    #[arg(long, default_value_t = GenerateOptions::default().domain.as_str().to_string())]
     domain: String,
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = GenerateOptions::default().count)]
     count: usize,
     /// Network evaluations (reverse DDIM steps).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = GenerateOptions::default().nfe)]
     nfe: usize,
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = GenerateOptions::default().eta)]
     eta: f32,
     /// Soft OT map temperature τ (omitted = hard map).
     #[arg(long)]
     tau: Option<f32>,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = GenerateOptions::default().seed)]
     seed: u64,
     /// A folder for PNGs or a .npy.
     #[arg(long)]

@@ -52,6 +52,22 @@ pub struct GenerateOptions {
     pub seed: u64,
 }
 
+impl Default for GenerateOptions {
+    /// DPM-OT into domain b, 10 evaluations, η = 0, the hard map: what every interface (CLI, C)
+    /// does when not told otherwise.
+    fn default() -> Self {
+        GenerateOptions {
+            method: GenerateMethod::DpmOt,
+            domain: NetKey::B,
+            count: 8,
+            nfe: 10,
+            eta: 0.0,
+            tau: None,
+            seed: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Generation {
     #[serde(skip)]
