@@ -16,14 +16,7 @@ pub struct Failure {
 
 impl From<runtime::Error> for Failure {
     fn from(e: runtime::Error) -> Self {
-        let mut message = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            message.push_str(": ");
-            message.push_str(&s.to_string());
-            source = s.source();
-        }
-        Failure { status: (&e).into(), message }
+        Failure { status: (&e).into(), message: e.message_with_causes() }
     }
 }
 

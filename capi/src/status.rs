@@ -1,7 +1,7 @@
 //! Status codes a C caller branches on, one per kind of failure it can act on differently; the
 //! message (`brenier_last_error`) carries the detail, which is the runtime error's own text.
 
-use runtime::Error;
+use runtime::{Error, ErrorKind};
 
 /// What a call returned. `BRENIER_STATUS_OK` is zero; every other value comes with a message from
 /// `brenier_last_error` on the same thread.
@@ -36,26 +36,16 @@ pub enum BrenierStatus {
 
 impl From<&Error> for BrenierStatus {
     fn from(e: &Error) -> Self {
-        use BrenierStatus::*;
-        match e {
-            Error::Io { .. } | Error::Write { .. } | Error::NoSpace { .. } | Error::Stream(_) => Io,
-            Error::ChangedOnDisk { .. }
-            | Error::NotABundle { .. }
-            | Error::UnsupportedVersion { .. }
-            | Error::Truncated { .. }
-            | Error::Corrupted { .. }
-            | Error::Checksum { .. }
-            | Error::Section { .. }
-            | Error::Manifest(_)
-            | Error::MissingSection(_)
-            | Error::Layout(_) => Bundle,
-            Error::Shape { .. } => Shape,
-            Error::NonFinite { .. } | Error::NetworkNonFinite { .. } => NonFinite,
-            Error::NoOtMap { .. } | Error::NoNeuralMap { .. } => Missing,
-            Error::Onnx { .. } | Error::UnsupportedOp { .. } | Error::Tract { .. } => Network,
-            Error::CudaUnavailable { .. } | Error::Cuda { .. } | Error::KernelCompile { .. } => Cuda,
-            Error::MemoryBudget { .. } | Error::MemoryUnavailable { .. } => Memory,
-            Error::InvalidArgument(_) | Error::Input { .. } => InvalidArgument,
+        match e.kind() {
+            ErrorKind::InvalidArgument => BrenierStatus::InvalidArgument,
+            ErrorKind::Io => BrenierStatus::Io,
+            ErrorKind::Bundle => BrenierStatus::Bundle,
+            ErrorKind::Shape => BrenierStatus::Shape,
+            ErrorKind::NonFinite => BrenierStatus::NonFinite,
+            ErrorKind::Missing => BrenierStatus::Missing,
+            ErrorKind::Network => BrenierStatus::Network,
+            ErrorKind::Cuda => BrenierStatus::Cuda,
+            ErrorKind::Memory => BrenierStatus::Memory,
         }
     }
 }

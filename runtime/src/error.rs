@@ -115,7 +115,70 @@ pub enum Error {
     Stream(#[source] std::io::Error),
 }
 
+/// The class of a failure: what a program embedding the runtime branches on (the C API's status
+/// codes, the Python package's exception types), while the error's text carries the detail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A value, name or count the caller gave is not acceptable.
+    InvalidArgument,
+    /// A file could not be read or written.
+    Io,
+    /// Not a bundle, truncated, corrupted, a newer format, a damaged section or manifest, or a
+    /// file that changed underneath a mapped bundle.
+    Bundle,
+    /// Input or output of the wrong size for the bundle's images.
+    Shape,
+    /// NaN or Inf in the input, or produced by a network.
+    NonFinite,
+    /// The bundle lacks what was asked for (an OT map, a neural map).
+    Missing,
+    /// A network could not be prepared or run.
+    Network,
+    /// The CUDA backend cannot start or failed on the device.
+    Cuda,
+    /// A memory budget or the machine's free memory refused the run.
+    Memory,
+}
+
 impl Error {
+    /// The class of this failure. Exhaustive: a new variant must choose its class here.
+    pub fn kind(&self) -> ErrorKind {
+        use ErrorKind::*;
+        match self {
+            Error::Io { .. } | Error::Write { .. } | Error::NoSpace { .. } | Error::Stream(_) => Io,
+            Error::ChangedOnDisk { .. }
+            | Error::NotABundle { .. }
+            | Error::UnsupportedVersion { .. }
+            | Error::Truncated { .. }
+            | Error::Corrupted { .. }
+            | Error::Checksum { .. }
+            | Error::Section { .. }
+            | Error::Manifest(_)
+            | Error::MissingSection(_)
+            | Error::Layout(_) => Bundle,
+            Error::Shape { .. } => Shape,
+            Error::NonFinite { .. } | Error::NetworkNonFinite { .. } => NonFinite,
+            Error::NoOtMap { .. } | Error::NoNeuralMap { .. } => Missing,
+            Error::Onnx { .. } | Error::UnsupportedOp { .. } | Error::Tract { .. } => Network,
+            Error::CudaUnavailable { .. } | Error::Cuda { .. } | Error::KernelCompile { .. } => Cuda,
+            Error::MemoryBudget { .. } | Error::MemoryUnavailable { .. } => Memory,
+            Error::InvalidArgument(_) | Error::Input { .. } => InvalidArgument,
+        }
+    }
+
+    /// The message with its causes, `what: why: …`: what an embedding hands its caller as one
+    /// string (the C API's `brenier_last_error`, a Python exception's text).
+    pub fn message_with_causes(&self) -> String {
+        let mut message = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(s) = source {
+            message.push_str(": ");
+            message.push_str(&s.to_string());
+            source = s.source();
+        }
+        message
+    }
+
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
     }

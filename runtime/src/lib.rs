@@ -20,5 +20,5 @@ pub mod rng;
 pub mod sched;
 
 pub use bundle::{Bundle, Manifest, NetKey};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use pipeline::Engine;

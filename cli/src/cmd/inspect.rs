@@ -46,27 +46,8 @@ pub fn run(a: Args) -> Result<()> {
     let status: Vec<(String, Result<(), String>)> =
         b.sections().iter().map(|s| (s.name.clone(), b.verify(&s.name).map_err(|e| e.to_string()))).collect();
     if a.json {
-        let sections: Vec<serde_json::Value> = b
-            .sections()
-            .iter()
-            .zip(&status)
-            .map(|(s, (_, st))| {
-                serde_json::json!({
-                    "name": s.name, "kind": s.kind, "dtype": s.dtype, "shape": s.shape,
-                    "offset": s.offset, "bytes": s.len, "crc32": format!("{:08x}", s.crc),
-                    "checksum_ok": st.is_ok(), "error": st.as_ref().err(),
-                })
-            })
-            .collect();
-        let out = serde_json::json!({
-            "path": a.bundle.display().to_string(),
-            "format_version": b.header().version,
-            "file_bytes": b.file_len(),
-            "sections": sections,
-            "manifest": b.manifest(),
-            "calibration": calibration.as_ref().ok().cloned().flatten(),
-            "calibration_error": calibration.as_ref().err().map(|e| e.to_string()),
-        });
+        let mut out = b.report();
+        out["path"] = a.bundle.display().to_string().into();
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         let m = b.manifest();

@@ -5,6 +5,7 @@ pub mod calibration;
 pub mod format;
 pub mod manifest;
 pub mod reader;
+mod report;
 pub mod rewrite;
 pub mod writer;
 
