@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes brenier's input readers with cargo-fuzz (libFuzzer + AddressSanitizer, nightly).
 #
-#   scripts/fuzz.sh smoke [SECONDS [TARGET...]]    each target SECONDS (default 60): what .ci/run does
+#   scripts/fuzz.sh smoke [SECONDS [TARGET...]]    each target SECONDS (default 60; .ci/run passes 25)
 #   scripts/fuzz.sh campaign [RUNS [TARGET...]]    each target RUNS executions (default 1000000)
 #   scripts/fuzz.sh seeds              regenerate fuzz/seeds/ from code (tests/examples/fuzz_seeds.rs)
 #

@@ -1,35 +1,30 @@
 #!/usr/bin/env bash
-# The Python package end to end: builds the wheel with maturin, installs it into a fresh virtual
-# environment with numpy and pytest from PyPI, and runs python/tests (the CLI's bits, bad input,
-# threads) and examples/python/translate.py.
+# The Python package end to end: builds the wheel with maturin, installs it into the virtual
+# environment target/python-venv (scripts/python-env.sh: maturin, NumPy, pytest from PyPI), and
+# runs python/tests with pytest: the CLI's bits, examples/python/translate.py, bad input, threads.
 #
-# CI runs it after `cargo test --workspace`, in that build's profile: the extension then reuses
-# every artifact of the test build (unify/ keeps a one-package build's features the workspace's),
-# and only pyo3, numpy and the package itself compile. `--release` builds the wheel a user
-# installs (its first build compiles tract in release: ~10 minutes on 2 cores).
+# Default (what .ci/run runs after `cargo test --workspace`): the test build's profile. The
+# extension then reuses every artifact of that build, because unify/ keeps a one-package build's
+# features the workspace's; this script checks that, so a drift fails here by name instead of
+# quietly compiling tract a second time. `--release`: the wheel a user installs, next to the
+# release CLI (a first release build compiles tract: ~10 minutes on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/python-env.sh
 
-profile=dev
-cli=target/debug/brenier
-if [ "${1:-}" = --release ]; then profile=release; cli=target/release/brenier; fi
-venv=target/python-venv
-wheels=target/wheels-$profile
-
-if [ ! -x "$venv/bin/python" ]; then
-  # Debian's python3 keeps venv in a package of its own.
-  python3 -m venv "$venv" 2>/dev/null || {
-    apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv "$venv"
-  }
-fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check "maturin>=1.9.4,<2" "numpy>=1.21" pytest
-
-# The check unify/ exists for: a one-package build of the extension must find tract built. It
-# runs before maturin so a drift fails here, naming the crates, instead of quietly doubling the
-# build time.
-PYO3_BUILD_EXTENSION_MODULE=1 cargo build --quiet -p brenier-py --lib --profile "$profile" \
-  --message-format=json >target/python-build.json
-rebuilt=$("$venv/bin/python" - <<'PY'
+if [ "${1:-}" = --release ]; then
+  profile=release
+  cli=target/release/brenier
+  # The release selection every release script builds (benches/peers/common.sh).
+  cargo build --release --quiet -p brenier-train -p brenier-cli
+else
+  profile=dev
+  cli=target/debug/brenier
+  # The CLI the tests compare against, current: a no-op right after `cargo test --workspace`.
+  cargo test --workspace --no-run --quiet
+  PYO3_BUILD_EXTENSION_MODULE=1 PYO3_PYTHON="$venv/bin/python" cargo build --quiet -p brenier-py --lib \
+    --message-format=json >target/python-build.json
+  rebuilt=$("$venv/bin/python" - <<'PY'
 import json
 names = set()
 for line in open("target/python-build.json"):
@@ -38,16 +33,13 @@ for line in open("target/python-build.json"):
         names.add(m["target"]["name"])
 print(" ".join(sorted(n for n in names if n.startswith("tract"))))
 PY
-)
-if [ -n "$rebuilt" ]; then
-  echo "the Python extension's one-package build compiled tract again ($rebuilt): its features" >&2
-  echo "drifted from the workspace's; align unify/Cargo.toml (see its comment)" >&2
-  exit 1
+  )
+  if [ -n "$rebuilt" ]; then
+    echo "the Python extension's one-package build compiled tract again ($rebuilt): its features" >&2
+    echo "drifted from the workspace's test build; align unify/Cargo.toml (see its comment)" >&2
+    exit 1
+  fi
 fi
 
-rm -rf "$wheels"
-"$venv/bin/maturin" build --quiet -m python/Cargo.toml --profile "$profile" -i "$venv/bin/python" -o "$wheels"
-"$venv/bin/pip" install --quiet --disable-pip-version-check --force-reinstall --no-deps "$wheels"/brenier-*.whl
-
-[ -x "$cli" ] || cargo build --quiet --profile "$profile" --workspace --lib --tests --bins
+install_wheel "$profile"
 BRENIER_CLI="$cli" "$venv/bin/python" -m pytest -q python/tests

@@ -160,8 +160,14 @@ unsafe fn backend_from(o: *const BrenierOpenOptions) -> Result<(Box<dyn backend:
     let default = brenier_open_options_default();
     // SAFETY: the caller's contract.
     let o = unsafe { o.as_ref() }.unwrap_or(&default);
-    let kind: BackendKind = unsafe { opt_str(o.backend, "backend") }?.unwrap_or("cpu").parse()?;
-    let precision: Precision = unsafe { opt_str(o.precision, "precision") }?.unwrap_or("f32").parse()?;
+    let kind = match unsafe { opt_str(o.backend, "backend") }? {
+        Some(name) => name.parse()?,
+        None => BackendKind::default(),
+    };
+    let precision = match unsafe { opt_str(o.precision, "precision") }? {
+        Some(name) => name.parse()?,
+        None => Precision::default(),
+    };
     let mode = if o.no_mmap { LoadMode::Read } else { LoadMode::Mmap };
     Ok((backend::open(kind, precision, o.threads as usize)?, mode))
 }

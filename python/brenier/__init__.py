@@ -10,31 +10,8 @@ The work runs in brenier's Rust runtime (the same library as the ``brenier`` CLI
 with the GIL released; failures raise the exceptions of ``brenier.errors``.
 """
 
+from . import errors
 from ._native import Bundle, __version__
-from .errors import (
-    BrenierError,
-    BundleError,
-    CudaError,
-    FileError,
-    InvalidArgumentError,
-    MemoryBudgetError,
-    MissingError,
-    NetworkError,
-    NonFiniteError,
-    ShapeError,
-)
+from .errors import *  # noqa: F403 (the exception classes, listed in errors.__all__)
 
-__all__ = [
-    "Bundle",
-    "__version__",
-    "BrenierError",
-    "BundleError",
-    "CudaError",
-    "FileError",
-    "InvalidArgumentError",
-    "MemoryBudgetError",
-    "MissingError",
-    "NetworkError",
-    "NonFiniteError",
-    "ShapeError",
-]
+__all__ = ["Bundle", "__version__", *errors.__all__]

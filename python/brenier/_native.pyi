@@ -14,14 +14,14 @@ class Bundle:
         self,
         path: _Path,
         *,
-        backend: str = "cpu",
-        precision: str = "f32",
+        backend: Optional[str] = None,
+        precision: Optional[str] = None,
         threads: int = 0,
         mmap: bool = True,
     ) -> None: ...
     @staticmethod
     def from_bytes(
-        data: bytes, *, backend: str = "cpu", precision: str = "f32", threads: int = 0
+        data: bytes, *, backend: Optional[str] = None, precision: Optional[str] = None, threads: int = 0
     ) -> "Bundle": ...
     @property
     def image_shape(self) -> Tuple[int, int, int]: ...
@@ -38,7 +38,7 @@ class Bundle:
         steps: Optional[int] = None,
         eta: Optional[float] = None,
         tau: Optional[float] = None,
-        seed: int = 0,
+        seed: Optional[int] = None,
         report: Literal[False] = False,
     ) -> _Images: ...
     @overload
@@ -52,9 +52,23 @@ class Bundle:
         steps: Optional[int] = None,
         eta: Optional[float] = None,
         tau: Optional[float] = None,
-        seed: int = 0,
+        seed: Optional[int] = None,
         report: Literal[True],
     ) -> Tuple[_Images, dict[str, Any]]: ...
+    @overload
+    def translate(
+        self,
+        x: npt.ArrayLike,
+        *,
+        method: Optional[str] = None,
+        source: Optional[str] = None,
+        t: Optional[int] = None,
+        steps: Optional[int] = None,
+        eta: Optional[float] = None,
+        tau: Optional[float] = None,
+        seed: Optional[int] = None,
+        report: bool = ...,
+    ) -> Union[_Images, Tuple[_Images, dict[str, Any]]]: ...
     @overload
     def generate(
         self,
@@ -81,8 +95,23 @@ class Bundle:
         seed: Optional[int] = None,
         report: Literal[True],
     ) -> Tuple[_Images, dict[str, Any]]: ...
+    @overload
+    def generate(
+        self,
+        count: int,
+        *,
+        method: Optional[str] = None,
+        domain: Optional[str] = None,
+        nfe: Optional[int] = None,
+        eta: Optional[float] = None,
+        tau: Optional[float] = None,
+        seed: Optional[int] = None,
+        report: bool = ...,
+    ) -> Union[_Images, Tuple[_Images, dict[str, Any]]]: ...
     def read_images(self, path: _Path, *, resize: bool = False) -> _Images: ...
     def inspect(self) -> dict[str, Any]: ...
     def close(self) -> None: ...
     def __enter__(self) -> "Bundle": ...
     def __exit__(self, *args: object) -> None: ...
+
+def _error_kinds() -> list[str]: ...

@@ -46,6 +46,20 @@ class MemoryBudgetError(BrenierError, MemoryError):
     """A memory budget, or the machine's free memory, refused the run."""
 
 
+# The runtime's error kinds (`ErrorKind::as_str`) to the class raised for each: the one table the
+# extension looks kinds up in. tests/test_errors.py checks it covers exactly the runtime's kinds.
+BY_KIND = {
+    "invalid_argument": InvalidArgumentError,
+    "io": FileError,
+    "bundle": BundleError,
+    "shape": ShapeError,
+    "non_finite": NonFiniteError,
+    "missing": MissingError,
+    "network": NetworkError,
+    "cuda": CudaError,
+    "memory": MemoryBudgetError,
+}
+
 __all__ = [
     "BrenierError",
     "InvalidArgumentError",

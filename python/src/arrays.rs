@@ -1,30 +1,30 @@
 //! Images between NumPy and the runtime: `[count, C, H, W]` (or one `[C, H, W]` image) float32
-//! in model space. Read in place when the array is float32 and C-contiguous; anything else
-//! (another dtype, a list, a strided or Fortran-ordered view) is converted once. Results move
-//! into NumPy without a copy.
-
-use std::borrow::Cow;
+//! in model space. An aligned, C-contiguous float32 array is read in place; anything else
+//! (another dtype, a list, a strided, Fortran-ordered or misaligned view) is converted once by
+//! NumPy. Results move into NumPy without a copy.
+//!
+//! Read in place means read with the GIL released: like every zero-copy binding, it relies on
+//! the caller not writing to (or resizing) that array from another thread during the call.
 
 use numpy::ndarray::{ArrayD, IxDyn};
-use numpy::{AllowTypeChange, IntoPyArray, PyArrayDyn, PyArrayLikeDyn, PyUntypedArrayMethods};
+use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 use runtime::bundle::ImageSpec;
 use runtime::Error;
 
-/// What `translate` accepts: any array-like NumPy can turn into float32.
-pub type ImagesIn<'py> = PyArrayLikeDyn<'py, f32, AllowTypeChange>;
+use crate::errors::to_py;
 
-/// Images read from an array: the floats in C order and the shape to give the result.
-pub struct Images<'a> {
-    pub data: Cow<'a, [f32]>,
-    pub shape: Vec<usize>,
-}
-
-/// Checks `x` against the bundle's image shape and takes its floats, in place when it is
-/// C-contiguous. NumPy calls an F-ordered array contiguous too, and its memory order is not the
-/// C order the runtime reads, so only C-contiguity is taken as is.
-pub fn images<'a>(x: &'a ImagesIn<'_>, image: ImageSpec) -> Result<Images<'a>, Error> {
-    let shape = x.shape().to_vec();
+/// `x` as an aligned, C-contiguous float32 array (itself when it is one: `numpy.require` copies
+/// only what does not meet the requirements), checked against the bundle's image shape.
+/// NumPy calls an F-ordered array contiguous too, which is why C order is required by name.
+pub fn images<'py>(py: Python<'py>, x: &Bound<'py, PyAny>, image: ImageSpec) -> PyResult<PyReadonlyArrayDyn<'py, f32>> {
+    let np = py.import("numpy")?;
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("dtype", np.getattr("float32")?)?;
+    kwargs.set_item("requirements", "CA")?;
+    let array = np.call_method("require", (x,), Some(&kwargs))?.cast_into::<PyArrayDyn<f32>>()?.readonly();
+    let shape = array.shape().to_vec();
     let per = [image.channels, image.height, image.width];
     let fits = match shape.len() {
         3 => shape[..] == per,
@@ -32,18 +32,15 @@ pub fn images<'a>(x: &'a ImagesIn<'_>, image: ImageSpec) -> Result<Images<'a>, E
         _ => false,
     };
     if !fits {
-        return Err(Error::Shape {
+        let e = Error::Shape {
             what: "the input array".into(),
-            expected: vec![image.channels, image.height, image.width],
+            expected: per.to_vec(),
             found: shape,
             hint: " as [count, C, H, W] (count ≥ 1) or one [C, H, W] image".into(),
-        });
+        };
+        return Err(to_py(py, e));
     }
-    let data = match x.as_slice() {
-        Ok(s) if x.is_c_contiguous() => Cow::Borrowed(s),
-        _ => Cow::Owned(x.as_array().iter().copied().collect()),
-    };
-    Ok(Images { data, shape })
+    Ok(array)
 }
 
 /// `data` as a NumPy array of `shape`, owning the vector (no copy).

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use numpy::PyArrayDyn;
+use numpy::{PyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use runtime::backend::{self, BackendKind, Precision};
@@ -13,7 +13,7 @@ use runtime::io::image::Fit;
 use runtime::pipeline::{GenerateMethod, GenerateOptions, Silent, TranslateMethod, TranslateOptions};
 use runtime::Engine;
 
-use crate::arrays::{images, to_numpy, ImagesIn};
+use crate::arrays::{images, to_numpy};
 use crate::errors::OrRaise;
 
 /// An open bundle on a backend. Thread-safe: one Bundle serves several Python threads at once,
@@ -25,9 +25,15 @@ pub struct Bundle {
     origin: String,
 }
 
-fn open_engine(bundle: RtBundle, backend: &str, precision: &str, threads: usize) -> runtime::Result<Engine> {
-    let kind: BackendKind = backend.parse()?;
-    let precision: Precision = precision.parse()?;
+/// Opens the engine; unnamed backend and precision are the runtime's defaults (the CLI's).
+fn open_engine(
+    bundle: RtBundle,
+    backend: Option<&str>,
+    precision: Option<&str>,
+    threads: usize,
+) -> runtime::Result<Engine> {
+    let kind = backend.map(str::parse).transpose()?.unwrap_or(BackendKind::default());
+    let precision = precision.map(str::parse).transpose()?.unwrap_or(Precision::default());
     Engine::new(bundle, backend::open(kind, precision, threads)?)
 }
 
@@ -50,8 +56,8 @@ impl Bundle {
         py: Python<'_>,
         bundle: RtBundle,
         origin: String,
-        backend: &str,
-        precision: &str,
+        backend: Option<&str>,
+        precision: Option<&str>,
         threads: usize,
     ) -> PyResult<Self> {
         let engine = py.detach(|| open_engine(bundle, backend, precision, threads)).or_raise(py)?;
@@ -62,16 +68,16 @@ impl Bundle {
 #[pymethods]
 impl Bundle {
     /// Opens the bundle at `path` (validated: header, sections, checksums, manifest) on
-    /// `backend` "cpu", "cuda" or "auto", at `precision` "f32" or "f16", with `threads` host
-    /// threads (0: every core). `mmap=False` reads the file instead of mapping it (for a file
+    /// `backend` "cpu" (the default), "cuda" or "auto", at `precision` "f32" (the default) or
+    /// "f16", with `threads` host threads (0: every core). `mmap=False` reads the file instead of mapping it (for a file
     /// that may be replaced in place). Networks are prepared on first use.
     #[new]
-    #[pyo3(signature = (path, *, backend = "cpu", precision = "f32", threads = 0, mmap = true))]
+    #[pyo3(signature = (path, *, backend = None, precision = None, threads = 0, mmap = true))]
     fn new(
         py: Python<'_>,
         path: PathBuf,
-        backend: &str,
-        precision: &str,
+        backend: Option<&str>,
+        precision: Option<&str>,
         threads: usize,
         mmap: bool,
     ) -> PyResult<Self> {
@@ -82,9 +88,16 @@ impl Bundle {
 
     /// Opens a bundle held in memory (the bytes are copied). As `Bundle(path)` otherwise.
     #[staticmethod]
-    #[pyo3(signature = (data, *, backend = "cpu", precision = "f32", threads = 0))]
-    fn from_bytes(py: Python<'_>, data: &[u8], backend: &str, precision: &str, threads: usize) -> PyResult<Self> {
-        let bundle = RtBundle::from_bytes(data).or_raise(py)?;
+    #[pyo3(signature = (data, *, backend = None, precision = None, threads = 0))]
+    fn from_bytes(
+        py: Python<'_>,
+        data: &[u8],
+        backend: Option<&str>,
+        precision: Option<&str>,
+        threads: usize,
+    ) -> PyResult<Self> {
+        // `bytes` are immutable, so validating them with the GIL released is sound.
+        let bundle = py.detach(|| RtBundle::from_bytes(data)).or_raise(py)?;
         Self::from_rt(py, bundle, format!("a bundle of {} bytes", data.len()), backend, precision, threads)
     }
 
@@ -106,22 +119,22 @@ impl Bundle {
     /// Translates `x` ([count, C, H, W] or one [C, H, W], model space) from domain `source`
     /// ("a", "b" or a domain name) to the other with `method` "ot-ald", "ddib" or "neural-ot".
     /// `t` (encode time), `steps` (K), `eta` (DDIM η) and `tau` (soft-map temperature) default
-    /// to the bundle's. Returns float32 images of x's shape, or `(images, report)` with
-    /// `report=True`. `x` is read in place when float32 and C-contiguous: do not change it from
-    /// another thread during the call.
-    #[pyo3(signature = (x, *, method = None, source = None, t = None, steps = None, eta = None, tau = None, seed = 0, report = false))]
+    /// to the bundle's; `seed` is the decode's noise (η > 0). Returns float32 images of x's shape,
+    /// or `(images, report)` with `report=True`. `x` is read in place when it is an aligned,
+    /// C-contiguous float32 array: do not change it from another thread during the call.
+    #[pyo3(signature = (x, *, method = None, source = None, t = None, steps = None, eta = None, tau = None, seed = None, report = false))]
     #[allow(clippy::too_many_arguments)]
     fn translate<'py>(
         &self,
         py: Python<'py>,
-        x: ImagesIn<'py>,
+        x: &Bound<'py, PyAny>,
         method: Option<&str>,
         source: Option<&str>,
         t: Option<usize>,
         steps: Option<usize>,
         eta: Option<f32>,
         tau: Option<f32>,
-        seed: u64,
+        seed: Option<u64>,
         report: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let engine = self.engine()?;
@@ -136,20 +149,22 @@ impl Bundle {
             t,
             steps,
             eta,
-            tau,
-            seed,
+            tau: tau.or(base.tau),
+            seed: seed.unwrap_or(base.seed),
         };
-        let input = images(&x, engine.bundle().manifest().image).or_raise(py)?;
-        let data: &[f32] = &input.data;
+        let input = images(py, x, engine.bundle().manifest().image)?;
+        let shape = input.shape().to_vec();
+        let data = input.as_slice().map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
         let mut r = py.detach(|| engine.translate(data, &opts, &Silent)).or_raise(py)?;
-        let out = to_numpy(py, std::mem::take(&mut r.images), &input.shape)?;
+        let out = to_numpy(py, std::mem::take(&mut r.images), &shape)?;
         finish(py, out, report.then_some(&r))
     }
 
-    /// Generates `count` images of domain `domain` ("b" by default) from noise with `method`
-    /// "dpm-ot" (the default) or "prior-ot" in `nfe` network evaluations (default 10), DDIM
-    /// `eta` (default 0), `tau` the soft-map temperature, `seed` the noise's. Returns
-    /// [count, C, H, W] float32, or `(images, report)` with `report=True`.
+    /// Generates `count` images of domain `domain` from noise with `method` "dpm-ot" or
+    /// "prior-ot" in `nfe` network evaluations, DDIM `eta`, `tau` the soft-map temperature and
+    /// `seed` the noise's; what is not given takes the CLI's defaults (DPM-OT into domain b,
+    /// 10 evaluations, η = 0, the hard map, seed 0). Returns [count, C, H, W] float32, or
+    /// `(images, report)` with `report=True`.
     #[pyo3(signature = (count, *, method = None, domain = None, nfe = None, eta = None, tau = None, seed = None, report = false))]
     #[allow(clippy::too_many_arguments)]
     fn generate<'py>(
@@ -164,9 +179,6 @@ impl Bundle {
         seed: Option<u64>,
         report: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        if count == 0 {
-            return Err(crate::errors::to_py(py, runtime::Error::InvalidArgument("count is 0".into())));
-        }
         let engine = self.engine()?;
         let base = GenerateOptions::default();
         let opts = GenerateOptions {
@@ -179,7 +191,7 @@ impl Bundle {
             count,
             nfe: nfe.unwrap_or(base.nfe),
             eta: eta.unwrap_or(base.eta),
-            tau,
+            tau: tau.or(base.tau),
             seed: seed.unwrap_or(base.seed),
         };
         let mut g = py.detach(|| engine.generate(&opts, &Silent)).or_raise(py)?;

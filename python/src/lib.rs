@@ -16,5 +16,6 @@ mod errors;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<bundle::Bundle>()?;
+    m.add_function(wrap_pyfunction!(errors::_error_kinds, m)?)?;
     Ok(())
 }

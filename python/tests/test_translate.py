@@ -12,12 +12,11 @@ from conftest import DEMO, INPUTS, ROOT, same_bits
 
 
 @pytest.fixture(scope="module")
-def cli_translation(cli, inputs, tmp_path_factory):
-    """The CLI's OT-ALD translation (K = 10) of the demo inputs, from the same floats."""
-    d = tmp_path_factory.mktemp("cli")
-    np.save(d / "in.npy", inputs)
-    cli("translate", "--bundle", DEMO, "--input", d / "in.npy", "--output", d / "out.npy", "--steps", 10, "--quiet")
-    return np.load(d / "out.npy")
+def cli_translation(cli, tmp_path_factory):
+    """The CLI's OT-ALD translation (K = 10) of the shipped demo inputs, read by the CLI."""
+    out = tmp_path_factory.mktemp("cli") / "out.npy"
+    cli("translate", "--bundle", DEMO, "--input", INPUTS, "--output", out, "--steps", 10, "--quiet")
+    return np.load(out)
 
 
 def test_translate_gives_the_clis_bits(demo, inputs, cli_translation):
@@ -56,13 +55,17 @@ def test_report_counts_the_network_evaluations(demo, inputs):
     assert run["steps"] == 3 and y.shape == (2, *demo.image_shape)
 
 
-def test_strided_fortran_and_float64_inputs_read_in_logical_order(demo, inputs):
+def test_strided_fortran_misaligned_and_float64_inputs_read_in_logical_order(demo, inputs):
     want = demo.translate(inputs[:3], steps=2)
     fortran = np.asfortranarray(inputs[:3])
     assert not fortran.flags.c_contiguous
     strided = np.repeat(inputs[:3], 2, axis=0)[::2]
     assert not strided.flags.c_contiguous
-    for x in (fortran, strided, inputs[:3].astype(np.float64), inputs[:3].tolist()):
+    raw = bytearray(inputs[:3].nbytes + 1)
+    misaligned = np.frombuffer(raw, dtype=np.float32, offset=1, count=inputs[:3].size).reshape(inputs[:3].shape)
+    misaligned[...] = inputs[:3]
+    assert not misaligned.flags.aligned
+    for x in (fortran, strided, misaligned, inputs[:3].astype(np.float64), inputs[:3].tolist()):
         assert same_bits(demo.translate(x, steps=2), want)
 
 

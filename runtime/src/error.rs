@@ -140,6 +140,35 @@ pub enum ErrorKind {
     Memory,
 }
 
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 9] = [
+        ErrorKind::InvalidArgument,
+        ErrorKind::Io,
+        ErrorKind::Bundle,
+        ErrorKind::Shape,
+        ErrorKind::NonFinite,
+        ErrorKind::Missing,
+        ErrorKind::Network,
+        ErrorKind::Cuda,
+        ErrorKind::Memory,
+    ];
+
+    /// A stable name, what an embedding keys its own error types by.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidArgument => "invalid_argument",
+            ErrorKind::Io => "io",
+            ErrorKind::Bundle => "bundle",
+            ErrorKind::Shape => "shape",
+            ErrorKind::NonFinite => "non_finite",
+            ErrorKind::Missing => "missing",
+            ErrorKind::Network => "network",
+            ErrorKind::Cuda => "cuda",
+            ErrorKind::Memory => "memory",
+        }
+    }
+}
+
 impl Error {
     /// The class of this failure. Exhaustive: a new variant must choose its class here.
     pub fn kind(&self) -> ErrorKind {

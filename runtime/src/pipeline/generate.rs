@@ -101,11 +101,18 @@ impl Engine {
 
     pub fn generate(&self, opts: &GenerateOptions, obs: &dyn Observer) -> Result<Generation> {
         if opts.count == 0 {
-            return Err(Error::InvalidArgument("--count must be at least 1".into()));
+            return Err(Error::InvalidArgument("the image count must be at least 1".into()));
         }
+        // Refused before the noise is drawn: a count whose floats overflow, or exceed what one
+        // allocation can address, would otherwise abort the process.
+        let floats = opts
+            .count
+            .checked_mul(self.dim())
+            .filter(|&n| n <= isize::MAX as usize / std::mem::size_of::<f32>())
+            .ok_or_else(|| Error::InvalidArgument(format!("{} images are more than memory can address", opts.count)))?;
         let spec = self.noise_map(opts)?;
         let steps = opts.nfe.min(spec.t + 1);
-        let mut x = NoiseStream::new(opts.seed, PRIOR_STREAM).normal(opts.count * self.dim());
+        let mut x = NoiseStream::new(opts.seed, PRIOR_STREAM).normal(floats);
         let map = self.apply_map(spec, &mut x, opts.tau)?;
         let mut dec = NetTime::default();
         self.decode(opts.domain, &mut x, spec.t, steps, opts.eta, opts.seed, obs, &mut dec)?;

@@ -102,7 +102,7 @@ impl Engine {
         }
         if opts.tau.is_some() && !matches!(map, PlanMap::Ot(_)) {
             return Err(Error::InvalidArgument(
-                "--tau applies to the semi-discrete OT map (--method ot-ald); DDIB and the neural map have none".into(),
+                "tau (the soft-map temperature) applies to the semi-discrete OT map (method ot-ald); DDIB and the neural map have none".into(),
             ));
         }
         let map_t = match map {
@@ -115,7 +115,10 @@ impl Engine {
             return Err(Error::InvalidArgument(format!("the map was solved at t = {mt}, the plan encodes to t = {t}")));
         }
         if t >= self.schedule().n_train() {
-            return Err(Error::InvalidArgument(format!("--t {t} must be below {}", self.schedule().n_train())));
+            return Err(Error::InvalidArgument(format!(
+                "the encode time t = {t} must be below the schedule's {} steps",
+                self.schedule().n_train()
+            )));
         }
         let steps = opts.steps.unwrap_or(m.steps.min(t + 1));
         let eta = opts.eta.unwrap_or(m.eta);
