@@ -3,10 +3,11 @@
 # and `install_wheel PROFILE`, which builds the wheel with maturin in that cargo profile and
 # installs it there.
 venv=target/python-venv
-if [ ! -x "$venv/bin/python" ]; then
+if [ ! -x "$venv/bin/pip" ]; then
   # Debian's python3 keeps venv in a package of its own.
+  rm -rf "$venv"
   python3 -m venv "$venv" 2>/dev/null || {
-    apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv "$venv"
+    rm -rf "$venv" && apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv "$venv"
   }
 fi
 # maturin's range is python/pyproject.toml's build requirement.

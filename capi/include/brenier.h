@@ -117,9 +117,10 @@ struct BrenierTranslateOptions brenier_translate_options_default(void);
 // The CLI's generate defaults (DPM-OT into domain b, 10 evaluations, η = 0). Thread-safe.
 struct BrenierGenerateOptions brenier_generate_options_default(void);
 
-// Opens the bundle at `path` (validated: header, sections, checksums, manifest) on the backend
-// `options` asks for (NULL: defaults). On success `*out` holds the engine; on failure `*out` is
-// left as it was. Networks are prepared on first use. Thread-safe (no shared state).
+// Opens the bundle at `path` (validated: header, section table, manifest; each section's
+// checksum on its first read) on the backend `options` asks for (NULL: defaults). On success
+// `*out` holds the engine; on failure `*out` is left as it was. Networks are prepared on first
+// use. Thread-safe (no shared state).
 //
 // # Safety
 // `path` is a NUL-terminated path; `options` is NULL or valid; `out` is a valid pointer.

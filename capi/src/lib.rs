@@ -185,9 +185,10 @@ unsafe fn finish_open(
     Ok(())
 }
 
-/// Opens the bundle at `path` (validated: header, sections, checksums, manifest) on the backend
-/// `options` asks for (NULL: defaults). On success `*out` holds the engine; on failure `*out` is
-/// left as it was. Networks are prepared on first use. Thread-safe (no shared state).
+/// Opens the bundle at `path` (validated: header, section table, manifest; each section's
+/// checksum on its first read) on the backend `options` asks for (NULL: defaults). On success
+/// `*out` holds the engine; on failure `*out` is left as it was. Networks are prepared on first
+/// use. Thread-safe (no shared state).
 ///
 /// # Safety
 /// `path` is a NUL-terminated path; `options` is NULL or valid; `out` is a valid pointer.

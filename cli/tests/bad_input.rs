@@ -112,7 +112,7 @@ fn network_nan_names_the_step_and_ddib_only_bundle_refuses_ot() {
     );
     fails_with(
         &["translate", "--bundle", s(&bundle), "--method", "ot-ald", "--input", s(&x), "--output", s(&out)],
-        &["no OT map a->b", "--method ddib"],
+        &["no OT map a->b", "method `ddib`"],
         Some(&out),
     );
     // The probe itself catches a net that is broken at the export's T.

@@ -67,7 +67,8 @@ impl Bundle {
 
 #[pymethods]
 impl Bundle {
-    /// Opens the bundle at `path` (validated: header, sections, checksums, manifest) on
+    /// Opens the bundle at `path` (validated: header, section table, manifest; each section's
+    /// checksum is verified on its first read) on
     /// `backend` "cpu" (the default), "cuda" or "auto", at `precision` "f32" (the default) or
     /// "f16", with `threads` host threads (0: every core). `mmap=False` reads the file instead of mapping it (for a file
     /// that may be replaced in place). Networks are prepared on first use.

@@ -4,7 +4,7 @@
 //! one batch (its default).
 //!
 //! Network work runs with the GIL released; array inputs are read in place when they are
-//! float32 and C-contiguous, and results are handed to NumPy without a copy.
+//! aligned, C-contiguous float32, and results are handed to NumPy without a copy.
 
 use pyo3::prelude::*;
 

@@ -38,6 +38,7 @@ def test_the_gil_is_released_while_networks_run(inputs):
     while not done.is_set():
         now = time.perf_counter()
         longest, last = max(longest, now - last), now
+    longest = max(longest, time.perf_counter() - last)  # the stretch up to the loop's exit
     worker.join()
     call = time.perf_counter() - start
     if call < 0.05:
@@ -55,7 +56,10 @@ def test_close_lets_a_call_in_flight_finish(inputs):
     def work():
         started.set()
         t0 = time.perf_counter()
-        result["y"] = b.translate(inputs, steps=10)
+        try:
+            result["y"] = b.translate(inputs, steps=10)
+        except ValueError as e:  # close() came first: nothing in flight to test
+            result["closed_first"] = e
         result["s"] = time.perf_counter() - t0
 
     t = threading.Thread(target=work)
@@ -64,6 +68,6 @@ def test_close_lets_a_call_in_flight_finish(inputs):
     time.sleep(0.02)  # into the call, which takes far longer (checked below)
     b.close()
     t.join()
-    if result["s"] < 0.04:
+    if "closed_first" in result or result["s"] < 0.04:
         pytest.skip(f"the call took {result['s']:.3f} s, ending before close(): nothing was tested")
     assert same_bits(result["y"], brenier.Bundle(DEMO).translate(inputs, steps=10))

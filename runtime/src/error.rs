@@ -69,10 +69,10 @@ pub enum Error {
     #[error("network `{net}` produced a non-finite value (NaN or Inf) at {stage}; either the input is far outside the model range (check its normalisation) or the network or its export is broken for it (run `brenier eps` to inspect one evaluation)")]
     NetworkNonFinite { net: String, stage: String },
 
-    #[error("the bundle has no OT map {wanted}; available: {available}. Export one with `brenier export --targets/--heights` (or `--ot-map`), or use `--method ddib`")]
+    #[error("the bundle has no OT map {wanted}; available: {available}. Export one with `brenier export --targets/--heights` (or `--ot-map`), or translate with method `ddib`")]
     NoOtMap { wanted: String, available: String },
 
-    #[error("the bundle has no neural OT map {wanted}; available: {available}. Train one with `brenier-train neural-map` and add it with `brenier export --neural-map`, or use `--method ot-ald`")]
+    #[error("the bundle has no neural OT map {wanted}; available: {available}. Train one with `brenier-train neural-map` and add it with `brenier export --neural-map`, or translate with method `ot-ald`")]
     NoNeuralMap { wanted: String, available: String },
 
     #[error("ONNX model `{net}`: {problem}")]
@@ -115,58 +115,52 @@ pub enum Error {
     Stream(#[source] std::io::Error),
 }
 
-/// The class of a failure: what a program embedding the runtime branches on (the C API's status
-/// codes, the Python package's exception types), while the error's text carries the detail.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// A value, name or count the caller gave is not acceptable.
-    InvalidArgument,
-    /// A file could not be read or written.
-    Io,
-    /// Not a bundle, truncated, corrupted, a newer format, a damaged section or manifest, or a
-    /// file that changed underneath a mapped bundle.
-    Bundle,
-    /// Input or output of the wrong size for the bundle's images.
-    Shape,
-    /// NaN or Inf in the input, or produced by a network.
-    NonFinite,
-    /// The bundle lacks what was asked for (an OT map, a neural map).
-    Missing,
-    /// A network could not be prepared or run.
-    Network,
-    /// The CUDA backend cannot start or failed on the device.
-    Cuda,
-    /// A memory budget or the machine's free memory refused the run.
-    Memory,
+/// Declares `ErrorKind` with its list and names in one place, so `ErrorKind::ALL` cannot miss a
+/// kind the enum has.
+macro_rules! error_kinds {
+    ($($(#[doc = $doc:literal])* $kind:ident => $name:literal,)*) => {
+        /// The class of a failure: what a program embedding the runtime branches on (the C API's
+        /// status codes, the Python package's exception types), while the error's text carries the
+        /// detail.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum ErrorKind {
+            $($(#[doc = $doc])* $kind,)*
+        }
+
+        impl ErrorKind {
+            /// Every kind, in declaration order.
+            pub const ALL: &'static [ErrorKind] = &[$(ErrorKind::$kind,)*];
+
+            /// A stable name, what an embedding keys its own error types by.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorKind::$kind => $name,)*
+                }
+            }
+        }
+    };
 }
 
-impl ErrorKind {
-    pub const ALL: [ErrorKind; 9] = [
-        ErrorKind::InvalidArgument,
-        ErrorKind::Io,
-        ErrorKind::Bundle,
-        ErrorKind::Shape,
-        ErrorKind::NonFinite,
-        ErrorKind::Missing,
-        ErrorKind::Network,
-        ErrorKind::Cuda,
-        ErrorKind::Memory,
-    ];
-
-    /// A stable name, what an embedding keys its own error types by.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::InvalidArgument => "invalid_argument",
-            ErrorKind::Io => "io",
-            ErrorKind::Bundle => "bundle",
-            ErrorKind::Shape => "shape",
-            ErrorKind::NonFinite => "non_finite",
-            ErrorKind::Missing => "missing",
-            ErrorKind::Network => "network",
-            ErrorKind::Cuda => "cuda",
-            ErrorKind::Memory => "memory",
-        }
-    }
+error_kinds! {
+    /// A value, name or count the caller gave is not acceptable.
+    InvalidArgument => "invalid_argument",
+    /// A file could not be read or written.
+    Io => "io",
+    /// Not a bundle, truncated, corrupted, a newer format, a damaged section or manifest, or a
+    /// file that changed underneath a mapped bundle.
+    Bundle => "bundle",
+    /// Input or output of the wrong size for the bundle's images.
+    Shape => "shape",
+    /// NaN or Inf in the input, or produced by a network.
+    NonFinite => "non_finite",
+    /// The bundle lacks what was asked for (an OT map, a neural map).
+    Missing => "missing",
+    /// A network could not be prepared or run.
+    Network => "network",
+    /// The CUDA backend cannot start or failed on the device.
+    Cuda => "cuda",
+    /// A memory budget or the machine's free memory refused the run.
+    Memory => "memory",
 }
 
 impl Error {
@@ -242,5 +236,27 @@ pub fn check_finite(values: &[f32], what: &str, context: &str) -> Result<()> {
             index,
             context: if context.is_empty() { String::new() } else { format!(" ({context})") },
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_are_distinct_and_every_kind_is_listed_once() {
+        let mut names: Vec<_> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ErrorKind::ALL.len());
+        assert_eq!(ErrorKind::ALL.len(), 9, "a new kind needs its C status and Python class");
+    }
+
+    #[test]
+    fn the_message_carries_its_causes() {
+        let e = Error::io("/data/model.brn", std::io::Error::other("the disk went away"));
+        assert_eq!(e.kind(), ErrorKind::Io);
+        let m = e.message_with_causes();
+        assert!(m.contains("/data/model.brn") && m.ends_with(": the disk went away"), "{m}");
     }
 }

@@ -120,7 +120,7 @@ fn ot_ald_uses_the_map_solved_at_the_requested_t() {
     let early = run(Some(250)).unwrap();
     assert_eq!((early.t, early.map.unwrap().map.as_str()), (250, "a->b@t250"));
     let msg = run(Some(300)).unwrap_err().to_string();
-    assert!(msg.contains("t = 500, 250") && msg.contains("--t 300"), "{msg}");
+    assert!(msg.contains("t = 500, 250") && msg.contains("got t = 300"), "{msg}");
 }
 
 #[test]

@@ -171,7 +171,7 @@ impl Engine {
                     // A map exists, at other times: OT-ALD must encode to the time its targets live at.
                     (Some(t), Some(_)) => Error::InvalidArgument(format!(
                         "the bundle's OT maps {wanted} were solved between latents at t = {}; OT-ALD must \
-                         encode to one of those (got --t {t})",
+                         encode to one of those (got t = {t})",
                         m.maps_between(&source, to).map(|s| s.t.to_string()).collect::<Vec<_>>().join(", ")
                     )),
                     _ => Error::NoOtMap { wanted: wanted.clone(), available: m.map_names() },
