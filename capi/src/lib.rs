@@ -23,9 +23,9 @@ compile_error!("brenier's C ABI catches panics at the boundary: build it with pa
 use std::ffi::c_char;
 use std::path::Path;
 
-use runtime::backend::{self, BackendKind, Precision};
+use runtime::backend;
 use runtime::bundle::{Bundle, LoadMode};
-use runtime::pipeline::{GenerateMethod, GenerateOptions, NetTime, Silent, TranslateMethod, TranslateOptions};
+use runtime::pipeline::{GenerateOptions, NetTime, Silent, TranslateOptions};
 use runtime::Engine;
 
 mod boundary;
@@ -160,16 +160,13 @@ unsafe fn backend_from(o: *const BrenierOpenOptions) -> Result<(Box<dyn backend:
     let default = brenier_open_options_default();
     // SAFETY: the caller's contract.
     let o = unsafe { o.as_ref() }.unwrap_or(&default);
-    let kind = match unsafe { opt_str(o.backend, "backend") }? {
-        Some(name) => name.parse()?,
-        None => BackendKind::default(),
-    };
-    let precision = match unsafe { opt_str(o.precision, "precision") }? {
-        Some(name) => name.parse()?,
-        None => Precision::default(),
-    };
+    let backend = backend::open_named(
+        unsafe { opt_str(o.backend, "backend") }?,
+        unsafe { opt_str(o.precision, "precision") }?,
+        o.threads as usize,
+    )?;
     let mode = if o.no_mmap { LoadMode::Read } else { LoadMode::Mmap };
-    Ok((backend::open(kind, precision, o.threads as usize)?, mode))
+    Ok((backend, mode))
 }
 
 /// # Safety
@@ -326,23 +323,15 @@ pub unsafe extern "C" fn brenier_translate(
         let default = brenier_translate_options_default();
         let o = unsafe { options.as_ref() }.unwrap_or(&default);
         // Unset names take the runtime's defaults, the CLI's too.
-        let base = TranslateOptions::default();
-        let method = match unsafe { opt_str(o.method, "method") }? {
-            Some(m) => m.parse::<TranslateMethod>()?,
-            None => base.method,
-        };
-        let from = match unsafe { opt_str(o.from, "from") }? {
-            Some(d) => engine.bundle().manifest().domain_key(d)?,
-            None => base.from,
-        };
+        let names = unsafe { (opt_str(o.method, "method")?, opt_str(o.from, "from")?) };
+        let base = TranslateOptions::named(engine.bundle().manifest(), names.0, names.1)?;
         let opts = TranslateOptions {
-            method,
-            from,
             t: (o.t > 0).then_some(o.t as usize),
             steps: (o.steps > 0).then_some(o.steps as usize),
             eta: (o.eta >= 0.0).then_some(o.eta),
             tau: (o.tau > 0.0).then_some(o.tau),
             seed: o.seed,
+            ..base
         };
         let r = engine.translate(x, &opts, &Silent)?;
         let out = unsafe { std::slice::from_raw_parts_mut(output, n) };
@@ -374,23 +363,15 @@ pub unsafe extern "C" fn brenier_generate(
         buffer(output, "output")?;
         let default = brenier_generate_options_default();
         let o = unsafe { options.as_ref() }.unwrap_or(&default);
-        let base = GenerateOptions::default();
-        let method = match unsafe { opt_str(o.method, "method") }? {
-            Some(m) => m.parse::<GenerateMethod>()?,
-            None => base.method,
-        };
-        let domain = match unsafe { opt_str(o.domain, "domain") }? {
-            Some(d) => engine.bundle().manifest().domain_key(d)?,
-            None => base.domain,
-        };
+        let names = unsafe { (opt_str(o.method, "method")?, opt_str(o.domain, "domain")?) };
+        let base = GenerateOptions::named(engine.bundle().manifest(), names.0, names.1)?;
         let opts = GenerateOptions {
-            method,
-            domain,
             count,
             nfe: if o.nfe == 0 { base.nfe } else { o.nfe as usize },
             eta: o.eta,
             tau: (o.tau > 0.0).then_some(o.tau),
             seed: o.seed,
+            ..base
         };
         let g = engine.generate(&opts, &Silent)?;
         let out = unsafe { std::slice::from_raw_parts_mut(output, n) };

@@ -6,11 +6,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use numpy::{PyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use runtime::backend::{self, BackendKind, Precision};
+use runtime::backend;
 use runtime::bundle::{Bundle as RtBundle, LoadMode};
 use runtime::io::batch::{read_batch, ReadOptions};
 use runtime::io::image::Fit;
-use runtime::pipeline::{GenerateMethod, GenerateOptions, Silent, TranslateMethod, TranslateOptions};
+use runtime::pipeline::{GenerateOptions, Silent, TranslateOptions};
 use runtime::Engine;
 
 use crate::arrays::{images, to_numpy};
@@ -32,9 +32,7 @@ fn open_engine(
     precision: Option<&str>,
     threads: usize,
 ) -> runtime::Result<Engine> {
-    let kind = backend.map(str::parse).transpose()?.unwrap_or(BackendKind::default());
-    let precision = precision.map(str::parse).transpose()?.unwrap_or(Precision::default());
-    Engine::new(bundle, backend::open(kind, precision, threads)?)
+    Engine::new(bundle, backend::open_named(backend, precision, threads)?)
 }
 
 /// A result's report (what the runtime's JSON output holds: T, K, NFE, stage times, the map's
@@ -139,20 +137,8 @@ impl Bundle {
         report: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let engine = self.engine()?;
-        let base = TranslateOptions::default();
-        let opts = TranslateOptions {
-            method: method.map(str::parse::<TranslateMethod>).transpose().or_raise(py)?.unwrap_or(base.method),
-            from: source
-                .map(|d| engine.bundle().manifest().domain_key(d))
-                .transpose()
-                .or_raise(py)?
-                .unwrap_or(base.from),
-            t,
-            steps,
-            eta,
-            tau: tau.or(base.tau),
-            seed: seed.unwrap_or(base.seed),
-        };
+        let base = TranslateOptions::named(engine.bundle().manifest(), method, source).or_raise(py)?;
+        let opts = TranslateOptions { t, steps, eta, tau: tau.or(base.tau), seed: seed.unwrap_or(base.seed), ..base };
         let input = images(py, x, engine.bundle().manifest().image)?;
         let shape = input.shape().to_vec();
         let data = input.as_slice().map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
@@ -181,19 +167,14 @@ impl Bundle {
         report: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let engine = self.engine()?;
-        let base = GenerateOptions::default();
+        let base = GenerateOptions::named(engine.bundle().manifest(), method, domain).or_raise(py)?;
         let opts = GenerateOptions {
-            method: method.map(str::parse::<GenerateMethod>).transpose().or_raise(py)?.unwrap_or(base.method),
-            domain: domain
-                .map(|d| engine.bundle().manifest().domain_key(d))
-                .transpose()
-                .or_raise(py)?
-                .unwrap_or(base.domain),
             count,
             nfe: nfe.unwrap_or(base.nfe),
             eta: eta.unwrap_or(base.eta),
             tau: tau.or(base.tau),
             seed: seed.unwrap_or(base.seed),
+            ..base
         };
         let mut g = py.detach(|| engine.generate(&opts, &Silent)).or_raise(py)?;
         let img = engine.bundle().manifest().image;

@@ -4,7 +4,7 @@
 
 use super::engine::{Engine, NetTime, Observer};
 use super::mapping::MapStats;
-use crate::bundle::{NetKey, OtMapSpec, OtSource};
+use crate::bundle::{Manifest, NetKey, OtMapSpec, OtSource};
 use crate::error::{Error, Result};
 use crate::rng::NoiseStream;
 
@@ -50,6 +50,19 @@ pub struct GenerateOptions {
     pub eta: f32,
     pub tau: Option<f32>,
     pub seed: u64,
+}
+
+impl GenerateOptions {
+    /// The defaults with the method and the domain generated given by name ("dpm-ot", "b" or a
+    /// domain's name), as the C and Python interfaces take them; `None` keeps the default.
+    pub fn named(manifest: &Manifest, method: Option<&str>, domain: Option<&str>) -> Result<Self> {
+        let base = GenerateOptions::default();
+        Ok(GenerateOptions {
+            method: method.map(str::parse).transpose()?.unwrap_or(base.method),
+            domain: domain.map(|d| manifest.domain_key(d)).transpose()?.unwrap_or(base.domain),
+            ..base
+        })
+    }
 }
 
 impl Default for GenerateOptions {

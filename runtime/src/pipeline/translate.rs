@@ -3,7 +3,7 @@
 
 use super::engine::{Engine, NetTime, Observer};
 use super::mapping::MapStats;
-use crate::bundle::{NetKey, Normalization};
+use crate::bundle::{Manifest, NetKey, Normalization};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +55,19 @@ pub struct TranslateOptions {
     /// Soft OT map temperature (OT-ALD only).
     pub tau: Option<f32>,
     pub seed: u64,
+}
+
+impl TranslateOptions {
+    /// The defaults with the method and the source domain given by name ("ot-ald", "a" or a
+    /// domain's name), as the C and Python interfaces take them; `None` keeps the default.
+    pub fn named(manifest: &Manifest, method: Option<&str>, from: Option<&str>) -> Result<Self> {
+        let base = TranslateOptions::default();
+        Ok(TranslateOptions {
+            method: method.map(str::parse).transpose()?.unwrap_or(base.method),
+            from: from.map(|d| manifest.domain_key(d)).transpose()?.unwrap_or(base.from),
+            ..base
+        })
+    }
 }
 
 impl Default for TranslateOptions {
