@@ -10,7 +10,7 @@ use tract_onnx::prelude::*;
 
 use super::graph::Graph;
 use super::intra_op::{IntraOp, IntraOpPolicy};
-use super::{Backend, Network, Precision};
+use super::{winograd, Backend, Network, Precision};
 use crate::bundle::{ImageSpec, NetSpec};
 use crate::error::{Error, Result};
 use crate::ot::{self, Assignment};
@@ -24,6 +24,7 @@ pub struct CpuBackend {
     threads: usize,
     precision: Precision,
     intra_op: IntraOpPolicy,
+    winograd: bool,
 }
 
 impl CpuBackend {
@@ -43,13 +44,26 @@ impl CpuBackend {
             .thread_name(|i| format!("brenier-cpu-{i}"))
             .build()
             .map_err(|e| Error::InvalidArgument(format!("cannot start {threads} CPU threads: {e}")))?;
-        Ok(CpuBackend { pool: Arc::new(pool), threads, precision, intra_op: IntraOpPolicy::from_env() })
+        Ok(CpuBackend {
+            pool: Arc::new(pool),
+            threads,
+            precision,
+            intra_op: IntraOpPolicy::from_env(),
+            winograd: winograd::enabled(),
+        })
     }
 
     /// Overrides when one-image runs split inside tract's operators (default: by network size,
     /// or `BRENIER_INTRA_OP`); applies to networks loaded afterwards.
     pub fn with_intra_op(mut self, policy: IntraOpPolicy) -> CpuBackend {
         self.intra_op = policy;
+        self
+    }
+
+    /// Whether f32 networks loaded afterwards take brenier's Winograd 3×3 convolution where it
+    /// applies (default: on, or `BRENIER_WINOGRAD=off`); see `backend::winograd`.
+    pub fn with_winograd(mut self, on: bool) -> CpuBackend {
+        self.winograd = on;
         self
     }
 }
@@ -94,6 +108,13 @@ impl Backend for CpuBackend {
         let typed = graph.typed(plan_batch, self.precision)?;
         let decluttered = start.elapsed();
         let intra_op = IntraOp::decide(&typed, self.threads, self.intra_op);
+        let mut typed = typed;
+        let winograd = if self.precision == Precision::F32 && self.winograd {
+            winograd::rewrite(&mut typed)
+                .map_err(|e| Error::tract(format!("preparing the convolutions of {label}"), e))?
+        } else {
+            0
+        };
         let plan = typed
             .into_optimized()
             .and_then(|m| m.into_runnable())
@@ -101,7 +122,7 @@ impl Backend for CpuBackend {
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
         log::debug!(
             "{label}: tract plan ready in {:.1} ms (parse {:.1}, typed and decluttered {:.1}, optimised {:.1}); \
-             {:.3} G multiply-adds per run of {plan_batch} image(s), intra-op threads {}",
+             {:.3} G multiply-adds per run of {plan_batch} image(s), intra-op threads {}, {winograd} Winograd convolutions",
             ms(start.elapsed()),
             ms(parsed),
             ms(decluttered - parsed),

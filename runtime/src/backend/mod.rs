@@ -12,6 +12,8 @@ pub(crate) mod graph;
 pub mod intra_op;
 pub mod kernel_cache;
 pub mod memory;
+#[cfg(feature = "cpu")]
+pub mod winograd;
 
 use half::f16;
 

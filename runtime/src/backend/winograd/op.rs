@@ -1,0 +1,89 @@
+//! The Winograd convolution as a tract operator: it takes the place of a `Conv` node in the typed
+//! graph, holding the transformed filters, so the rest of the network stays tract's.
+
+use std::sync::Arc;
+
+use tract_linalg::multithread::{current_tract_executor, Executor};
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::*;
+
+use super::kernel::Filter;
+
+/// Inputs: the images, then the bias when it is not a constant (tract folds a following
+/// per-channel add, such as a UNet's time embedding, into the convolution's bias).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WinogradConv {
+    pub filter: Arc<Filter>,
+    /// The bias, one per output channel, when it is a constant.
+    pub bias: Option<Arc<Tensor>>,
+}
+
+impl Op for WinogradConv {
+    fn name(&self) -> StaticName {
+        "WinogradConv".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        let g = self.filter.geo;
+        Ok(vec![format!("F(2×2,3×3) {}→{} channels, {}×{} → {}×{}", g.c, g.k, g.h, g.w, g.out_h, g.out_w)])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for WinogradConv {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let g = self.filter.geo;
+        let x = &inputs[0];
+        let bias = match (&self.bias, inputs.get(1)) {
+            (Some(b), _) => b.as_ref(),
+            (None, Some(b)) => &**b,
+            (None, None) => bail!("WinogradConv without a bias input"),
+        };
+        let bias_plain = bias.try_as_plain_ram()?;
+        let bias = bias_plain.as_slice::<f32>()?;
+        ensure!(bias.len() == g.k, "WinogradConv bias of {} values for {} channels", bias.len(), g.k);
+        let shape = x.shape();
+        ensure!(
+            shape.len() == 4 && shape[1..] == [g.c, g.h, g.w],
+            "WinogradConv built for [N,{},{},{}] got {shape:?}",
+            g.c,
+            g.h,
+            g.w
+        );
+        let n = shape[0];
+        let input = x.try_as_plain_ram()?;
+        // Safety: the kernel writes every output value (kernel tests fill the output with NaN first).
+        let mut y = unsafe { Tensor::uninitialized::<f32>(&[n, g.k, g.out_h, g.out_w])? };
+        {
+            let mut out = y.try_as_plain_ram_mut()?;
+            // The same threads tract's own products get: brenier sets a single-threaded executor
+            // for data-parallel runs and its pool for one-piece runs that split (intra_op.rs).
+            match current_tract_executor() {
+                Executor::MultiThread(pool) => {
+                    self.filter.run(input.as_slice::<f32>()?, n, bias, out.as_slice_mut::<f32>()?, Some(&pool))
+                }
+                _ => self.filter.run(input.as_slice::<f32>()?, n, bias, out.as_slice_mut::<f32>()?, None),
+            }
+        }
+        Ok(tvec!(y.into_tvalue()))
+    }
+}
+
+impl TypedOp for WinogradConv {
+    as_op!();
+
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let g = self.filter.geo;
+        let n = inputs[0].shape[0].clone();
+        Ok(tvec!(f32::fact([n, g.k.into(), g.out_h.into(), g.out_w.into()])))
+    }
+
+    fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
+        let g = self.filter.geo;
+        let per_image = g.fma(1) as i64;
+        Ok(tvec!((Cost::FMA(f32::datum_type()), inputs[0].shape[0].clone() * per_image)))
+    }
+}
