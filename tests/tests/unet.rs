@@ -17,6 +17,8 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn max_rel(a: &[f32], b: &[f32]) -> f32 {
+    // A NaN would slip through the max below.
+    assert!(a.iter().all(|v| v.is_finite()), "non-finite ε");
     let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max) / scale
 }
@@ -68,7 +70,8 @@ fn check(name: &str, ts: &[i64], t_dtype: TimeDtype, batch: Option<usize>) {
         "{name}: max |ε − ε_ort| / max|ε_ort| = {f32_err:.2e} (f32 weights; tract's convolutions alone {tract_err:.2e}), {f16_err:.2e} (bundle, fp16 weights: {} tensors, {} params, export-time output error {:.2e})",
         manifest.nets.a.fp16.tensors, manifest.nets.a.fp16.params, manifest.nets.a.fp16.output_rel_err
     );
-    // Issue 19's bound for every faster f32 path: 1e-5 of the output's scale.
+    // Issue 19's bound for every faster f32 path: 1e-5 of the output's scale (measured here on
+    // AMD EPYC with AVX-512: 1.2e-6 either way, so an 8× margin for other kernels and CPUs).
     assert!(f32_err < 1e-5, "{name}: f32 parity {f32_err}");
     assert!(tract_err < 1e-5, "{name}: f32 parity, tract's convolutions {tract_err}");
     assert!(f16_err < 5e-3, "{name}: fp16-weight parity {f16_err}");

@@ -79,6 +79,8 @@ struct CpuNet {
     pool: Arc<rayon::ThreadPool>,
     threads: usize,
     weight_bytes: usize,
+    /// Scratch a piece's run allocates outside tract's tensors (Winograd blocks).
+    scratch_bytes: usize,
     intra_op: IntraOp,
 }
 
@@ -99,7 +101,6 @@ impl Backend for CpuBackend {
         let start = std::time::Instant::now();
         let graph = Graph::parse(onnx, spec, image, label)?;
         let parsed = start.elapsed();
-        let weight_bytes = graph.params * if self.precision == Precision::F16 { 2 } else { 4 };
         // A graph with a dynamic batch is prepared for a batch of exactly 1 and a job's images
         // run through it one by one, spread over the threads: tract picks its lazy im2col (no
         // materialised patch matrix) only for a concrete batch of 1, and its eager im2col copy
@@ -113,8 +114,12 @@ impl Backend for CpuBackend {
             winograd::rewrite(&mut typed)
                 .map_err(|e| Error::tract(format!("preparing the convolutions of {label}"), e))?
         } else {
-            0
+            winograd::Rewritten::default()
         };
+        let weight_bytes =
+            graph.params * if self.precision == Precision::F16 { 2 } else { 4 } + winograd.extra_weight_bytes;
+        // Split, a piece runs one block per thread at a time; otherwise one.
+        let scratch_bytes = winograd.scratch_bytes * if intra_op.enabled { self.threads } else { 1 };
         let plan = typed
             .into_optimized()
             .and_then(|m| m.into_runnable())
@@ -122,13 +127,15 @@ impl Backend for CpuBackend {
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
         log::debug!(
             "{label}: tract plan ready in {:.1} ms (parse {:.1}, typed and decluttered {:.1}, optimised {:.1}); \
-             {:.3} G multiply-adds per run of {plan_batch} image(s), intra-op threads {}, {winograd} Winograd convolutions",
+             {:.3} G multiply-adds per run of {plan_batch} image(s) before the Winograd rewrite, intra-op threads {}, \
+             {} Winograd convolutions",
             ms(start.elapsed()),
             ms(parsed),
             ms(decluttered - parsed),
             ms(start.elapsed() - decluttered),
             intra_op.fma_per_piece as f64 / 1e9,
             if intra_op.enabled { "on" } else { "off" },
+            winograd.count,
         );
         Ok(Box::new(CpuNet {
             plan,
@@ -139,6 +146,7 @@ impl Backend for CpuBackend {
             pool: self.pool.clone(),
             threads: self.threads,
             weight_bytes,
+            scratch_bytes,
             intra_op,
         }))
     }
@@ -240,7 +248,8 @@ impl Network for CpuNet {
     }
 
     fn activation_bytes(&self, batch: usize) -> usize {
-        (self.images_in_flight(batch) / self.plan_batch) * activation_peak(&self.plan, self.plan_batch)
+        (self.images_in_flight(batch) / self.plan_batch)
+            * (activation_peak(&self.plan, self.plan_batch) + self.scratch_bytes)
     }
 
     fn images_in_flight(&self, batch: usize) -> usize {

@@ -94,18 +94,19 @@ impl std::str::FromStr for BackendKind {
     }
 }
 
-/// Starts the backend `kind` with networks in `precision` and `threads` host threads (0: all).
-/// `cuda` fails with the probe's typed error; `auto` falls back to the CPU with a warning, in
-/// f32 when this CPU would only emulate f16.
-#[cfg(feature = "cpu")]
 /// `open` with the backend and precision by name ("cpu", "f16", ...), as the C and Python
 /// interfaces take them; `None` is the default (the CLI's).
+#[cfg(feature = "cpu")]
 pub fn open_named(kind: Option<&str>, precision: Option<&str>, threads: usize) -> Result<Box<dyn Backend>> {
     let kind = kind.map(str::parse).transpose()?.unwrap_or_default();
     let precision = precision.map(str::parse).transpose()?.unwrap_or_default();
     open(kind, precision, threads)
 }
 
+/// Starts the backend `kind` with networks in `precision` and `threads` host threads (0: all).
+/// `cuda` fails with the probe's typed error; `auto` falls back to the CPU with a warning, in
+/// f32 when this CPU would only emulate f16.
+#[cfg(feature = "cpu")]
 pub fn open(kind: BackendKind, precision: Precision, threads: usize) -> Result<Box<dyn Backend>> {
     match kind {
         BackendKind::Cpu => Ok(Box::new(CpuBackend::with_precision(threads, precision)?)),

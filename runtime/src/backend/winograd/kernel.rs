@@ -8,8 +8,8 @@
 //! Work runs in blocks of whole tile rows (2 output rows of one image), so that both transforms
 //! are loops over consecutive tiles: a padded input row is split into even and odd columns, and
 //! every transform step is then a contiguous elementwise loop the compiler vectorises. A block's
-//! scratch (V and M) is sized to stay near the core's L2; blocks are independent and run on the
-//! caller's thread pool when one is given.
+//! scratch (V and M) is near 4 MiB; blocks are independent and run on the caller's thread pool
+//! when one is given.
 
 use rayon::prelude::*;
 
@@ -46,10 +46,17 @@ impl Geometry {
         16 * self.k * self.c * n * self.tiles_h() * self.tiles_w()
     }
 
+    /// The most one block allocates (`Scratch`): V and M for its tiles, and ten lines of a row.
+    pub fn block_scratch_bytes(&self) -> usize {
+        let tiles = self.rows_per_block() * self.tiles_w();
+        (16 * (self.c + self.k) * tiles + 10 * (self.tiles_w() + 1)) * std::mem::size_of::<f32>()
+    }
+
     /// Tile rows per block: scratch of 16·(C+K) floats per tile, near 4 MiB a block, at least
-    /// one row. `matrixmultiply` packs each filter matrix once per call, so larger blocks spread
-    /// that over more tiles; past the L2 the transforms stream. Measured on the 64×64 ADM UNet
-    /// (net a, batch 1, one thread): 256 KiB 175.6 ms, 1 MiB 134–137, 4 MiB 124.6–126.4,
+    /// one row. `matrixmultiply` packs a filter matrix once per 1024 tiles of a call, so larger
+    /// blocks spread that over more tiles; past the L2 the transforms stream. Development runs
+    /// of `brenier bench --eval-only` on the 64×64 ADM UNet (net a, batch 1, one thread, every
+    /// size taken; not committed): 256 KiB 175.6 ms, 1 MiB 134–137, 4 MiB 124.6–126.4,
     /// 16 MiB 142.5 ms.
     fn rows_per_block(&self) -> usize {
         let per_tile_bytes = 16 * (self.c + self.k) * 4;
@@ -113,10 +120,7 @@ impl Filter {
         let out = SharedOut(y.as_mut_ptr(), y.len());
         let run_block = |&(r0, r1): &(usize, usize)| {
             let mut scratch = Scratch::new(&geo, (r1 - r0) * geo.tiles_w());
-            // Safety: a block writes only the output rows of its own tile rows (2 rows per tile
-            // row of one image, for every channel), and blocks cover disjoint tile rows.
-            let y = unsafe { std::slice::from_raw_parts_mut(out.ptr(), out.1) };
-            self.block(x, bias, y, r0, r1, &mut scratch);
+            self.block(x, bias, &out, r0, r1, &mut scratch);
         };
         match pool {
             Some(pool) if blocks.len() > 1 => pool.install(|| blocks.par_iter().for_each(run_block)),
@@ -125,7 +129,7 @@ impl Filter {
     }
 
     /// Tile rows `r0..r1` (counted over all images): transform in, 16 products, transform out.
-    fn block(&self, x: &[f32], bias: &[f32], y: &mut [f32], r0: usize, r1: usize, s: &mut Scratch) {
+    fn block(&self, x: &[f32], bias: &[f32], out: &SharedOut, r0: usize, r1: usize, s: &mut Scratch) {
         let geo = &self.geo;
         let (c, k, tw) = (geo.c, geo.k, geo.tiles_w());
         let tiles = (r1 - r0) * tw;
@@ -161,21 +165,34 @@ impl Filter {
         }
         for (row, r) in (r0..r1).enumerate() {
             let (img, ti) = (r / geo.tiles_h(), r % geo.tiles_h());
-            for ch in 0..k {
-                let plane = &mut y[(img * k + ch) * geo.out_h * geo.out_w..][..geo.out_h * geo.out_w];
-                s.transform_out(geo, plane, ti, ch * tiles + row * tw, tiles * k, bias[ch]);
+            for (ch, &b) in bias.iter().enumerate() {
+                s.transform_out(geo, ch * tiles + row * tw, tiles * k, b);
+                for dy in 0..2 {
+                    let oy = 2 * ti + dy;
+                    if oy < geo.out_h {
+                        let start = ((img * k + ch) * geo.out_h + oy) * geo.out_w;
+                        // Safety: output row `oy` of image `img`, channel `ch` belongs to tile
+                        // row `r`, which no other block holds; this is its only live slice.
+                        s.store(dy, unsafe { std::slice::from_raw_parts_mut(out.row(start, geo.out_w), geo.out_w) });
+                    }
+                }
             }
         }
     }
 }
 
-/// The output buffer shared by blocks that write disjoint parts of it.
+/// The output buffer, shared by blocks that each write their own output rows: a block takes one
+/// row at a time as a slice, so no two live slices overlap.
 struct SharedOut(*mut f32, usize);
-// Safety: blocks write disjoint elements (see `Filter::run`).
+// Safety: blocks write disjoint rows (see `Filter::block`).
 unsafe impl Sync for SharedOut {}
 impl SharedOut {
-    fn ptr(&self) -> *mut f32 {
-        self.0
+    /// The start of `len` values at `start`, checked to lie inside the buffer; the caller makes
+    /// the slice, and keeps it from overlapping any other live one.
+    fn row(&self, start: usize, len: usize) -> *mut f32 {
+        assert!(start + len <= self.1, "output row out of bounds");
+        // Safety: in bounds (just checked).
+        unsafe { self.0.add(start) }
     }
 }
 
@@ -269,9 +286,9 @@ impl Scratch {
         }
     }
 
-    /// `Aᵀ m A + bias` for every tile of tile row `ti` of one output channel, read from `m` at
-    /// `at + j`, one `stride` apart per ξ. Aᵀ = [[1,1,1,0],[0,1,-1,-1]].
-    fn transform_out(&mut self, geo: &Geometry, plane: &mut [f32], ti: usize, at: usize, stride: usize, bias: f32) {
+    /// `Aᵀ m A + bias` for every tile of one tile row of one output channel, read from `m` at
+    /// `at + j`, one `stride` apart per ξ, into `outs`. Aᵀ = [[1,1,1,0],[0,1,-1,-1]].
+    fn transform_out(&mut self, geo: &Geometry, at: usize, stride: usize, bias: f32) {
         let tw = geo.tiles_w();
         // Columns first (m · A) for each of the four rows a ...
         let [left, right] = &mut self.sums;
@@ -285,20 +302,19 @@ impl Scratch {
             zip3_into(&mut self.outs[0][col], &s[0], &s[1], &s[2], |x, y, z| x + y + z + bias);
             zip3_into(&mut self.outs[1][col], &s[1], &s[2], &s[3], |x, y, z| x - y - z + bias);
         }
-        for (dy, [left, right]) in self.outs.iter().enumerate() {
-            let oy = 2 * ti + dy;
-            if oy >= geo.out_h {
-                break;
-            }
-            let line = &mut plane[oy * geo.out_w..][..geo.out_w];
-            let (pairs, rest) = line.split_at_mut(geo.out_w / 2 * 2);
-            for ((pair, l), r) in pairs.chunks_exact_mut(2).zip(left).zip(right) {
-                pair[0] = *l;
-                pair[1] = *r;
-            }
-            if let Some(last) = rest.first_mut() {
-                *last = left[tw - 1];
-            }
+    }
+
+    /// Output row `dy` (0 or 1) of the tile row `transform_out` made, interleaving its tiles'
+    /// two columns into `line` (an odd width takes the last tile's left column only).
+    fn store(&self, dy: usize, line: &mut [f32]) {
+        let [left, right] = &self.outs[dy];
+        let (pairs, rest) = line.split_at_mut(line.len() / 2 * 2);
+        for ((pair, l), r) in pairs.chunks_exact_mut(2).zip(left).zip(right) {
+            pair[0] = *l;
+            pair[1] = *r;
+        }
+        if let Some(last) = rest.first_mut() {
+            *last = left[left.len() - 1];
         }
     }
 }
@@ -345,6 +361,9 @@ mod tests {
         let want = direct(&geo, &x, n, &w, &bias);
         let mut got = vec![f32::NAN; want.len()];
         Filter::new(geo, &w).run(&x, n, &bias, &mut got, pool);
+        // The output starts as NaN: an unwritten or non-finite value fails here, not in a max
+        // that would skip it.
+        assert!(got.iter().all(|v| v.is_finite()), "{geo:?} n={n}: non-finite output");
         let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
         let worst = got.iter().zip(&want).map(|(g, w)| (*g as f64 - w).abs()).fold(0f64, f64::max);
         // f32 sums of C·9 products: the transform adds a few roundings per tile, well inside
@@ -366,7 +385,7 @@ mod tests {
     #[test]
     fn matches_without_padding_and_with_one_sided_padding() {
         check(Geometry { c: 8, k: 8, h: 10, w: 9, pad_top: 0, pad_left: 0, out_h: 8, out_w: 7 }, 1, None);
-        // ONNX "SAME_LOWER"-style asymmetric padding: two before, none after.
+        // Asymmetric padding, two before and none after (what a folded Pad can leave).
         check(Geometry { c: 4, k: 6, h: 6, w: 6, pad_top: 2, pad_left: 2, out_h: 6, out_w: 6 }, 1, None);
     }
 

@@ -1,9 +1,9 @@
 //! brenier's own 3×3 convolution for the CPU backend: Winograd F(2×2, 3×3) over
 //! `matrixmultiply`'s products, swapped in for tract's `Conv` during graph preparation.
 //!
-//! Why: on the UNets measured (benches/results/tract-levers.json), tract's matrix products for
-//! convolutions took 70 % (28×28 demo) and 88 % (64×64 ADM) of a network step, and 1.5–1.7×
-//! onnxruntime's Conv time. Winograd needs 4 multiply-adds per output value and channel pair
+//! Why: on the UNets measured (benches/results/tract-levers.json), tract's matrix products
+//! (mostly its convolutions; attention, Gemm and 1×1 convolutions too) took 70 % (28×28 demo)
+//! and 88 % (64×64 ADM) of a network step, and 1.7× and 1.5× onnxruntime's Conv time. Winograd needs 4 multiply-adds per output value and channel pair
 //! where the direct method (tract's im2col + product) needs 9.
 //!
 //! Which convolutions: f32, NCHW, OIHW constant weights, 3×3, stride 1, dilation 1, one group,
@@ -30,8 +30,8 @@ pub const MIN_CHANNELS: usize = 8;
 
 /// Fewest 2×2 output tiles per image (output maps of 15×15 and up) a convolution needs to be
 /// taken. Below it the per-block packing of the 16 filter matrices and the transforms cost more
-/// than the products save: one thread, batch 1, `brenier bench --eval-only`, net a, taking every
-/// size against this gate: demo 6.56 → 5.81 ms (its 14×14 and 7×7 maps left to tract), 64×64
+/// than the products save. Development runs (not committed) of `brenier bench --eval-only`, one
+/// thread, batch 1, net a, taking every size against this gate: demo 6.56 → 5.81 ms (its 14×14 and 7×7 maps left to tract), 64×64
 /// ADM 123.5 → 117.2 ms (its 8×8 maps left to tract); tract alone: 6.0 and 172 ms.
 pub const MIN_TILES: usize = 64;
 
@@ -47,23 +47,38 @@ pub fn enabled() -> bool {
     }
 }
 
-/// Replaces every eligible `Conv` of a decluttered f32 model; returns how many it replaced.
-pub fn rewrite(model: &mut TypedModel) -> TractResult<usize> {
-    let mut replaced = 0;
+/// What [`rewrite`] did, with the memory it adds that tract's own accounting cannot see.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rewritten {
+    /// Convolutions taken.
+    pub count: usize,
+    /// Bytes the transformed filters hold beyond the weights they replace (16 against 9 values
+    /// per channel pair).
+    pub extra_weight_bytes: usize,
+    /// The largest scratch one block of one convolution allocates; one per thread at a time.
+    pub scratch_bytes: usize,
+}
+
+/// Replaces every eligible `Conv` of a decluttered f32 model.
+pub fn rewrite(model: &mut TypedModel) -> TractResult<Rewritten> {
+    let mut done = Rewritten::default();
     for id in model.eval_order()? {
         let node = model.node(id);
         let Some(op) = eligible(model, node)? else { continue };
+        let geo = op.filter.geo;
+        done.count += 1;
+        done.extra_weight_bytes += 7 * geo.k * geo.c * std::mem::size_of::<f32>();
+        done.scratch_bytes = done.scratch_bytes.max(geo.block_scratch_bytes());
         // Conv's inputs are (images, weights, bias); the weights are in the filter now.
         let inputs = if op.bias.is_some() { vec![node.inputs[0]] } else { vec![node.inputs[0], node.inputs[2]] };
         let patch = TypedModelPatch::replace_single_op(model, node, &inputs, op)?;
         patch.apply(model)?;
-        replaced += 1;
     }
-    if replaced > 0 {
+    if done.count > 0 {
         // Drops the replaced nodes' weight and bias constants, now unused.
         model.compact()?;
     }
-    Ok(replaced)
+    Ok(done)
 }
 
 /// The operator for `node` if it is a convolution this kernel takes.
@@ -120,4 +135,106 @@ fn eligible(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Winograd
     }
     let filter = Arc::new(Filter::new(geo, w.try_as_plain_ram()?.as_slice::<f32>()?));
     Ok(Some(WinogradConv { filter, bias }))
+}
+
+#[cfg(test)]
+mod tests {
+    use tract_onnx::tract_core::internal::*;
+    use tract_onnx::tract_core::ops::cnn::{PaddingSpec, PoolSpec};
+
+    use super::*;
+    use crate::rng::NoiseStream;
+
+    /// One convolution on a `[1, c, size, size]` source, with constant weights and bias.
+    struct Case {
+        c: usize,
+        k: usize,
+        size: usize,
+        kernel: usize,
+        stride: usize,
+        dilation: usize,
+        group: usize,
+        pad: (usize, usize),
+    }
+
+    impl Case {
+        fn same(c: usize, k: usize, size: usize) -> Case {
+            Case { c, k, size, kernel: 3, stride: 1, dilation: 1, group: 1, pad: (1, 1) }
+        }
+
+        fn model(&self) -> TypedModel {
+            let mut model = TypedModel::default();
+            let x = model.add_source("x", f32::fact([1, self.c, self.size, self.size])).unwrap();
+            let shape = [self.k, self.c / self.group, self.kernel, self.kernel];
+            let w = NoiseStream::new(3, 0).normal(shape.iter().product());
+            let w = model.add_const("w", Tensor::from_shape(&shape, &w).unwrap()).unwrap();
+            let b = model.add_const("b", tensor1(&NoiseStream::new(3, 1).normal(self.k))).unwrap();
+            let conv = Conv {
+                pool_spec: PoolSpec {
+                    data_format: DataFormat::NCHW,
+                    kernel_shape: tvec![self.kernel, self.kernel],
+                    padding: PaddingSpec::Explicit(tvec![self.pad.0; 2], tvec![self.pad.1; 2]),
+                    dilations: Some(tvec![self.dilation; 2]),
+                    strides: Some(tvec![self.stride; 2]),
+                    input_channels: self.c,
+                    output_channels: self.k,
+                },
+                kernel_fmt: KernelFormat::OIHW,
+                group: self.group,
+                q_params: None,
+            };
+            let y = model.wire_node("conv", conv, &[x, w, b]).unwrap();
+            model.select_output_outlets(&y).unwrap();
+            model
+        }
+
+        fn run(&self, model: TypedModel) -> Vec<f32> {
+            let x = NoiseStream::new(4, 0).normal(self.c * self.size * self.size);
+            let x = Tensor::from_shape(&[1, self.c, self.size, self.size], &x).unwrap();
+            let out = model.into_runnable().unwrap().run(tvec![x.into()]).unwrap();
+            out[0].to_plain_array_view::<f32>().unwrap().iter().copied().collect()
+        }
+    }
+
+    #[test]
+    fn takes_a_plain_3x3_and_matches_tracts_conv() {
+        // Pads 2/2 make the output larger than the input: the kernel's zeros past the edge.
+        for case in [Case::same(8, 16, 32), Case { pad: (2, 2), ..Case::same(8, 8, 16) }] {
+            let mut model = case.model();
+            let want = case.run(model.clone());
+            assert_eq!(rewrite(&mut model).unwrap().count, 1);
+            assert!(model.nodes().iter().any(|n| n.op_is::<WinogradConv>()));
+            assert!(!model.nodes().iter().any(|n| n.op_is::<Conv>()));
+            let got = case.run(model);
+            assert_eq!(got.len(), want.len());
+            assert!(got.iter().all(|v| v.is_finite()));
+            let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let worst = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).fold(0f32, f32::max);
+            assert!(worst <= 1e-5 * scale, "max error {worst:e} against scale {scale}");
+        }
+    }
+
+    #[test]
+    fn leaves_what_the_kernel_does_not_serve_to_tract() {
+        let plain = || Case::same(16, 16, 32);
+        for (what, case) in [
+            ("stride 2", Case { stride: 2, ..plain() }),
+            ("dilation 2", Case { dilation: 2, pad: (2, 2), ..plain() }),
+            ("two groups", Case { group: 2, ..plain() }),
+            ("a 1×1 kernel", Case { kernel: 1, pad: (0, 0), ..plain() }),
+            ("3 input channels", Case { c: 3, ..plain() }),
+            ("3 output channels", Case { k: 3, ..plain() }),
+            ("an 8×8 map (16 tiles)", Case::same(16, 16, 8)),
+        ] {
+            let mut model = case.model();
+            assert_eq!(rewrite(&mut model).unwrap().count, 0, "{what}");
+        }
+        // f16 networks keep tract's f16 convolutions.
+        let case = plain();
+        let mut model = case.model();
+        use tract_onnx::tract_core::floats::FloatPrecisionTranslator;
+        use tract_onnx::tract_core::transform::ModelTransform;
+        FloatPrecisionTranslator::new(f32::datum_type(), half::f16::datum_type()).transform(&mut model).unwrap();
+        assert_eq!(rewrite(&mut model).unwrap().count, 0, "f16");
+    }
 }

@@ -23,6 +23,11 @@ impl Op for WinogradConv {
         "WinogradConv".into()
     }
 
+    /// Not bit-equal to tract's convolution: the transforms round differently.
+    fn validation(&self) -> Validation {
+        Validation::Rounding
+    }
+
     fn info(&self) -> TractResult<Vec<String>> {
         let g = self.filter.geo;
         Ok(vec![format!("F(2×2,3×3) {}→{} channels, {}×{} → {}×{}", g.c, g.k, g.h, g.w, g.out_h, g.out_w)])
