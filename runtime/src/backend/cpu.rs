@@ -106,10 +106,9 @@ impl Backend for CpuBackend {
         // materialised patch matrix) only for a concrete batch of 1, and its eager im2col copy
         // loops were a third of the symbolic-batch plan's time (perf, demo UNet).
         let plan_batch = spec.batch.unwrap_or(1);
-        let typed = graph.typed(plan_batch, self.precision)?;
+        let mut typed = graph.typed(plan_batch, self.precision)?;
         let decluttered = start.elapsed();
         let intra_op = IntraOp::decide(&typed, self.threads, self.intra_op);
-        let mut typed = typed;
         let winograd = if self.precision == Precision::F32 && self.winograd {
             winograd::rewrite(&mut typed)
                 .map_err(|e| Error::tract(format!("preparing the convolutions of {label}"), e))?

@@ -11,6 +11,8 @@
 //! scratch (V and M) is near 4 MiB; blocks are independent and run on the caller's thread pool
 //! when one is given.
 
+use std::cell::RefCell;
+
 use rayon::prelude::*;
 
 /// The shape of one convolution: input `[n, c, h, w]`, output `[n, k, out_h, out_w]`, and the
@@ -119,8 +121,11 @@ impl Filter {
             (0..rows).step_by(per_block).map(|r0| (r0, (r0 + per_block).min(rows))).collect();
         let out = SharedOut(y.as_mut_ptr(), y.len());
         let run_block = |&(r0, r1): &(usize, usize)| {
-            let mut scratch = Scratch::new(&geo, (r1 - r0) * geo.tiles_w());
-            self.block(x, bias, &out, r0, r1, &mut scratch);
+            // `block` calls nothing that could run another block on this thread meanwhile.
+            SCRATCH.with_borrow_mut(|scratch| {
+                scratch.fit(&geo, (r1 - r0) * geo.tiles_w());
+                self.block(x, bias, &out, r0, r1, scratch);
+            });
         };
         match pool {
             Some(pool) if blocks.len() > 1 => pool.install(|| blocks.par_iter().for_each(run_block)),
@@ -196,9 +201,18 @@ impl SharedOut {
     }
 }
 
+thread_local! {
+    /// Each thread's block memory, kept between blocks, convolutions and network steps: fresh,
+    /// a block would allocate and zero up to ~4 MiB on every step. It grows to the largest block
+    /// the thread has run (the memory estimate counts one block per working thread).
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
 /// One block's working memory: transformed inputs `[16][C][tiles]`, products `[16][K][tiles]`,
 /// and per-row lines of one tile row: four input rows split into even and odd columns, their
-/// row combinations, and the output transform's partial sums.
+/// row combinations, and the output transform's partial sums. Every value is written before it
+/// is read in each block (the products overwrite `m`: β = 0), so reuse needs no clearing.
+#[derive(Default)]
 struct Scratch {
     v: Vec<f32>,
     m: Vec<f32>,
@@ -210,10 +224,6 @@ struct Scratch {
     sums: [[Vec<f32>; 4]; 2],
     /// The two output rows of a tile row, `[row][column 0|1]`, `tiles_w` each.
     outs: [[Vec<f32>; 2]; 2],
-}
-
-fn lines<const N: usize>(len: usize) -> [Vec<f32>; N] {
-    std::array::from_fn(|_| vec![0.0; len])
 }
 
 /// `dst[j] = op(x[j], y[j])`: one contiguous loop, vectorised once `op` is inlined.
@@ -233,15 +243,17 @@ fn zip3_into(dst: &mut [f32], x: &[f32], y: &[f32], z: &[f32], op: impl Fn(f32, 
 }
 
 impl Scratch {
-    fn new(geo: &Geometry, tiles: usize) -> Scratch {
+    /// Sizes every buffer exactly for a block of `tiles` tiles of `geo` (the lines' lengths are
+    /// the loops' bounds), allocating only past the largest block seen.
+    fn fit(&mut self, geo: &Geometry, tiles: usize) {
         let tw = geo.tiles_w();
-        Scratch {
-            v: vec![0.0; 16 * geo.c * tiles],
-            m: vec![0.0; 16 * geo.k * tiles],
-            cols: [lines(tw + 1), lines(tw + 1)],
-            rows: [lines(tw + 1), lines(tw + 1)],
-            sums: [lines(tw), lines(tw)],
-            outs: [lines(tw), lines(tw)],
+        self.v.resize(16 * geo.c * tiles, 0.0);
+        self.m.resize(16 * geo.k * tiles, 0.0);
+        for line in self.cols.iter_mut().chain(&mut self.rows).flatten() {
+            line.resize(tw + 1, 0.0);
+        }
+        for line in self.sums.iter_mut().flatten().chain(self.outs.iter_mut().flatten()) {
+            line.resize(tw, 0.0);
         }
     }
 
