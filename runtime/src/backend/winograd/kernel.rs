@@ -5,11 +5,16 @@
 //! `M[ξ] = U[ξ] · V[ξ]` (`U[ξ]`: K×C transformed filters, `V[ξ]`: C×tiles transformed inputs),
 //! which is 4 multiply-adds per output value and channel pair against the direct method's 9.
 //!
-//! Work runs in blocks of whole tile rows (2 output rows of one image), so that both transforms
-//! are loops over consecutive tiles: a padded input row is split into even and odd columns, and
-//! every transform step is then a contiguous elementwise loop the compiler vectorises. A block's
-//! scratch (V and M) is near 4 MiB; blocks are independent and run on the caller's thread pool
-//! when one is given.
+//! Work runs in blocks of whole tile rows, so that both transforms are long contiguous loops the
+//! compiler vectorises: a padded input row is split into even and odd columns, and even and odd
+//! rows go to separate planes, so the rows a tile needs are whole-block slices one row apart.
+//! Each tile row carries one spare slot past its last tile (`Geometry::slots`), which lets a
+//! transform step run over the whole block in one loop; the spare's products are computed and
+//! dropped (1/(tiles_w+1) more product work, against loops of `tiles_w` floats that stay scalar).
+//! On x86_64 the block is compiled a second and third time for AVX2 and AVX-512, picked at run
+//! time: the release build targets baseline x86_64 (SSE2), where these loops run 4 wide.
+//! A block's scratch (V and M) is near 4 MiB; blocks are independent and run on the caller's
+//! thread pool when one is given.
 
 use std::cell::RefCell;
 
@@ -38,31 +43,71 @@ impl Geometry {
         self.out_w.div_ceil(2)
     }
 
+    /// Slots per tile row in a block's matrices: the tiles and one spare.
+    fn slots(&self) -> usize {
+        self.tiles_w() + 1
+    }
+
     /// 2×2 output tiles per image.
     pub fn tiles(&self) -> usize {
         self.tiles_h() * self.tiles_w()
     }
 
-    /// Multiply-adds of the 16 products for `n` images.
+    /// Multiply-adds of the 16 products for `n` images (spare slots included).
     pub fn fma(&self, n: usize) -> usize {
-        16 * self.k * self.c * n * self.tiles_h() * self.tiles_w()
+        16 * self.k * self.c * n * self.tiles_h() * self.slots()
     }
 
-    /// The most one block allocates (`Scratch`): V and M for its tiles, and ten lines of a row.
+    /// The most one block allocates (`Scratch`): V and M for its slots, and the lines of the
+    /// transforms.
     pub fn block_scratch_bytes(&self) -> usize {
-        let tiles = self.rows_per_block() * self.tiles_w();
-        (16 * (self.c + self.k) * tiles + 10 * (self.tiles_w() + 1)) * std::mem::size_of::<f32>()
+        let rows = self.rows_per_block();
+        let slots = rows * self.slots();
+        let lines = 4 * (slots + self.slots() + 1) + 8 * (slots + 1) + 12 * slots;
+        (16 * (self.c + self.k) * slots + lines) * std::mem::size_of::<f32>()
     }
 
-    /// Tile rows per block: scratch of 16·(C+K) floats per tile, near 4 MiB a block, at least
+    /// Tile rows per block: scratch of 16·(C+K) floats per slot, near 4 MiB a block, at least
     /// one row. `matrixmultiply` packs a filter matrix once per 1024 tiles of a call, so larger
     /// blocks spread that over more tiles; past the L2 the transforms stream. Development runs
     /// of `brenier bench --eval-only` on the 64×64 ADM UNet (net a, batch 1, one thread, every
     /// size taken; not committed): 256 KiB 175.6 ms, 1 MiB 134–137, 4 MiB 124.6–126.4,
     /// 16 MiB 142.5 ms.
     fn rows_per_block(&self) -> usize {
-        let per_tile_bytes = 16 * (self.c + self.k) * 4;
-        ((4 << 20) / (per_tile_bytes * self.tiles_w())).max(1)
+        let per_slot_bytes = 16 * (self.c + self.k) * 4;
+        ((4 << 20) / (per_slot_bytes * self.slots())).max(1)
+    }
+}
+
+/// The widest vector unit the transforms are compiled for, found once per filter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Isa {
+    Baseline,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl Isa {
+    /// Every build of the block this CPU can run, widest last.
+    fn runnable() -> Vec<Isa> {
+        #[allow(unused_mut)]
+        let mut all = vec![Isa::Baseline];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                all.push(Isa::Avx2);
+            }
+            if is_x86_feature_detected!("avx512f") {
+                all.push(Isa::Avx512);
+            }
+        }
+        all
+    }
+
+    fn native() -> Isa {
+        *Isa::runnable().last().expect("the baseline build always runs")
     }
 }
 
@@ -71,6 +116,7 @@ impl Geometry {
 pub struct Filter {
     pub geo: Geometry,
     u: Vec<f32>,
+    isa: Isa,
 }
 
 impl PartialEq for Filter {
@@ -100,7 +146,7 @@ impl Filter {
                 }
             }
         }
-        Filter { geo, u }
+        Filter { geo, u, isa: Isa::native() }
     }
 
     /// Convolves `n` images `x` into `y`, adding `bias` (one per output channel), splitting the
@@ -123,8 +169,16 @@ impl Filter {
         let run_block = |&(r0, r1): &(usize, usize)| {
             // `block` calls nothing that could run another block on this thread meanwhile.
             SCRATCH.with_borrow_mut(|scratch| {
-                scratch.fit(&geo, (r1 - r0) * geo.tiles_w());
-                self.block(x, bias, &out, r0, r1, scratch);
+                scratch.fit(&geo, r1 - r0);
+                let job = Block { filter: self, x, bias, out: &out, r0, r1 };
+                match self.isa {
+                    // Safety: `Isa::runnable` found the instructions on this CPU.
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx512 => unsafe { job.run_avx512(scratch) },
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx2 => unsafe { job.run_avx2(scratch) },
+                    Isa::Baseline => job.run(scratch),
+                }
             });
         };
         match pool {
@@ -132,53 +186,85 @@ impl Filter {
             _ => blocks.iter().for_each(run_block),
         }
     }
+}
 
-    /// Tile rows `r0..r1` (counted over all images): transform in, 16 products, transform out.
-    fn block(&self, x: &[f32], bias: &[f32], out: &SharedOut, r0: usize, r1: usize, s: &mut Scratch) {
-        let geo = &self.geo;
-        let (c, k, tw) = (geo.c, geo.k, geo.tiles_w());
-        let tiles = (r1 - r0) * tw;
-        for (row, r) in (r0..r1).enumerate() {
-            let (img, ti) = (r / geo.tiles_h(), r % geo.tiles_h());
+/// Tile rows `r0..r1` of a run, counted over all images.
+struct Block<'a> {
+    filter: &'a Filter,
+    x: &'a [f32],
+    bias: &'a [f32],
+    out: &'a SharedOut,
+    r0: usize,
+    r1: usize,
+}
+
+impl Block<'_> {
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn run_avx512(&self, s: &mut Scratch) {
+        self.run(s)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run_avx2(&self, s: &mut Scratch) {
+        self.run(s)
+    }
+
+    /// Transform in, 16 products, transform out. Inlined into each `run_*` so that its loops
+    /// are compiled for that instruction set.
+    #[inline(always)]
+    fn run(&self, s: &mut Scratch) {
+        let (filter, geo) = (self.filter, &self.filter.geo);
+        let (c, k, th) = (geo.c, geo.k, geo.tiles_h());
+        let slots = (self.r1 - self.r0) * geo.slots();
+        // A block may hold the last tile rows of one image and the first of the next: the
+        // input transform runs once per image piece.
+        let mut r = self.r0;
+        while r < self.r1 {
+            let (img, ti) = (r / th, r % th);
+            let rows = (th - ti).min(self.r1 - r);
             for ch in 0..c {
-                let plane = &x[(img * c + ch) * geo.h * geo.w..][..geo.h * geo.w];
-                s.transform_in(geo, plane, ti, ch * tiles + row * tw, tiles * c);
+                let plane = &self.x[(img * c + ch) * geo.h * geo.w..][..geo.h * geo.w];
+                s.transform_in(geo, plane, ti, rows, ch * slots + (r - self.r0) * geo.slots(), c * slots);
             }
+            r += rows;
         }
         for xi in 0..16 {
-            let (u, v) = (&self.u[xi * k * c..][..k * c], &s.v[xi * c * tiles..][..c * tiles]);
-            let m = &mut s.m[xi * k * tiles..][..k * tiles];
-            // Safety: the slices hold exactly K×C, C×tiles and K×tiles row-major matrices.
+            let (u, v) = (&filter.u[xi * k * c..][..k * c], &s.v[xi * c * slots..][..c * slots]);
+            let m = &mut s.m[xi * k * slots..][..k * slots];
+            // Safety: the slices hold exactly K×C, C×slots and K×slots row-major matrices.
             unsafe {
                 matrixmultiply::sgemm(
                     k,
                     c,
-                    tiles,
+                    slots,
                     1.0,
                     u.as_ptr(),
                     c as isize,
                     1,
                     v.as_ptr(),
-                    tiles as isize,
+                    slots as isize,
                     1,
                     0.0,
                     m.as_mut_ptr(),
-                    tiles as isize,
+                    slots as isize,
                     1,
                 );
             }
         }
-        for (row, r) in (r0..r1).enumerate() {
-            let (img, ti) = (r / geo.tiles_h(), r % geo.tiles_h());
-            for (ch, &b) in bias.iter().enumerate() {
-                s.transform_out(geo, ch * tiles + row * tw, tiles * k, b);
+        for (ch, &b) in self.bias.iter().enumerate() {
+            s.transform_out(ch * slots, k * slots, slots, b);
+            for (row, r) in (self.r0..self.r1).enumerate() {
+                let (img, ti) = (r / th, r % th);
                 for dy in 0..2 {
                     let oy = 2 * ti + dy;
                     if oy < geo.out_h {
                         let start = ((img * k + ch) * geo.out_h + oy) * geo.out_w;
                         // Safety: output row `oy` of image `img`, channel `ch` belongs to tile
                         // row `r`, which no other block holds; this is its only live slice.
-                        s.store(dy, unsafe { std::slice::from_raw_parts_mut(out.row(start, geo.out_w), geo.out_w) });
+                        let line = unsafe { std::slice::from_raw_parts_mut(self.out.row(start, geo.out_w), geo.out_w) };
+                        s.store(dy, row * geo.slots(), line);
                     }
                 }
             }
@@ -189,7 +275,7 @@ impl Filter {
 /// The output buffer, shared by blocks that each write their own output rows: a block takes one
 /// row at a time as a slice, so no two live slices overlap.
 struct SharedOut(*mut f32, usize);
-// Safety: blocks write disjoint rows (see `Filter::block`).
+// Safety: blocks write disjoint rows (see `Block::run`).
 unsafe impl Sync for SharedOut {}
 impl SharedOut {
     /// The start of `len` values at `start`, checked to lie inside the buffer; the caller makes
@@ -208,89 +294,142 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// One block's working memory: transformed inputs `[16][C][tiles]`, products `[16][K][tiles]`,
-/// and per-row lines of one tile row: four input rows split into even and odd columns, their
-/// row combinations, and the output transform's partial sums. Every value is written before it
-/// is read in each block (the products overwrite `m`: β = 0), so reuse needs no clearing.
+/// One block's working memory: transformed inputs `[16][C][slots]`, products `[16][K][slots]`,
+/// and the lines of the transforms, each over the block's slots (tile `j` of the block's tile
+/// row `i` at `i·(tiles_w+1) + j`). Every value is read only after it is written in the same
+/// block (the products overwrite `m`: β = 0), so reuse needs no clearing.
 #[derive(Default)]
 struct Scratch {
     v: Vec<f32>,
     m: Vec<f32>,
-    /// `[even|odd][row 0..4]`, `tiles_w + 1` each.
-    cols: [[Vec<f32>; 4]; 2],
-    /// `Bᵀ d` of `cols`, same layout.
+    /// Padded input rows `[row parity][column parity]`: padded row `2(ti+i)+p` of a piece at
+    /// tile row `ti` is line `i` of plane `p`; column `2j+q` is slot `j` of plane `q`. One line
+    /// more than the piece's tile rows, and one zero past the end for the spare slot's read.
+    planes: [[Vec<f32>; 2]; 2],
+    /// `Bᵀ d` of the planes: `[column parity][row a of the tile]`, one value past the slots.
     rows: [[Vec<f32>; 4]; 2],
-    /// `m · A`: `[column 0|1][row a 0..4]`, `tiles_w` each.
+    /// `m · A`: `[column 0|1][row a 0..4]`.
     sums: [[Vec<f32>; 4]; 2],
-    /// The two output rows of a tile row, `[row][column 0|1]`, `tiles_w` each.
+    /// `Aᵀ m A + bias`: `[output row 0|1][column 0|1]`.
     outs: [[Vec<f32>; 2]; 2],
 }
 
-/// `dst[j] = op(x[j], y[j])`: one contiguous loop, vectorised once `op` is inlined.
+/// `dst[j] = op(x[j], y[j])`, eight lanes at a time: fixed-width steps the compiler turns into
+/// vector instructions whatever the length (its own loop vectoriser leaves loops shorter than
+/// its unrolled width, such as one 16- or 32-tile panel, scalar).
 #[inline(always)]
 fn zip_into(dst: &mut [f32], x: &[f32], y: &[f32], op: impl Fn(f32, f32) -> f32) {
-    for ((d, a), b) in dst.iter_mut().zip(x).zip(y) {
+    let n = dst.len().min(x.len()).min(y.len());
+    let (dst, x, y) = (&mut dst[..n], &x[..n], &y[..n]);
+    let mut d8 = dst.chunks_exact_mut(8);
+    for ((d, a), b) in (&mut d8).zip(x.chunks_exact(8)).zip(y.chunks_exact(8)) {
+        for i in 0..8 {
+            d[i] = op(a[i], b[i]);
+        }
+    }
+    let tail = n / 8 * 8;
+    for ((d, a), b) in d8.into_remainder().iter_mut().zip(&x[tail..]).zip(&y[tail..]) {
         *d = op(*a, *b);
     }
 }
 
-/// `dst[j] = op(x[j], y[j], z[j])`.
+/// `dst[j] = op(x[j], y[j], z[j])`, as `zip_into`.
 #[inline(always)]
 fn zip3_into(dst: &mut [f32], x: &[f32], y: &[f32], z: &[f32], op: impl Fn(f32, f32, f32) -> f32) {
-    for (((d, a), b), c) in dst.iter_mut().zip(x).zip(y).zip(z) {
+    let n = dst.len().min(x.len()).min(y.len()).min(z.len());
+    let (dst, x, y, z) = (&mut dst[..n], &x[..n], &y[..n], &z[..n]);
+    let mut d8 = dst.chunks_exact_mut(8);
+    for (((d, a), b), c) in (&mut d8).zip(x.chunks_exact(8)).zip(y.chunks_exact(8)).zip(z.chunks_exact(8)) {
+        for i in 0..8 {
+            d[i] = op(a[i], b[i], c[i]);
+        }
+    }
+    let tail = n / 8 * 8;
+    for (((d, a), b), c) in d8.into_remainder().iter_mut().zip(&x[tail..]).zip(&y[tail..]).zip(&z[tail..]) {
         *d = op(*a, *b, *c);
     }
 }
 
+/// Splits input row `line` into the even and odd columns of its padded row (`pad_left` zeros
+/// before it), into `even` and `odd`, which are cleared first; columns past them are dropped.
+#[inline(always)]
+fn deinterleave(line: &[f32], pad_left: usize, even: &mut [f32], odd: &mut [f32]) {
+    even.fill(0.0);
+    odd.fill(0.0);
+    let h = pad_left / 2;
+    // Input column 2m lands on padded column 2m + pad_left, 2m + 1 on the next one.
+    let (first, second, second_at) = if pad_left.is_multiple_of(2) { (even, odd, h) } else { (odd, even, h + 1) };
+    let pairs = line.chunks_exact(2);
+    if let (Some(&last), Some(slot)) = (pairs.remainder().first(), first.get_mut(h + line.len() / 2)) {
+        *slot = last;
+    }
+    let first = first.iter_mut().skip(h);
+    let second = second.iter_mut().skip(second_at);
+    for ((pair, a), b) in pairs.zip(first).zip(second) {
+        *a = pair[0];
+        *b = pair[1];
+    }
+}
+
 impl Scratch {
-    /// Sizes every buffer exactly for a block of `tiles` tiles of `geo` (the lines' lengths are
-    /// the loops' bounds), allocating only past the largest block seen.
-    fn fit(&mut self, geo: &Geometry, tiles: usize) {
-        let tw = geo.tiles_w();
-        self.v.resize(16 * geo.c * tiles, 0.0);
-        self.m.resize(16 * geo.k * tiles, 0.0);
-        for line in self.cols.iter_mut().chain(&mut self.rows).flatten() {
-            line.resize(tw + 1, 0.0);
+    /// Sizes every buffer exactly for a block of `rows` tile rows of `geo` (the lines' lengths
+    /// are the loops' bounds), allocating only past the largest block seen.
+    fn fit(&mut self, geo: &Geometry, rows: usize) {
+        let slots = rows * geo.slots();
+        self.v.resize(16 * geo.c * slots, 0.0);
+        self.m.resize(16 * geo.k * slots, 0.0);
+        for line in self.planes.iter_mut().flatten() {
+            line.resize(slots + geo.slots() + 1, 0.0);
+        }
+        for line in self.rows.iter_mut().flatten() {
+            line.resize(slots + 1, 0.0);
         }
         for line in self.sums.iter_mut().flatten().chain(self.outs.iter_mut().flatten()) {
-            line.resize(tw, 0.0);
+            line.resize(slots, 0.0);
         }
     }
 
-    /// `Bᵀ d B` for every tile of tile row `ti` of one channel `plane`, into `v` at `at + j` for
-    /// tile `j`, one `stride` apart per ξ. Bᵀ = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]].
-    fn transform_in(&mut self, geo: &Geometry, plane: &[f32], ti: usize, at: usize, stride: usize) {
-        let tw = geo.tiles_w();
-        let [even, odd] = &mut self.cols;
-        // Padded column p = 2j (even) or 2j + 1 (odd) is input column p - pad_left.
-        for r in 0..4 {
-            let (even, odd) = (&mut even[r], &mut odd[r]);
-            let iy = (2 * ti + r) as isize - geo.pad_top as isize;
-            if iy < 0 || iy >= geo.h as isize {
-                even.fill(0.0);
-                odd.fill(0.0);
-                continue;
+    /// `Bᵀ d B` for every tile of tile rows `ti..ti + rows` of one channel `plane`, into `v` at
+    /// `at + slot`, one `stride` apart per ξ. Bᵀ = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]].
+    #[inline(always)]
+    fn transform_in(&mut self, geo: &Geometry, plane: &[f32], ti: usize, rows: usize, at: usize, stride: usize) {
+        let sl = geo.slots();
+        let n = rows * sl;
+        for (p, [even, odd]) in self.planes.iter_mut().enumerate() {
+            for i in 0..=rows {
+                let (even, odd) = (&mut even[i * sl..][..sl], &mut odd[i * sl..][..sl]);
+                let iy = (2 * (ti + i) + p) as isize - geo.pad_top as isize;
+                match usize::try_from(iy).ok().filter(|&iy| iy < geo.h) {
+                    Some(iy) => deinterleave(&plane[iy * geo.w..][..geo.w], geo.pad_left, even, odd),
+                    None => {
+                        even.fill(0.0);
+                        odd.fill(0.0);
+                    }
+                }
             }
-            let line = &plane[iy as usize * geo.w..][..geo.w];
-            let at = |p: usize| p.checked_sub(geo.pad_left).and_then(|ix| line.get(ix)).copied().unwrap_or(0.0);
-            for j in 0..=tw {
-                even[j] = at(2 * j);
-                odd[j] = at(2 * j + 1);
-            }
+            // The last tile row's spare slot reads one value past the lines: a zero, not what
+            // a previous block left there (its products are dropped either way).
+            even[(rows + 1) * sl] = 0.0;
+            odd[(rows + 1) * sl] = 0.0;
         }
-        // Rows first (Bᵀ d), on even and odd columns alike ...
-        for (d, r) in self.cols.iter().zip(&mut self.rows) {
+        // Rows first (Bᵀ d): tile row i takes lines i and i + 1 of both row parities, so each
+        // step is one loop over the piece, on even and odd columns alike ...
+        let [even_rows, odd_rows] = &self.planes;
+        for (q, r) in self.rows.iter_mut().enumerate() {
+            let (d0, d1) = (&even_rows[q][..=n], &odd_rows[q][..=n]);
+            let (d2, d3) = (&even_rows[q][sl..][..=n], &odd_rows[q][sl..][..=n]);
             let [r0, r1, r2, r3] = r;
-            zip_into(r0, &d[0], &d[2], |a, b| a - b);
-            zip_into(r1, &d[1], &d[2], |a, b| a + b);
-            zip_into(r2, &d[2], &d[1], |a, b| a - b);
-            zip_into(r3, &d[1], &d[3], |a, b| a - b);
+            zip_into(&mut r0[..=n], d0, d2, |a, b| a - b);
+            zip_into(&mut r1[..=n], d1, d2, |a, b| a + b);
+            zip_into(&mut r2[..=n], d2, d1, |a, b| a - b);
+            zip_into(&mut r3[..=n], d1, d3, |a, b| a - b);
         }
-        // ... then columns (· B): tile j's columns are even j, odd j, even j+1, odd j+1.
+        // ... then columns (· B): tile j's columns are even j, odd j, even j+1, odd j+1. The
+        // spare slot takes the next row's first values; its products are dropped.
         let [re, ro] = &self.rows;
         for a in 0..4 {
-            let (e0, e1, o0, o1) = (&re[a][..tw], &re[a][1..=tw], &ro[a][..tw], &ro[a][1..=tw]);
-            let dst = |b: usize| at + (a * 4 + b) * stride..at + (a * 4 + b) * stride + tw;
+            let (e0, e1, o0, o1) = (&re[a][..n], &re[a][1..=n], &ro[a][..n], &ro[a][1..=n]);
+            let dst = |b: usize| at + (a * 4 + b) * stride..at + (a * 4 + b) * stride + n;
             zip_into(&mut self.v[dst(0)], e0, e1, |a, b| a - b);
             zip_into(&mut self.v[dst(1)], o0, e1, |a, b| a + b);
             zip_into(&mut self.v[dst(2)], e1, o0, |a, b| a - b);
@@ -298,14 +437,15 @@ impl Scratch {
         }
     }
 
-    /// `Aᵀ m A + bias` for every tile of one tile row of one output channel, read from `m` at
-    /// `at + j`, one `stride` apart per ξ, into `outs`. Aᵀ = [[1,1,1,0],[0,1,-1,-1]].
-    fn transform_out(&mut self, geo: &Geometry, at: usize, stride: usize, bias: f32) {
-        let tw = geo.tiles_w();
+    /// `Aᵀ m A + bias` for every slot of one output channel, read from `m` at `at`, one `stride`
+    /// apart per ξ, into `outs`. Aᵀ = [[1,1,1,0],[0,1,-1,-1]].
+    #[inline(always)]
+    fn transform_out(&mut self, at: usize, stride: usize, slots: usize, bias: f32) {
+        let m = &self.m;
         // Columns first (m · A) for each of the four rows a ...
         let [left, right] = &mut self.sums;
         for a in 0..4 {
-            let m = |b: usize| &self.m[at + (a * 4 + b) * stride..][..tw];
+            let m = |b: usize| &m[at + (a * 4 + b) * stride..][..slots];
             zip3_into(&mut left[a], m(0), m(1), m(2), |x, y, z| x + y + z);
             zip3_into(&mut right[a], m(1), m(2), m(3), |x, y, z| x - y - z);
         }
@@ -316,17 +456,20 @@ impl Scratch {
         }
     }
 
-    /// Output row `dy` (0 or 1) of the tile row `transform_out` made, interleaving its tiles'
-    /// two columns into `line` (an odd width takes the last tile's left column only).
-    fn store(&self, dy: usize, line: &mut [f32]) {
+    /// Output row `dy` (0 or 1) of the tile row at slot `at` that `transform_out` made,
+    /// interleaving its tiles' two columns into `line` (an odd width takes the last tile's left
+    /// column only).
+    #[inline(always)]
+    fn store(&self, dy: usize, at: usize, line: &mut [f32]) {
         let [left, right] = &self.outs[dy];
+        let (left, right) = (&left[at..], &right[at..]);
         let (pairs, rest) = line.split_at_mut(line.len() / 2 * 2);
         for ((pair, l), r) in pairs.chunks_exact_mut(2).zip(left).zip(right) {
             pair[0] = *l;
             pair[1] = *r;
         }
         if let Some(last) = rest.first_mut() {
-            *last = left[left.len() - 1];
+            *last = left[pairs.len() / 2];
         }
     }
 }
@@ -371,16 +514,19 @@ mod tests {
         let w = NoiseStream::new(seed, 1).normal(geo.k * geo.c * 9);
         let bias = NoiseStream::new(seed, 2).normal(geo.k);
         let want = direct(&geo, &x, n, &w, &bias);
-        let mut got = vec![f32::NAN; want.len()];
-        Filter::new(geo, &w).run(&x, n, &bias, &mut got, pool);
-        // The output starts as NaN: an unwritten or non-finite value fails here, not in a max
-        // that would skip it.
-        assert!(got.iter().all(|v| v.is_finite()), "{geo:?} n={n}: non-finite output");
         let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
-        let worst = got.iter().zip(&want).map(|(g, w)| (*g as f64 - w).abs()).fold(0f64, f64::max);
-        // f32 sums of C·9 products: the transform adds a few roundings per tile, well inside
-        // 1e-5 of the output's scale; a wrong index is off by O(1).
-        assert!(worst <= 1e-5 * scale, "{geo:?} n={n}: max error {worst:e} against scale {scale}");
+        // Every build of the block this CPU can run, the baseline one included.
+        for isa in Isa::runnable() {
+            let mut got = vec![f32::NAN; want.len()];
+            Filter { isa, ..Filter::new(geo, &w) }.run(&x, n, &bias, &mut got, pool);
+            // The output starts as NaN: an unwritten or non-finite value fails here, not in a
+            // max that would skip it.
+            assert!(got.iter().all(|v| v.is_finite()), "{geo:?} n={n} {isa:?}: non-finite output");
+            let worst = got.iter().zip(&want).map(|(g, w)| (*g as f64 - w).abs()).fold(0f64, f64::max);
+            // f32 sums of C·9 products: the transform adds a few roundings per tile, well
+            // inside 1e-5 of the output's scale; a wrong index is off by O(1).
+            assert!(worst <= 1e-5 * scale, "{geo:?} n={n} {isa:?}: max error {worst:e} against scale {scale}");
+        }
     }
 
     fn same(c: usize, k: usize, h: usize, w: usize) -> Geometry {
@@ -399,15 +545,18 @@ mod tests {
         check(Geometry { c: 8, k: 8, h: 10, w: 9, pad_top: 0, pad_left: 0, out_h: 8, out_w: 7 }, 1, None);
         // Asymmetric padding, two before and none after (what a folded Pad can leave).
         check(Geometry { c: 4, k: 6, h: 6, w: 6, pad_top: 2, pad_left: 2, out_h: 6, out_w: 6 }, 1, None);
+        // One before and none after: odd padding before an odd and an even row.
+        check(Geometry { c: 8, k: 8, h: 5, w: 5, pad_top: 1, pad_left: 1, out_h: 4, out_w: 4 }, 2, None);
+        check(Geometry { c: 8, k: 8, h: 6, w: 6, pad_top: 1, pad_left: 1, out_h: 5, out_w: 5 }, 1, None);
     }
 
     #[test]
     fn blocks_split_over_a_pool_give_the_same_bits() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
         // Split over 3 threads, 4 images × 16 tile rows make 6 blocks of 11 rows (at most
-        // 16 a block: C + K = 256).
+        // 15 a block: C + K = 256, 17 slots a row).
         let geo = same(64, 192, 32, 32);
-        assert_eq!(geo.rows_per_block(), 16);
+        assert_eq!(geo.rows_per_block(), 15);
         let x = NoiseStream::new(5, 0).normal(4 * geo.c * geo.h * geo.w);
         let w = NoiseStream::new(5, 1).normal(geo.k * geo.c * 9);
         let (filter, bias) = (Filter::new(geo, &w), vec![0.5; geo.k]);
