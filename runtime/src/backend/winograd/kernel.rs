@@ -136,9 +136,9 @@ impl Filter {
         let g = |r: [f64; 3]| [r[0], (r[0] + r[1] + r[2]) / 2.0, (r[0] - r[1] + r[2]) / 2.0, r[2]];
         let mut u = vec![0f32; 16 * k * c];
         for (kc, w) in weights.chunks_exact(9).enumerate() {
-            let w: Vec<f64> = w.iter().map(|&v| v as f64).collect();
+            let w = |i: usize| w[i] as f64;
             // Rows of G·g (4×3), then (G·g)·Gᵀ row by row.
-            let cols: Vec<[f64; 4]> = (0..3).map(|j| g([w[j], w[3 + j], w[6 + j]])).collect();
+            let cols: [[f64; 4]; 3] = std::array::from_fn(|j| g([w(j), w(3 + j), w(6 + j)]));
             for a in 0..4 {
                 let row = g([cols[0][a], cols[1][a], cols[2][a]]);
                 for b in 0..4 {
