@@ -37,10 +37,12 @@ for net in a b; do
 done
 T=$("$VENV/bin/python" -c "import json;print(json.load(open('$OUT/inspect.json'))['manifest']['t_encode'])")
 rm -f "$OUT"/ort_*.json "$OUT"/brenier_*.json
+# Each batch size runs in both runtimes back to back (onnxruntime, then brenier, each a fresh
+# process), so a shared machine's slow spells, which last minutes, fall on both sides of a ratio.
 for net in a b; do
-    "$VENV/bin/python" benches/peers/ort_bench.py --onnx "$OUT/net_$net.onnx" --input "$INPUT" \
-        --batch "$BATCHES" --threads "$THREADS" --repeat "$REPEAT" --t "$T" > "$OUT/ort_$net.json"
     for b in ${BATCHES//,/ }; do
+        "$VENV/bin/python" benches/peers/ort_bench.py --onnx "$OUT/net_$net.onnx" --input "$INPUT" \
+            --batch "$b" --threads "$THREADS" --repeat "$REPEAT" --t "$T" > "$OUT/ort_${net}_$b.json"
         "$B" bench --bundle "$BUNDLE" --net "$net" --batch "$b" --threads "$THREADS" --repeat "$REPEAT" \
             --input "$INPUT" --eval-only --json > "$OUT/brenier_${net}_$b.json"
     done
@@ -56,16 +58,16 @@ import json, sys
 out, result, bundle, threads, repeat, t, inp, batches, command = sys.argv[1:]
 rows = []
 for net in "ab":
-    ort = json.load(open(f"{out}/ort_{net}.json"))
     for b in batches.split(","):
-        rows.append({"net": net, "batch": int(b), "brenier": json.load(open(f"{out}/brenier_{net}_{b}.json")), "ort": ort})
+        rows.append({"net": net, "batch": int(b), "brenier": json.load(open(f"{out}/brenier_{net}_{b}.json")),
+                     "ort": json.load(open(f"{out}/ort_{net}_{b}.json"))})
 # Open to first ε: brenier's batch-1 run (a fresh process) against onnxruntime's first session.
 first = []
 if "1" not in batches.split(","):
     print("open to first ε not measured: BATCHES has no batch of 1")
 for net in "ab" if "1" in batches.split(",") else "":
     mb = json.load(open(f"{out}/brenier_{net}_1.json"))["open_to_first_eps_ms"]
-    mo = json.load(open(f"{out}/ort_{net}.json"))["open_to_first_ms"]
+    mo = json.load(open(f"{out}/ort_{net}_1.json"))["open_to_first_ms"]
     if mb is None:  # a memory budget's probe ran the networks first (brenier bench says so)
         continue
     first.append({"net": net, "brenier_ms": mb, "onnxruntime_ms": mo, "ratio": mb / mo})
