@@ -1,10 +1,13 @@
 //! brenier's own 3×3 convolution for the CPU backend: Winograd F(2×2, 3×3) over
 //! `matrixmultiply`'s products, swapped in for tract's `Conv` during graph preparation.
+//! (tract-linalg's own kernels on filters packed once were tried for the products, and measured
+//! no faster: docs/DESIGN.md, "CPU speed against onnxruntime".)
 //!
 //! Why: on the UNets measured (benches/results/tract-levers.json), tract's matrix products
 //! (mostly its convolutions; attention, Gemm and 1×1 convolutions too) took 70 % (28×28 demo)
-//! and 88 % (64×64 ADM) of a network step, and 1.7× and 1.5× onnxruntime's Conv time. Winograd needs 4 multiply-adds per output value and channel pair
-//! where the direct method (tract's im2col + product) needs 9.
+//! and 88 % (64×64 ADM) of a network step, and 1.7× and 1.5× onnxruntime's Conv time. Winograd
+//! needs 4 multiply-adds per output value and channel pair where the direct method (tract's
+//! im2col + product) needs 9.
 //!
 //! Which convolutions: f32, NCHW, OIHW constant weights, 3×3, stride 1, dilation 1, one group,
 //! at least [`MIN_CHANNELS`] channels in and out (the first and last convolutions of a UNet,
@@ -31,8 +34,10 @@ pub const MIN_CHANNELS: usize = 8;
 /// Fewest 2×2 output tiles per image (output maps of 15×15 and up) a convolution needs to be
 /// taken. Below it the per-block packing of the 16 filter matrices and the transforms cost more
 /// than the products save. Development runs (not committed) of `brenier bench --eval-only`, one
-/// thread, batch 1, net a, taking every size against this gate: demo 6.56 → 5.81 ms (its 14×14 and 7×7 maps left to tract), 64×64
-/// ADM 123.5 → 117.2 ms (its 8×8 maps left to tract); tract alone: 6.0 and 172 ms.
+/// thread, batch 1, net a, taking every size against this gate: demo 6.56 → 5.81 ms (its 14×14
+/// and 7×7 maps left to tract), 64×64 ADM 123.5 → 117.2 ms (its 8×8 maps left to tract); tract
+/// alone: 6.0 and 172 ms. Again with the whole-block transforms (a0d3656), taking every size
+/// made the demo's process 1.11× slower (farm-bench, 8 paired runs of `--repeat 400`).
 pub const MIN_TILES: usize = 64;
 
 /// Whether the rewrite runs: on unless `BRENIER_WINOGRAD=off`.
