@@ -10,7 +10,7 @@
 //! rows go to separate planes, so the rows a tile needs are whole-block slices one row apart.
 //! Each tile row carries one spare slot past its last tile (`Geometry::slots`), which lets a
 //! transform step run over the whole block in one loop; the spare's products are computed and
-//! dropped (1/(tiles_w+1) more product work, against loops of `tiles_w` floats that stay scalar).
+//! dropped (1/tiles_w more product work, against loops of `tiles_w` floats that stay scalar).
 //! On x86_64 the block is compiled a second and third time for AVX2 and AVX-512, picked at run
 //! time: the release build targets baseline x86_64 (SSE2), where these loops run 4 wide.
 //! A block's scratch (V and M) is near 4 MiB; blocks are independent and run on the caller's
@@ -68,11 +68,11 @@ impl Geometry {
     }
 
     /// Tile rows per block: scratch of 16·(C+K) floats per slot, near 4 MiB a block, at least
-    /// one row. `matrixmultiply` packs a filter matrix once per 1024 tiles of a call, so larger
-    /// blocks spread that over more tiles; past the L2 the transforms stream. Development runs
-    /// of `brenier bench --eval-only` on the 64×64 ADM UNet (net a, batch 1, one thread, every
-    /// size taken; not committed): 256 KiB 175.6 ms, 1 MiB 134–137, 4 MiB 124.6–126.4,
-    /// 16 MiB 142.5 ms.
+    /// one row. `matrixmultiply` packs a filter matrix once per 1024 columns (slots) of a call,
+    /// so larger blocks spread that over more tiles; past the L2 the transforms stream.
+    /// Development runs of `brenier bench --eval-only` on the 64×64 ADM UNet (net a, batch 1,
+    /// one thread, every size taken; not committed; with the per-tile-row transforms that
+    /// predate a0d3656): 256 KiB 175.6 ms, 1 MiB 134–137, 4 MiB 124.6–126.4, 16 MiB 142.5 ms.
     fn rows_per_block(&self) -> usize {
         let per_slot_bytes = 16 * (self.c + self.k) * 4;
         ((4 << 20) / (per_slot_bytes * self.slots())).max(1)
@@ -99,7 +99,11 @@ impl Isa {
             if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
                 all.push(Isa::Avx2);
             }
-            if is_x86_feature_detected!("avx512f") {
+            // The AVX-512 build enables what avx512f implies (AVX2, FMA among them): all checked.
+            if is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+            {
                 all.push(Isa::Avx512);
             }
         }
@@ -132,6 +136,13 @@ impl Filter {
     pub fn new(geo: Geometry, weights: &[f32]) -> Filter {
         let (k, c) = (geo.k, geo.c);
         assert_eq!(weights.len(), k * c * 9, "OIHW 3×3 weights");
+        // Zeros before and an output size: the padding after is what the output reaches past
+        // the input, never negative (tract's computed padding, mod.rs). The transforms drop
+        // input columns past the padded width, which this keeps unused.
+        assert!(
+            geo.h + geo.pad_top <= geo.out_h + 2 && geo.w + geo.pad_left <= geo.out_w + 2,
+            "no negative padding after the input: {geo:?}"
+        );
         // G = [[1,0,0],[½,½,½],[½,-½,½],[0,0,1]], in f64 so the halves and sums round once.
         let g = |r: [f64; 3]| [r[0], (r[0] + r[1] + r[2]) / 2.0, (r[0] - r[1] + r[2]) / 2.0, r[2]];
         let mut u = vec![0f32; 16 * k * c];
@@ -167,7 +178,7 @@ impl Filter {
             (0..rows).step_by(per_block).map(|r0| (r0, (r0 + per_block).min(rows))).collect();
         let out = SharedOut(y.as_mut_ptr(), y.len());
         let run_block = |&(r0, r1): &(usize, usize)| {
-            // `block` calls nothing that could run another block on this thread meanwhile.
+            // `Block::run` calls nothing that could run another block on this thread meanwhile.
             SCRATCH.with_borrow_mut(|scratch| {
                 scratch.fit(&geo, r1 - r0);
                 let job = Block { filter: self, x, bias, out: &out, r0, r1 };
@@ -548,6 +559,10 @@ mod tests {
         // One before and none after: odd padding before an odd and an even row.
         check(Geometry { c: 8, k: 8, h: 5, w: 5, pad_top: 1, pad_left: 1, out_h: 4, out_w: 4 }, 2, None);
         check(Geometry { c: 8, k: 8, h: 6, w: 6, pad_top: 1, pad_left: 1, out_h: 5, out_w: 5 }, 1, None);
+        // Rows and columns padded differently (a swap of the two would fail), and odd padding
+        // of three.
+        check(Geometry { c: 8, k: 8, h: 7, w: 9, pad_top: 0, pad_left: 3, out_h: 5, out_w: 12 }, 1, None);
+        check(Geometry { c: 8, k: 8, h: 9, w: 7, pad_top: 3, pad_left: 1, out_h: 12, out_w: 7 }, 1, None);
     }
 
     #[test]
@@ -564,5 +579,8 @@ mod tests {
         filter.run(&x, 4, &bias, &mut serial, None);
         filter.run(&x, 4, &bias, &mut split, Some(&pool));
         assert!(serial.iter().zip(&split).all(|(a, b)| a.to_bits() == b.to_bits()));
+        // Against the direct sum, blocks of 3 tile rows over 2 images of 8: blocks that start
+        // mid-image and one that spans both.
+        check(same(8, 8, 16, 16), 2, Some(&pool));
     }
 }

@@ -37,7 +37,8 @@ pub const MIN_CHANNELS: usize = 8;
 /// thread, batch 1, net a, taking every size against this gate: demo 6.56 → 5.81 ms (its 14×14
 /// and 7×7 maps left to tract), 64×64 ADM 123.5 → 117.2 ms (its 8×8 maps left to tract); tract
 /// alone: 6.0 and 172 ms. Again with the whole-block transforms (a0d3656), taking every size
-/// made the demo's process 1.11× slower (farm-bench, 8 paired runs of `--repeat 400`).
+/// made the demo's process 1.11× slower (8 paired runs of `--repeat 400` with farm-bench, the
+/// development machine's A/B process timer; not committed).
 pub const MIN_TILES: usize = 64;
 
 /// Whether the rewrite runs: on unless `BRENIER_WINOGRAD=off`.
