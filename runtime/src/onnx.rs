@@ -154,6 +154,113 @@ impl Signature {
     }
 }
 
+/// Widens the weights an exporter froze to f16 behind a `Cast` to FLOAT (brenier's own exporter
+/// stores them so: export's `freeze.rs`) back into f32 initializers, in bulk, and drops their
+/// casts. tract would fold each cast while decluttering, through a per-element conversion: about
+/// 35 ms of opening the 64×64 ADM UNet (`perf`, a development profile). Exact, since every f16
+/// is an f32, so the network computes the same bits. Only an f16 initializer read by nothing but
+/// one such cast, not a graph input or output, is widened; a graph with subgraphs (which may read
+/// outer names) is left alone. Returns how many were widened.
+pub fn widen_frozen_weights(model: &mut pb::ModelProto) -> usize {
+    use std::collections::{HashMap, HashSet};
+    let Some(graph) = model.graph.as_mut() else { return 0 };
+    if graph.node.iter().flat_map(|n| &n.attribute).any(|a| a.g.is_some() || !a.graphs.is_empty()) {
+        return 0;
+    }
+    let mut readers: HashMap<&str, usize> = HashMap::new();
+    for name in graph.node.iter().flat_map(|n| &n.input) {
+        *readers.entry(name.as_str()).or_default() += 1;
+    }
+    let exposed: HashSet<&str> = graph.input.iter().chain(&graph.output).map(|v| v.name.as_str()).collect();
+    let names: HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let halves: HashMap<&str, usize> = graph
+        .initializer
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| {
+            t.data_type == ONNX_FLOAT16 && t.data_location != Some(pb::tensor_proto::DataLocation::External as i32)
+        })
+        .map(|(i, t)| (t.name.as_str(), i))
+        .collect();
+    // (cast node, f16 initializer) pairs.
+    let pairs: Vec<(usize, usize)> = graph
+        .node
+        .iter()
+        .enumerate()
+        .filter_map(|(n, node)| {
+            let widening = node.op_type == "Cast"
+                && (node.domain.is_empty() || node.domain == "ai.onnx")
+                && node.attribute.iter().any(|a| a.name == "to" && a.i == ONNX_FLOAT as i64)
+                && node.input.len() == 1
+                && node.output.len() == 1;
+            let (input, output) = (node.input.first()?.as_str(), node.output.first()?.as_str());
+            let init = *halves.get(input)?;
+            let sole = readers.get(input) == Some(&1) && !exposed.contains(input) && !exposed.contains(output);
+            (widening && sole && !names.contains(output)).then_some((n, init))
+        })
+        .collect();
+    let mut widened: Vec<(usize, pb::TensorProto)> = Vec::new();
+    for &(n, i) in &pairs {
+        let t = &graph.initializer[i];
+        let Some(values) = f16_values(t) else { continue };
+        let raw_data = widen(&values);
+        let name = graph.node[n].output[0].clone();
+        widened.push((
+            n,
+            pb::TensorProto { name, dims: t.dims.clone(), data_type: ONNX_FLOAT, raw_data, ..Default::default() },
+        ));
+    }
+    let (casts, inits): (HashSet<usize>, HashSet<usize>) =
+        pairs.iter().filter(|(n, _)| widened.iter().any(|(w, _)| w == n)).copied().unzip();
+    let mut at = 0;
+    graph.node.retain(|_| {
+        at += 1;
+        !casts.contains(&(at - 1))
+    });
+    let mut at = 0;
+    graph.initializer.retain(|_| {
+        at += 1;
+        !inits.contains(&(at - 1))
+    });
+    let count = widened.len();
+    graph.initializer.extend(widened.into_iter().map(|(_, t)| t));
+    count
+}
+
+/// An FLOAT16 initializer's values (raw little-endian bytes, or one per `int32_data` entry as
+/// ONNX allows), `None` if their count does not match the dims. Raw bytes are read in place
+/// where they are aligned on a little-endian host (the common case: the bulk of a network).
+fn f16_values(t: &pb::TensorProto) -> Option<std::borrow::Cow<'_, [half::f16]>> {
+    use std::borrow::Cow;
+    let n = t.dims.iter().try_fold(1usize, |n, &d| n.checked_mul(usize::try_from(d).ok()?))?;
+    let values: Cow<[half::f16]> = if t.raw_data.is_empty() {
+        Cow::Owned(t.int32_data.iter().map(|&v| half::f16::from_bits(v as u16)).collect())
+    } else if !t.raw_data.len().is_multiple_of(2) {
+        return None;
+    } else {
+        match bytemuck::try_cast_slice::<u8, half::f16>(&t.raw_data) {
+            Ok(values) if cfg!(target_endian = "little") => Cow::Borrowed(values),
+            _ => Cow::Owned(t.raw_data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]])).collect()),
+        }
+    };
+    (values.len() == n).then_some(values)
+}
+
+/// f16 values as the little-endian bytes of their f32 widening (ONNX's `raw_data`), converted
+/// with `half`'s vectorised slice conversion.
+fn widen(values: &[half::f16]) -> Vec<u8> {
+    use half::slice::HalfFloatSliceExt;
+    let mut raw = vec![0u8; 4 * values.len()];
+    match bytemuck::try_cast_slice_mut::<u8, f32>(&mut raw) {
+        Ok(wide) if cfg!(target_endian = "little") => values.convert_to_f32_slice(wide),
+        _ => {
+            let wide = values.to_f32_vec();
+            raw = wide.iter().flat_map(|v| v.to_le_bytes()).collect();
+        }
+    }
+    raw
+}
+
 /// Fails on the first node whose operator tract does not know, naming op and node.
 pub fn check_ops(model: &pb::ModelProto, net: &str) -> Result<()> {
     let known = tract_onnx::onnx().op_register;
@@ -166,4 +273,115 @@ pub fn check_ops(model: &pb::ModelProto, net: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tract_onnx::prelude::*;
+
+    fn value(name: &str, elem_type: i32, dims: &[i64]) -> pb::ValueInfoProto {
+        use pb::tensor_shape_proto::{dimension::Value, Dimension};
+        let dim = dims.iter().map(|&d| Dimension { value: Some(Value::DimValue(d)), ..Default::default() }).collect();
+        pb::ValueInfoProto {
+            name: name.into(),
+            r#type: Some(pb::TypeProto {
+                value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                    elem_type,
+                    shape: Some(pb::TensorShapeProto { dim }),
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn node(op: &str, inputs: &[&str], output: &str, to: Option<i32>) -> pb::NodeProto {
+        pb::NodeProto {
+            op_type: op.into(),
+            name: format!("{op}_{output}"),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![output.into()],
+            attribute: to
+                .map(|to| pb::AttributeProto {
+                    name: "to".into(),
+                    i: to as i64,
+                    r#type: pb::attribute_proto::AttributeType::Int as i32,
+                    ..Default::default()
+                })
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    /// `y = x · W`, W a [4,3] weight frozen to f16 behind a Cast to FLOAT, as the exporter writes
+    /// it; `extra` nodes are appended.
+    fn frozen(extra: Vec<pb::NodeProto>) -> (pb::ModelProto, Vec<half::f16>) {
+        let w: Vec<half::f16> = (0..12).map(|i| half::f16::from_f32(0.1 * i as f32 - 0.55)).collect();
+        let init = pb::TensorProto {
+            name: "w__fp16".into(),
+            dims: vec![4, 3],
+            data_type: ONNX_FLOAT16,
+            raw_data: w.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ..Default::default()
+        };
+        let mut nodes = vec![node("Cast", &["w__fp16"], "w", Some(ONNX_FLOAT)), node("MatMul", &["x", "w"], "y", None)];
+        nodes.extend(extra);
+        let graph = pb::GraphProto {
+            node: nodes,
+            initializer: vec![init],
+            input: vec![value("x", ONNX_FLOAT, &[2, 4])],
+            output: vec![value("y", ONNX_FLOAT, &[2, 3])],
+            ..Default::default()
+        };
+        let model = pb::ModelProto {
+            ir_version: 8,
+            opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: 17 }],
+            graph: Some(graph),
+            ..Default::default()
+        };
+        (model, w)
+    }
+
+    fn run(model: &pb::ModelProto) -> Vec<u32> {
+        let plan =
+            tract_onnx::onnx().model_for_proto_model(model).unwrap().into_optimized().unwrap().into_runnable().unwrap();
+        let x = Tensor::from_shape(&[2, 4], &[0.3f32, -1.7, 2.25, 0.9, -0.1, 0.5, 1.3, -2.0]).unwrap();
+        let y = plan.run(tvec![x.into()]).unwrap();
+        y[0].to_plain_array_view::<f32>().unwrap().iter().map(|v| v.to_bits()).collect()
+    }
+
+    #[test]
+    fn frozen_weights_widen_exactly_and_the_network_computes_the_same_bits() {
+        let (original, w) = frozen(vec![]);
+        let mut widened = original.clone();
+        assert_eq!(widen_frozen_weights(&mut widened), 1);
+        let graph = widened.graph.as_ref().unwrap();
+        assert!(graph.node.iter().all(|n| n.op_type != "Cast"), "the cast is dropped");
+        let [t] = &graph.initializer[..] else { panic!("one initializer: {:?}", graph.initializer) };
+        assert_eq!((t.name.as_str(), t.data_type, &t.dims[..]), ("w", ONNX_FLOAT, &[4i64, 3][..]));
+        let got: Vec<f32> = t.raw_data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+        assert_eq!(got, w.iter().map(|v| v.to_f32()).collect::<Vec<_>>());
+        assert_eq!(run(&widened), run(&original));
+    }
+
+    #[test]
+    fn weights_read_elsewhere_or_exposed_or_cast_elsewhere_stay() {
+        // The f16 tensor read by a second node.
+        let (mut model, _) = frozen(vec![node("Cast", &["w__fp16"], "w2", Some(ONNX_FLOAT))]);
+        assert_eq!(widen_frozen_weights(&mut model), 0);
+        // A cast to something other than FLOAT.
+        let (mut model, _) = frozen(vec![]);
+        model.graph.as_mut().unwrap().node[0].attribute[0].i = ONNX_DOUBLE as i64;
+        assert_eq!(widen_frozen_weights(&mut model), 0);
+        // The f16 tensor also declared a graph input, which a caller may feed.
+        let (mut model, _) = frozen(vec![]);
+        model.graph.as_mut().unwrap().input.push(value("w__fp16", ONNX_FLOAT16, &[4, 3]));
+        assert_eq!(widen_frozen_weights(&mut model), 0);
+        // Dims that do not match the data.
+        let (mut model, _) = frozen(vec![]);
+        model.graph.as_mut().unwrap().initializer[0].dims = vec![4, 4];
+        assert_eq!(widen_frozen_weights(&mut model), 0);
+    }
 }

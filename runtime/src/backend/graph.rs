@@ -23,8 +23,10 @@ pub struct Graph {
 
 impl Graph {
     pub fn parse(onnx: &[u8], spec: &NetSpec, image: ImageSpec, label: &str) -> Result<Graph> {
-        let proto = crate::onnx::decode(onnx, label)?;
+        let mut proto = crate::onnx::decode(onnx, label)?;
         crate::onnx::check_ops(&proto, label)?;
+        let widened = crate::onnx::widen_frozen_weights(&mut proto);
+        log::debug!("{label}: {widened} f16 weight tensors widened to f32 before tract");
         let params: usize = proto
             .graph
             .iter()
