@@ -1,6 +1,7 @@
 //! Reading an ε-network's ONNX signature: which input is the image, which is the timestep, their
-//! dtypes and whether the batch is fixed; and finding operators tract cannot run before tract
-//! fails on them with a less helpful message.
+//! dtypes and whether the batch is fixed; finding operators tract cannot run before tract fails
+//! on them with a less helpful message; and widening the exporter's f16 weights before tract
+//! parses the graph.
 
 use prost::Message;
 use tract_onnx::pb;
@@ -180,6 +181,8 @@ pub fn widen_frozen_weights(model: &mut pb::ModelProto) -> usize {
         .filter(|(_, t)| {
             t.data_type == ONNX_FLOAT16 && t.data_location != Some(pb::tensor_proto::DataLocation::External as i32)
         })
+        // A name given twice (invalid ONNX) is left to tract's own resolution.
+        .filter(|(_, t)| graph.initializer.iter().filter(|u| u.name == t.name).count() == 1)
         .map(|(i, t)| (t.name.as_str(), i))
         .collect();
     // (cast node, f16 initializer) pairs.
@@ -196,7 +199,7 @@ pub fn widen_frozen_weights(model: &mut pb::ModelProto) -> usize {
             let (input, output) = (node.input.first()?.as_str(), node.output.first()?.as_str());
             let init = *halves.get(input)?;
             let sole = readers.get(input) == Some(&1) && !exposed.contains(input) && !exposed.contains(output);
-            (widening && sole && !names.contains(output)).then_some((n, init))
+            (widening && sole && !output.is_empty() && !names.contains(output)).then_some((n, init))
         })
         .collect();
     let mut widened: Vec<(usize, pb::TensorProto)> = Vec::new();
@@ -368,20 +371,31 @@ mod tests {
 
     #[test]
     fn weights_read_elsewhere_or_exposed_or_cast_elsewhere_stay() {
+        // Each case leaves the model exactly as it was: nothing widened, nothing dropped.
+        let unchanged = |mut model: pb::ModelProto| {
+            let before = model.clone();
+            assert_eq!(widen_frozen_weights(&mut model), 0);
+            assert_eq!(model, before);
+        };
         // The f16 tensor read by a second node.
-        let (mut model, _) = frozen(vec![node("Cast", &["w__fp16"], "w2", Some(ONNX_FLOAT))]);
-        assert_eq!(widen_frozen_weights(&mut model), 0);
+        unchanged(frozen(vec![node("Cast", &["w__fp16"], "w2", Some(ONNX_FLOAT))]).0);
         // A cast to something other than FLOAT.
         let (mut model, _) = frozen(vec![]);
         model.graph.as_mut().unwrap().node[0].attribute[0].i = ONNX_DOUBLE as i64;
-        assert_eq!(widen_frozen_weights(&mut model), 0);
+        unchanged(model);
         // The f16 tensor also declared a graph input, which a caller may feed.
         let (mut model, _) = frozen(vec![]);
         model.graph.as_mut().unwrap().input.push(value("w__fp16", ONNX_FLOAT16, &[4, 3]));
-        assert_eq!(widen_frozen_weights(&mut model), 0);
+        unchanged(model);
         // Dims that do not match the data.
         let (mut model, _) = frozen(vec![]);
         model.graph.as_mut().unwrap().initializer[0].dims = vec![4, 4];
-        assert_eq!(widen_frozen_weights(&mut model), 0);
+        unchanged(model);
+        // The cast's output already an initializer's name.
+        let (mut model, _) = frozen(vec![]);
+        let mut clash = model.graph.as_ref().unwrap().initializer[0].clone();
+        clash.name = "w".into();
+        model.graph.as_mut().unwrap().initializer.push(clash);
+        unchanged(model);
     }
 }
