@@ -109,3 +109,95 @@ pub fn freeze_fp16(model: &mut pb::ModelProto) -> Fp16Report {
     graph.node = casts;
     report
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::onnx_build::{model, tensor_f32, value_info};
+    use brenier::onnx::widen_frozen_weights;
+    use tract_onnx::prelude::*;
+
+    /// `y = x · W` with a [64, 32] weight, as a trained network's file has it (f32), and frozen
+    /// by `freeze_fp16` as a bundle stores it.
+    fn plain_and_frozen() -> (pb::ModelProto, pb::ModelProto) {
+        let w: Vec<f32> = (0..64 * 32).map(|i| ((i * 37 % 101) as f32 - 50.0) / 77.0).collect();
+        let graph = pb::GraphProto {
+            node: vec![node("MatMul", "mm", &["x", "w"], &["y"], vec![])],
+            initializer: vec![tensor_f32("w", &[64, 32], &w)],
+            input: vec![value_info("x", FLOAT, &[Some(2), Some(64)])],
+            output: vec![value_info("y", FLOAT, &[Some(2), Some(32)])],
+            ..Default::default()
+        };
+        let plain = model(graph, 17, "test");
+        let mut frozen = plain.clone();
+        assert_eq!(freeze_fp16(&mut frozen).tensors, 1);
+        (plain, frozen)
+    }
+
+    fn run(model: &pb::ModelProto) -> Vec<u32> {
+        let plan =
+            tract_onnx::onnx().model_for_proto_model(model).unwrap().into_optimized().unwrap().into_runnable().unwrap();
+        let x: Vec<f32> = (0..128).map(|i| (i as f32 * 0.37).sin()).collect();
+        let y = plan.run(tvec![Tensor::from_shape(&[2, 64], &x).unwrap().into()]).unwrap();
+        y[0].to_plain_array_view::<f32>().unwrap().iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// What the freezer writes, the runtime's widening undoes exactly: the f16 values as f32,
+    /// the cast gone, and the same output bits through tract.
+    #[test]
+    fn the_runtime_widens_frozen_weights_exactly() {
+        let (_, frozen) = plain_and_frozen();
+        let stored = f16_of(&frozen);
+        let mut widened = frozen.clone();
+        assert_eq!(widen_frozen_weights(&mut widened), 1);
+        let graph = widened.graph.as_ref().unwrap();
+        assert!(graph.node.iter().all(|n| n.op_type != "Cast"), "the cast is dropped");
+        let [t] = &graph.initializer[..] else { panic!("one initializer: {:?}", graph.initializer) };
+        assert_eq!((t.name.as_str(), t.data_type, &t.dims[..]), ("w", FLOAT, &[64i64, 32][..]));
+        assert_eq!(f32_values(t).unwrap(), stored.iter().map(|v| v.to_f32()).collect::<Vec<_>>());
+        assert_eq!(run(&widened), run(&frozen));
+    }
+
+    fn graph(m: &mut pb::ModelProto) -> &mut pb::GraphProto {
+        m.graph.as_mut().unwrap()
+    }
+
+    fn f16_of(model: &pb::ModelProto) -> Vec<f16> {
+        let t = &model.graph.as_ref().unwrap().initializer[0];
+        assert_eq!(t.data_type, FLOAT16);
+        t.raw_data.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]])).collect()
+    }
+
+    #[test]
+    fn weights_read_elsewhere_or_exposed_or_cast_elsewhere_stay() {
+        // Each case leaves the model exactly as it was: nothing widened, nothing dropped.
+        let unchanged = |mut model: pb::ModelProto| {
+            let before = model.clone();
+            assert_eq!(widen_frozen_weights(&mut model), 0);
+            assert_eq!(model, before);
+        };
+        let frozen = || plain_and_frozen().1;
+        // The f16 tensor read by a second node.
+        let mut m = frozen();
+        graph(&mut m).node.push(node("Cast", "second", &["w__fp16"], &["w2"], vec![attr_int("to", FLOAT as i64)]));
+        unchanged(m);
+        // A cast to something other than FLOAT (DOUBLE).
+        let mut m = frozen();
+        graph(&mut m).node[0].attribute[0].i = 11;
+        unchanged(m);
+        // The f16 tensor also declared a graph input, which a caller may feed.
+        let mut m = frozen();
+        graph(&mut m).input.push(value_info("w__fp16", FLOAT16, &[Some(64), Some(32)]));
+        unchanged(m);
+        // Dims that do not match the data.
+        let mut m = frozen();
+        graph(&mut m).initializer[0].dims = vec![64, 64];
+        unchanged(m);
+        // The cast's output already an initializer's name.
+        let mut m = frozen();
+        let mut clash = graph(&mut m).initializer[0].clone();
+        clash.name = "w".into();
+        graph(&mut m).initializer.push(clash);
+        unchanged(m);
+    }
+}
