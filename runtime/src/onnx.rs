@@ -173,7 +173,10 @@ pub fn widen_frozen_weights(model: &mut pb::ModelProto) -> usize {
         *readers.entry(name.as_str()).or_default() += 1;
     }
     let exposed: HashSet<&str> = graph.input.iter().chain(&graph.output).map(|v| v.name.as_str()).collect();
-    let names: HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    for t in &graph.initializer {
+        *names.entry(t.name.as_str()).or_default() += 1;
+    }
     let halves: HashMap<&str, usize> = graph
         .initializer
         .iter()
@@ -182,7 +185,7 @@ pub fn widen_frozen_weights(model: &mut pb::ModelProto) -> usize {
             t.data_type == ONNX_FLOAT16 && t.data_location != Some(pb::tensor_proto::DataLocation::External as i32)
         })
         // A name given twice (invalid ONNX) is left to tract's own resolution.
-        .filter(|(_, t)| graph.initializer.iter().filter(|u| u.name == t.name).count() == 1)
+        .filter(|(_, t)| names.get(t.name.as_str()) == Some(&1))
         .map(|(i, t)| (t.name.as_str(), i))
         .collect();
     // (cast node, f16 initializer) pairs.
@@ -199,7 +202,7 @@ pub fn widen_frozen_weights(model: &mut pb::ModelProto) -> usize {
             let (input, output) = (node.input.first()?.as_str(), node.output.first()?.as_str());
             let init = *halves.get(input)?;
             let sole = readers.get(input) == Some(&1) && !exposed.contains(input) && !exposed.contains(output);
-            (widening && sole && !output.is_empty() && !names.contains(output)).then_some((n, init))
+            (widening && sole && !output.is_empty() && !names.contains_key(output)).then_some((n, init))
         })
         .collect();
     let mut widened: Vec<(usize, pb::TensorProto)> = Vec::new();
