@@ -1,7 +1,8 @@
 //! fp16 freezing: weight initializers of Conv/ConvTranspose/Gemm/MatMul are stored as FLOAT16
-//! followed by a Cast to FLOAT, so the bundled ONNX is still a standard model (a runtime folds the
-//! casts into f32 constants at load; brenier's tract backends widen them in bulk before tract
-//! parses the graph, `brenier::onnx::widen_frozen_weights`) at half the size. Small tensors and anything feeding other
+//! followed by a Cast to FLOAT, so the bundled ONNX is still a standard model at half the size
+//! (a runtime folds the casts into f32 constants at load; brenier's CPU backend widens them in
+//! bulk before tract parses the graph, `brenier::onnx::widen_frozen_weights`, which the tests
+//! below hold to undoing exactly what this writes). Small tensors and anything feeding other
 //! ops stay f32: timestep frequencies, norm scales and Resize scales are precision-critical and
 //! tiny (an fp16 frequency at t = 999 would shift the embedding phase by up to half a radian).
 

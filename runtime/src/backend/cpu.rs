@@ -99,16 +99,15 @@ impl Backend for CpuBackend {
 
     fn load_net(&self, onnx: &[u8], spec: &NetSpec, image: ImageSpec, label: &str) -> Result<Box<dyn Network>> {
         let start = std::time::Instant::now();
-        let mut graph = Graph::parse(onnx, spec, image, label)?;
+        let mut graph = Graph::parse_for_one_plan(onnx, spec, image, label)?;
         let parsed = start.elapsed();
         // A graph with a dynamic batch is prepared for a batch of exactly 1 and a job's images
         // run through it one by one, spread over the threads: tract picks its lazy im2col (no
         // materialised patch matrix) only for a concrete batch of 1, and its eager im2col copy
         // loops were a third of the symbolic-batch plan's time (perf, demo UNet).
         let plan_batch = spec.batch.unwrap_or(1);
-        let mut typed = graph.typed(plan_batch, self.precision)?;
         // One plan per network on the CPU: nothing types the parsed model again.
-        graph.release_model();
+        let mut typed = graph.typed_once(plan_batch, self.precision)?;
         let decluttered = start.elapsed();
         let intra_op = IntraOp::decide(&typed, self.threads, self.intra_op);
         let winograd = if self.precision == Precision::F32 && self.winograd {

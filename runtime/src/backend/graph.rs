@@ -10,7 +10,7 @@ use crate::bundle::{ImageSpec, NetSpec, TimeDtype};
 use crate::error::{Error, Result};
 
 pub struct Graph {
-    /// The parsed model, until a backend that plans once lets it go (`release_model`).
+    /// The parsed model; taken by `typed_once`.
     model: Option<InferenceModel>,
     /// Positions of the image and timestep inputs in the model's input list.
     pub x_pos: usize,
@@ -23,11 +23,27 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// Parses a network for a backend that types it more than once (a plan per batch size): the
+    /// model stays as the bundle stores it, f16 weights behind their casts included (the CUDA
+    /// backend's).
+    #[cfg(feature = "cuda")]
     pub fn parse(onnx: &[u8], spec: &NetSpec, image: ImageSpec, label: &str) -> Result<Graph> {
+        Graph::from_proto(crate::onnx::decode(onnx, label)?, spec, image, label)
+    }
+
+    /// Parses a network for a backend that types it once (`typed_once`) and keeps only its plan.
+    /// The weights the exporter froze to f16 are widened to f32 first
+    /// (`onnx::widen_frozen_weights`), which spares tract folding each cast while decluttering;
+    /// the f32 copy lives only until `typed_once` takes the model.
+    pub fn parse_for_one_plan(onnx: &[u8], spec: &NetSpec, image: ImageSpec, label: &str) -> Result<Graph> {
         let mut proto = crate::onnx::decode(onnx, label)?;
-        crate::onnx::check_ops(&proto, label)?;
         let widened = crate::onnx::widen_frozen_weights(&mut proto);
         log::debug!("{label}: {widened} f16 weight tensors widened to f32 before tract");
+        Graph::from_proto(proto, spec, image, label)
+    }
+
+    fn from_proto(proto: tract_onnx::pb::ModelProto, spec: &NetSpec, image: ImageSpec, label: &str) -> Result<Graph> {
+        crate::onnx::check_ops(&proto, label)?;
         let params: usize = proto
             .graph
             .iter()
@@ -55,7 +71,20 @@ impl Graph {
 
     /// The decluttered typed model for exactly `batch` images, translated to f16 where asked.
     /// The translation runs before any backend picks kernels, so it picks f16 ones.
+    #[cfg(feature = "cuda")]
     pub fn typed(&self, batch: usize, precision: Precision) -> Result<TypedModel> {
+        self.type_model(self.model.clone(), batch, precision)
+    }
+
+    /// `typed`, taking the parsed model rather than a copy: the plan made from it holds its own
+    /// (packed) weights, and the parsed ones would otherwise stay resident for the network's
+    /// life. `typed` and `typed_once` fail afterwards.
+    pub fn typed_once(&mut self, batch: usize, precision: Precision) -> Result<TypedModel> {
+        let model = self.model.take();
+        self.type_model(model, batch, precision)
+    }
+
+    fn type_model(&self, model: Option<InferenceModel>, batch: usize, precision: Precision) -> Result<TypedModel> {
         let img = self.image;
         let b: TDim = batch.into();
         let x_shape = tvec![b.clone(), img.channels.into(), img.height.into(), img.width.into()];
@@ -63,8 +92,8 @@ impl Graph {
             TimeDtype::Int64 => i64::datum_type(),
             TimeDtype::Float => f32::datum_type(),
         };
-        let Some(mut model) = self.model.clone() else {
-            return Err(Error::tract(&self.label, "the parsed graph was released after planning"));
+        let Some(mut model) = model else {
+            return Err(Error::tract(&self.label, "the parsed graph was already typed once and let go"));
         };
         let typed = model
             .set_input_fact(self.x_pos, InferenceFact::dt_shape(f32::datum_type(), x_shape))
@@ -88,13 +117,6 @@ impl Graph {
                 )
             })?;
         Ok(typed)
-    }
-
-    /// Drops the parsed model, for a backend that has made the only plan it needs: the plan holds
-    /// its own (packed) weights, and the parsed model's f32 copy would otherwise stay resident
-    /// for the network's life (13 MB of peak on the 64×64 ADM UNet). `typed` fails afterwards.
-    pub fn release_model(&mut self) {
-        self.model = None;
     }
 
     /// The input list for `n` images at timestep `t`, in the model's order and precision.
