@@ -61,10 +61,20 @@ impl Geometry {
     /// The most one block allocates (`Scratch`): V and M for its slots, and the lines of the
     /// transforms.
     pub fn block_scratch_bytes(&self) -> usize {
-        let rows = self.rows_per_block();
+        let l = self.scratch_lengths(self.rows_per_block());
+        (l.v + l.m + 4 * l.plane + 8 * l.row + 12 * l.line) * std::mem::size_of::<f32>()
+    }
+
+    /// The length of each of `Scratch`'s buffers for a block of `rows` tile rows.
+    fn scratch_lengths(&self, rows: usize) -> ScratchLengths {
         let slots = rows * self.slots();
-        let lines = 4 * (slots + self.slots() + 1) + 8 * (slots + 1) + 12 * slots;
-        (16 * (self.c + self.k) * slots + lines) * std::mem::size_of::<f32>()
+        ScratchLengths {
+            v: 16 * self.c * slots,
+            m: 16 * self.k * slots,
+            plane: slots + self.slots() + 1,
+            row: slots + 1,
+            line: slots,
+        }
     }
 
     /// Tile rows per block: scratch of 16·(C+K) floats per slot, near 4 MiB a block, at least
@@ -113,6 +123,16 @@ impl Isa {
     fn native() -> Isa {
         Isa::runnable().pop().unwrap_or(Isa::Baseline)
     }
+}
+
+/// `Scratch`'s buffer lengths for one block, in floats: V, M, each of the 4 planes, each of the
+/// 8 rows, each of the 12 sums and outs lines (the counts `block_scratch_bytes` multiplies by).
+struct ScratchLengths {
+    v: usize,
+    m: usize,
+    plane: usize,
+    row: usize,
+    line: usize,
 }
 
 /// Filters transformed once (`U = G g Gᵀ`, laid out `[16][K][C]`).
@@ -386,17 +406,17 @@ impl Scratch {
     /// Sizes every buffer exactly for a block of `rows` tile rows of `geo` (the lines' lengths
     /// are the loops' bounds), allocating only past the largest block seen.
     fn fit(&mut self, geo: &Geometry, rows: usize) {
-        let slots = rows * geo.slots();
-        self.v.resize(16 * geo.c * slots, 0.0);
-        self.m.resize(16 * geo.k * slots, 0.0);
-        for line in self.planes.iter_mut().flatten() {
-            line.resize(slots + geo.slots() + 1, 0.0);
+        let l = geo.scratch_lengths(rows);
+        self.v.resize(l.v, 0.0);
+        self.m.resize(l.m, 0.0);
+        for plane in self.planes.iter_mut().flatten() {
+            plane.resize(l.plane, 0.0);
         }
-        for line in self.rows.iter_mut().flatten() {
-            line.resize(slots + 1, 0.0);
+        for row in self.rows.iter_mut().flatten() {
+            row.resize(l.row, 0.0);
         }
         for line in self.sums.iter_mut().flatten().chain(self.outs.iter_mut().flatten()) {
-            line.resize(slots, 0.0);
+            line.resize(l.line, 0.0);
         }
     }
 
