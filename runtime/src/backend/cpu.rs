@@ -10,7 +10,7 @@ use tract_onnx::prelude::*;
 
 use super::graph::Graph;
 use super::intra_op::{IntraOp, IntraOpPolicy};
-use super::{winograd, Backend, Network, Precision};
+use super::{natural_consts, winograd, Backend, Network, Precision};
 use crate::bundle::{ImageSpec, NetSpec};
 use crate::error::{Error, Result};
 use crate::ot::{self, Assignment};
@@ -120,15 +120,15 @@ impl Backend for CpuBackend {
             graph.params * if self.precision == Precision::F16 { 2 } else { 4 } + winograd.extra_weight_bytes;
         // Split, a piece runs one block per thread at a time; otherwise one.
         let scratch_bytes = winograd.scratch_bytes * if intra_op.enabled { self.threads } else { 1 };
-        let plan = typed
-            .into_optimized()
-            .and_then(|m| m.into_runnable())
-            .map_err(|e| Error::tract(format!("optimising {label}"), e))?;
+        let mut optimised = typed.into_optimized().map_err(|e| Error::tract(format!("optimising {label}"), e))?;
+        let naturalised = natural_consts::naturalise(&mut optimised)
+            .map_err(|e| Error::tract(format!("preparing the constants of {label}"), e))?;
+        let plan = optimised.into_runnable().map_err(|e| Error::tract(format!("optimising {label}"), e))?;
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
         log::debug!(
             "{label}: tract plan ready in {:.1} ms (parse {:.1}, typed and decluttered {:.1}, optimised {:.1}); \
              {:.3} G multiply-adds per run of {plan_batch} image(s) before the Winograd rewrite, intra-op threads {}, \
-             {} Winograd convolutions",
+             {} Winograd convolutions, {} constants given natural strides ({} left)",
             ms(start.elapsed()),
             ms(parsed),
             ms(decluttered - parsed),
@@ -136,6 +136,8 @@ impl Backend for CpuBackend {
             intra_op.fma_per_piece as f64 / 1e9,
             if intra_op.enabled { "on" } else { "off" },
             winograd.count,
+            naturalised.fixed,
+            naturalised.left,
         );
         Ok(Box::new(CpuNet {
             plan,

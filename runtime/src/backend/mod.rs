@@ -13,6 +13,8 @@ pub mod intra_op;
 pub mod kernel_cache;
 pub mod memory;
 #[cfg(feature = "cpu")]
+pub mod natural_consts;
+#[cfg(feature = "cpu")]
 pub mod winograd;
 
 use half::f16;
