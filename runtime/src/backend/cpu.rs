@@ -10,7 +10,7 @@ use tract_onnx::prelude::*;
 
 use super::graph::Graph;
 use super::intra_op::{IntraOp, IntraOpPolicy};
-use super::{natural_consts, winograd, Backend, Network, Precision};
+use super::{natural_consts, row_sum, winograd, Backend, Network, Precision};
 use crate::bundle::{ImageSpec, NetSpec};
 use crate::error::{Error, Result};
 use crate::ot::{self, Assignment};
@@ -123,12 +123,17 @@ impl Backend for CpuBackend {
         let mut optimised = typed.into_optimized().map_err(|e| Error::tract(format!("optimising {label}"), e))?;
         let naturalised = natural_consts::naturalise(&mut optimised)
             .map_err(|e| Error::tract(format!("preparing the constants of {label}"), e))?;
+        let row_sums = if self.precision == Precision::F32 {
+            row_sum::rewrite(&mut optimised).map_err(|e| Error::tract(format!("preparing the sums of {label}"), e))?
+        } else {
+            0
+        };
         let plan = optimised.into_runnable().map_err(|e| Error::tract(format!("optimising {label}"), e))?;
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
         log::debug!(
             "{label}: tract plan ready in {:.1} ms (parse {:.1}, typed and decluttered {:.1}, optimised {:.1}); \
              {:.3} G multiply-adds per run of {plan_batch} image(s) before the Winograd rewrite, intra-op threads {}, \
-             {} Winograd convolutions, {} constants given natural strides ({} left)",
+             {} Winograd convolutions, {} constants given natural strides ({} left), {} row sums",
             ms(start.elapsed()),
             ms(parsed),
             ms(decluttered - parsed),
@@ -138,6 +143,7 @@ impl Backend for CpuBackend {
             winograd.count,
             naturalised.fixed,
             naturalised.left,
+            row_sums,
         );
         Ok(Box::new(CpuNet {
             plan,

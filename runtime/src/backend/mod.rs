@@ -15,6 +15,8 @@ pub mod memory;
 #[cfg(feature = "cpu")]
 pub mod natural_consts;
 #[cfg(feature = "cpu")]
+pub mod row_sum;
+#[cfg(feature = "cpu")]
 pub mod winograd;
 
 use half::f16;

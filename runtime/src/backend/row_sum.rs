@@ -1,0 +1,199 @@
+//! An f32 sum over the last axis with independent vector lanes, taking the place of tract's
+//! `Reduce<Sum>` there.
+//!
+//! Why: tract-linalg 0.23.9 has no x86_64 kernel for an f32 sum; it runs its generic one,
+//! `x.iter().sum()`, one add waiting on the last. An ONNX `InstanceNormalization` (how torch
+//! exports GroupNorm) becomes a last-axis `Reduce<Sum>` for the mean, and that serial sum was
+//! 5.8 % of the demo UNet's step in `perf` (the sum of squares beside it, tract's SIMD `RmsNorm`,
+//! 0.5 %). Sixteen partial sums, added at the end, let the compiler keep several vector adds in
+//! flight in every build (baseline x86_64 included) and on aarch64.
+//!
+//! The result rounds differently from tract's serial sum (another order of the same additions);
+//! the tests hold it to an f64 sum.
+
+use tract_linalg::multithread::par_chunks_mut;
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::*;
+use tract_onnx::tract_core::ops::nn::{Reduce, Reducer};
+
+/// Partial sums kept apart: enough independent adds to cover an add's latency with 4- to
+/// 16-lane vectors.
+const LANES: usize = 16;
+
+/// The sum of `x`, in `LANES` partial sums.
+pub fn sum(x: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    let mut chunks = x.chunks_exact(LANES);
+    for c in &mut chunks {
+        for (a, v) in acc.iter_mut().zip(c) {
+            *a += v;
+        }
+    }
+    // Pairwise, halving: the same tree on every build.
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            acc[i] += acc[i + width];
+        }
+    }
+    acc[0] + chunks.remainder().iter().sum::<f32>()
+}
+
+/// `Reduce<Sum>` over the last axis of an f32 tensor: the output keeps the axis, with length 1.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RowSum;
+
+impl Op for RowSum {
+    fn name(&self) -> StaticName {
+        "RowSum".into()
+    }
+
+    /// Not bit-equal to tract's `Reduce<Sum>`: the additions run in another order.
+    fn validation(&self) -> Validation {
+        Validation::Rounding
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for RowSum {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let x = &inputs[0];
+        let shape = x.shape();
+        ensure!(!shape.is_empty(), "RowSum of a scalar");
+        let row = shape[shape.len() - 1];
+        let mut out_shape: TVec<usize> = shape.into();
+        *out_shape.last_mut().unwrap() = 1;
+        let rows: usize = out_shape.iter().product();
+        let view = x.to_plain_array_view::<f32>()?;
+        let mut out = vec![0f32; rows];
+        match view.as_slice() {
+            Some(all) if row > 0 => {
+                // Rows split across tract's executor when a one-image run splits (intra_op.rs);
+                // each row's sum stays on one thread, so the split does not change the result.
+                par_chunks_mut(&mut out, 1, all.len(), |first, o| {
+                    for (s, r) in o.iter_mut().zip(all[first * row..].chunks_exact(row)) {
+                        *s = sum(r);
+                    }
+                    Ok(())
+                })?;
+            }
+            Some(_) => {}
+            // Not laid out row-major: a copy that is, then the same sums.
+            None => {
+                let owned: Vec<f32> = view.iter().copied().collect();
+                for (s, r) in out.iter_mut().zip(owned.chunks_exact(row.max(1))) {
+                    *s = sum(r);
+                }
+            }
+        }
+        Ok(tvec!(Tensor::from_shape(&out_shape, &out)?.into_tvalue()))
+    }
+}
+
+impl TypedOp for RowSum {
+    as_op!();
+
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        ensure!(inputs[0].datum_type == f32::datum_type() && inputs[0].rank() > 0);
+        let mut shape: TVec<TDim> = inputs[0].shape.iter().cloned().collect();
+        *shape.last_mut().unwrap() = 1.into();
+        Ok(tvec!(f32::fact(shape)))
+    }
+
+    fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
+        let count: TDim = inputs[0].shape.iter().product();
+        Ok(tvec!((Cost::FMA(f32::datum_type()), count)))
+    }
+}
+
+/// Replaces every f32 `Reduce<Sum>` over the last axis alone by [`RowSum`]; returns how many.
+pub fn rewrite(model: &mut TypedModel) -> TractResult<usize> {
+    let mut count = 0;
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let Some(reduce) = node.op_as::<Reduce>() else { continue };
+        let fact = model.outlet_fact(node.inputs[0])?;
+        let last_axis_only = fact.rank() > 0 && reduce.axes[..] == [fact.rank() - 1];
+        if reduce.reducer != Reducer::Sum || fact.datum_type != f32::datum_type() || !last_axis_only {
+            continue;
+        }
+        let inputs = node.inputs.clone();
+        TypedModelPatch::replace_single_op(model, node, &inputs, RowSum)?.apply(model)?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sum in f64, the reference.
+    fn exact(x: &[f32]) -> f64 {
+        x.iter().map(|&v| v as f64).sum()
+    }
+
+    fn values(n: usize, seed: usize) -> Vec<f32> {
+        (0..n).map(|i| (((i * 7919 + seed * 104729) % 2003) as f32 - 1001.0) / 97.0 + 3.0).collect()
+    }
+
+    #[test]
+    fn sums_match_an_f64_sum_at_every_length_around_the_lane_count() {
+        for n in (0..70).chain([196, 784, 3136, 100_003]) {
+            let x = values(n, n);
+            let got = sum(&x) as f64;
+            let scale: f64 = x.iter().map(|&v| v.abs() as f64).sum::<f64>().max(1.0);
+            // Worst case: each value passes through at most n/LANES + log2(LANES) + LANES
+            // roundings, each within an epsilon of the largest partial sum (≤ scale).
+            let tol = scale * f32::EPSILON as f64 * (n / LANES + 4 + LANES) as f64;
+            assert!((got - exact(&x)).abs() <= tol, "n = {n}: {got} against {}", exact(&x));
+        }
+    }
+
+    #[test]
+    fn every_element_counts_once() {
+        // Powers of two are exact in f32: any element dropped or counted twice shows.
+        for n in [1, 15, 16, 17, 31, 32, 33, 200] {
+            for hole in 0..n {
+                let x: Vec<f32> = (0..n).map(|i| if i == hole { 1024.0 } else { 1.0 }).collect();
+                assert_eq!(sum(&x), 1023.0 + n as f32, "n = {n}, big value at {hole}");
+            }
+        }
+    }
+
+    /// x [2, 3, n] → Reduce<Sum> over axis 2, and over axis 1 (which stays tract's).
+    fn model(n: usize) -> TractResult<TypedModel> {
+        let mut model = TypedModel::default();
+        let x = model.add_source("x", f32::fact([2, 3, n]))?;
+        let last = model.wire_node("sum_last", Reduce::new(tvec![2], Reducer::Sum), &[x])?[0];
+        let mid = model.wire_node("sum_mid", Reduce::new(tvec![1], Reducer::Sum), &[x])?[0];
+        model.select_output_outlets(&[last, mid])?;
+        Ok(model)
+    }
+
+    #[test]
+    fn the_rewrite_takes_only_last_axis_sums_and_keeps_the_output_shape() -> TractResult<()> {
+        let n = 41;
+        let mut m = model(n)?;
+        let xs = values(6 * n, 3);
+        let x = Tensor::from_shape(&[2, 3, n], &xs)?;
+        let before = m.clone().into_runnable()?.run(tvec![x.clone().into()])?;
+        assert_eq!(rewrite(&mut m)?, 1);
+        assert_eq!(m.nodes.iter().filter(|n| n.op_is::<RowSum>()).count(), 1);
+        assert_eq!(m.nodes.iter().filter(|n| n.op_is::<Reduce>()).count(), 1);
+        let after = m.into_runnable()?.run(tvec![x.into()])?;
+        assert_eq!(after[0].shape(), [2, 3, 1]);
+        let got: Vec<f32> = after[0].to_plain_array_view::<f32>()?.iter().copied().collect();
+        for (r, g) in got.iter().enumerate() {
+            let want = exact(&xs[r * n..(r + 1) * n]);
+            assert!((*g as f64 - want).abs() <= 1e-5 * want.abs().max(1.0), "row {r}: {g} against {want}");
+        }
+        // The other reduction is untouched, bit for bit.
+        assert_eq!(after[1], before[1]);
+        Ok(())
+    }
+}
