@@ -188,10 +188,13 @@ impl Filter {
         assert_eq!(x.len(), n * geo.c * geo.h * geo.w, "input of {n} images");
         assert_eq!(y.len(), n * geo.k * geo.out_h * geo.out_w, "output of {n} images");
         let rows = n * geo.tiles_h();
-        // Split, a map makes at least two blocks per thread, so that no thread idles on a map
-        // that would fit one block.
+        // Split, a map makes at least one block per thread, so that no thread idles on a map
+        // that would fit one block. Not more: every block packs all 16 filter matrices again
+        // (`matrixmultiply` packs per call), and two blocks per thread made the 64×64 ADM UNet's
+        // batch-1 step at 2 threads 9–13 % slower than one (p50 of `brenier bench --eval-only
+        // --threads 2 --repeat 30`, three alternating runs each; development runs, not committed).
         let per_block = match pool {
-            Some(pool) => geo.rows_per_block().min(rows.div_ceil(2 * pool.current_num_threads())).max(1),
+            Some(pool) => geo.rows_per_block().min(rows.div_ceil(pool.current_num_threads())).max(1),
             None => geo.rows_per_block(),
         };
         let blocks: Vec<(usize, usize)> =
@@ -588,8 +591,8 @@ mod tests {
     #[test]
     fn blocks_split_over_a_pool_give_the_same_bits() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
-        // Split over 3 threads, 4 images × 16 tile rows make 6 blocks of 11 rows (at most
-        // 15 a block: C + K = 256, 17 slots a row).
+        // Split over 3 threads, 4 images × 16 tile rows make 5 blocks of up to 15 rows (the
+        // most a block takes: C + K = 256, 17 slots a row), most starting mid-image.
         let geo = same(64, 192, 32, 32);
         assert_eq!(geo.rows_per_block(), 15);
         let x = NoiseStream::new(5, 0).normal(4 * geo.c * geo.h * geo.w);
@@ -599,7 +602,7 @@ mod tests {
         filter.run(&x, 4, &bias, &mut serial, None);
         filter.run(&x, 4, &bias, &mut split, Some(&pool));
         assert!(serial.iter().zip(&split).all(|(a, b)| a.to_bits() == b.to_bits()));
-        // Against the direct sum, blocks of 3 tile rows over 2 images of 8: blocks that start
+        // Against the direct sum, blocks of 6 tile rows over 2 images of 8: blocks that start
         // mid-image and one that spans both.
         check(same(8, 8, 16, 16), 2, Some(&pool));
     }
