@@ -123,7 +123,8 @@ impl Backend for CpuBackend {
         let mut optimised = typed.into_optimized().map_err(|e| Error::tract(format!("optimising {label}"), e))?;
         let naturalised = natural_consts::naturalise(&mut optimised)
             .map_err(|e| Error::tract(format!("preparing the constants of {label}"), e))?;
-        let row_sums = if self.precision == Precision::F32 {
+        // x86_64 only: elsewhere tract-linalg has its own SIMD sum (row_sum.rs).
+        let row_sums = if cfg!(target_arch = "x86_64") {
             row_sum::rewrite(&mut optimised).map_err(|e| Error::tract(format!("preparing the sums of {label}"), e))?
         } else {
             0

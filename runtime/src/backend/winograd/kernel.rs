@@ -188,10 +188,10 @@ impl Filter {
         assert_eq!(x.len(), n * geo.c * geo.h * geo.w, "input of {n} images");
         assert_eq!(y.len(), n * geo.k * geo.out_h * geo.out_w, "output of {n} images");
         let rows = n * geo.tiles_h();
-        // Split, a map makes at least one block per thread, so that no thread idles on a map
-        // that would fit one block. Not more: every block packs all 16 filter matrices again
-        // (`matrixmultiply` packs per call), and two blocks per thread made the 64×64 ADM UNet's
-        // batch-1 step at 2 threads 9–13 % slower than one (p50 of `brenier bench --eval-only
+        // Split, a block takes at most ⌈rows / threads⌉ tile rows, so that no thread idles on
+        // a map that would fit one block. Not fewer: every block packs all 16 filter matrices
+        // again (`matrixmultiply` packs per call), and half that size made the 64×64 ADM UNet's
+        // batch-1 step at 2 threads 9–13 % slower (p50 of `brenier bench --eval-only
         // --threads 2 --repeat 30`, three alternating runs each; development runs, not committed).
         let per_block = match pool {
             Some(pool) => geo.rows_per_block().min(rows.div_ceil(pool.current_num_threads())).max(1),
@@ -591,16 +591,18 @@ mod tests {
     #[test]
     fn blocks_split_over_a_pool_give_the_same_bits() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
-        // Split over 3 threads, 4 images × 16 tile rows make 5 blocks of up to 15 rows (the
-        // most a block takes: C + K = 256, 17 slots a row), most starting mid-image.
+        // 2 images × 16 tile rows: serial, blocks of 15, 15 and 2 rows (the most a block takes:
+        // C + K = 256, 17 slots a row); split over 3 threads, blocks of 11, 11 and 10, so the
+        // two runs cut the rows in different places.
         let geo = same(64, 192, 32, 32);
         assert_eq!(geo.rows_per_block(), 15);
-        let x = NoiseStream::new(5, 0).normal(4 * geo.c * geo.h * geo.w);
+        assert_eq!((2 * geo.tiles_h()).div_ceil(3), 11);
+        let x = NoiseStream::new(5, 0).normal(2 * geo.c * geo.h * geo.w);
         let w = NoiseStream::new(5, 1).normal(geo.k * geo.c * 9);
         let (filter, bias) = (Filter::new(geo, &w), vec![0.5; geo.k]);
-        let (mut serial, mut split) = (vec![0f32; 4 * geo.k * 1024], vec![0f32; 4 * geo.k * 1024]);
-        filter.run(&x, 4, &bias, &mut serial, None);
-        filter.run(&x, 4, &bias, &mut split, Some(&pool));
+        let (mut serial, mut split) = (vec![0f32; 2 * geo.k * 1024], vec![0f32; 2 * geo.k * 1024]);
+        filter.run(&x, 2, &bias, &mut serial, None);
+        filter.run(&x, 2, &bias, &mut split, Some(&pool));
         assert!(serial.iter().zip(&split).all(|(a, b)| a.to_bits() == b.to_bits()));
         // Against the direct sum, blocks of 6 tile rows over 2 images of 8: blocks that start
         // mid-image and one that spans both.
