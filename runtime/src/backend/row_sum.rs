@@ -200,6 +200,19 @@ mod tests {
         Ok(())
     }
 
+    #[test]
+    fn sums_of_other_types_stay_tracts() -> TractResult<()> {
+        for dt in [half::f16::datum_type(), f64::datum_type(), i32::datum_type()] {
+            let mut model = TypedModel::default();
+            let x = model.add_source("x", dt.fact([2, 40]))?;
+            let y = model.wire_node("sum", Reduce::new(tvec![1], Reducer::Sum), &[x])?;
+            model.select_output_outlets(&y)?;
+            assert_eq!(rewrite(&mut model)?, 0, "{dt:?}");
+            assert!(model.nodes.iter().any(|n| n.op_is::<Reduce>()), "{dt:?}");
+        }
+        Ok(())
+    }
+
     /// x [2, 3, n] → Reduce<Sum> over axis 2, and over axis 1 (which stays tract's).
     fn model(n: usize) -> TractResult<TypedModel> {
         let mut model = TypedModel::default();
