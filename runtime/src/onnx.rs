@@ -205,32 +205,29 @@ pub fn widen_frozen_weights(model: &mut pb::ModelProto) -> usize {
             (widening && sole && !output.is_empty() && !names.contains_key(output)).then_some((n, init))
         })
         .collect();
-    let mut widened: Vec<(usize, pb::TensorProto)> = Vec::new();
-    for &(n, i) in &pairs {
+    let (mut casts, mut inits, mut widened) = (HashSet::new(), HashSet::new(), Vec::new());
+    for (n, i) in pairs {
         let t = &graph.initializer[i];
         let Some(values) = f16_values(t) else { continue };
-        let raw_data = widen(&values);
-        let name = graph.node[n].output[0].clone();
-        widened.push((
-            n,
-            pb::TensorProto { name, dims: t.dims.clone(), data_type: ONNX_FLOAT, raw_data, ..Default::default() },
-        ));
+        let (name, dims, raw_data) = (graph.node[n].output[0].clone(), t.dims.clone(), widen(&values));
+        widened.push(pb::TensorProto { name, dims, data_type: ONNX_FLOAT, raw_data, ..Default::default() });
+        casts.insert(n);
+        inits.insert(i);
     }
-    let (casts, inits): (HashSet<usize>, HashSet<usize>) =
-        pairs.iter().filter(|(n, _)| widened.iter().any(|(w, _)| w == n)).copied().unzip();
-    let mut at = 0;
-    graph.node.retain(|_| {
-        at += 1;
-        !casts.contains(&(at - 1))
-    });
-    let mut at = 0;
-    graph.initializer.retain(|_| {
-        at += 1;
-        !inits.contains(&(at - 1))
-    });
+    remove_at(&mut graph.node, &casts);
+    remove_at(&mut graph.initializer, &inits);
     let count = widened.len();
-    graph.initializer.extend(widened.into_iter().map(|(_, t)| t));
+    graph.initializer.extend(widened);
     count
+}
+
+/// Removes the items of `items` at the positions in `drop`, keeping the others' order.
+fn remove_at<T>(items: &mut Vec<T>, drop: &std::collections::HashSet<usize>) {
+    let mut at = 0;
+    items.retain(|_| {
+        at += 1;
+        !drop.contains(&(at - 1))
+    });
 }
 
 /// An FLOAT16 initializer's values (raw little-endian bytes, or one per `int32_data` entry as

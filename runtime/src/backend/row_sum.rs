@@ -64,28 +64,25 @@ impl EvalOp for RowSum {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let x = &inputs[0];
-        let shape = x.shape();
-        ensure!(!shape.is_empty(), "RowSum of a scalar");
-        let row = shape[shape.len() - 1];
-        let mut out_shape: TVec<usize> = shape.into();
-        *out_shape.last_mut().unwrap() = 1;
-        let rows: usize = out_shape.iter().product();
+        let (&row, lead) = x.shape().split_last().context("RowSum of a scalar")?;
+        let out_shape: TVec<usize> = lead.iter().copied().chain([1]).collect();
         // tract lays every tensor out row-major (its views are built from the shape alone).
         let plain = x.try_as_plain_ram()?;
         let all = plain.as_slice::<f32>()?;
-        let mut out = vec![0f32; rows];
         // Rows of no elements keep their zero.
+        let mut y = Tensor::zero::<f32>(&out_shape)?;
         if row > 0 {
+            let mut y_plain = y.try_as_plain_ram_mut()?;
             // Rows split across tract's executor when a one-image run splits (intra_op.rs); each
             // row's sum stays on one thread, so the split does not change the result.
-            par_chunks_mut(&mut out, 1, all.len(), |first, o| {
+            par_chunks_mut(y_plain.as_slice_mut::<f32>()?, 1, all.len(), |first, o| {
                 for (s, r) in o.iter_mut().zip(all[first * row..].chunks_exact(row)) {
                     *s = sum(r);
                 }
                 Ok(())
             })?;
         }
-        Ok(tvec!(Tensor::from_shape(&out_shape, &out)?.into_tvalue()))
+        Ok(tvec!(y.into_tvalue()))
     }
 }
 
@@ -93,14 +90,13 @@ impl TypedOp for RowSum {
     as_op!();
 
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        ensure!(
-            inputs[0].datum_type == f32::datum_type() && inputs[0].rank() > 0,
-            "RowSum takes an f32 tensor of rank 1 or more, got {:?}",
-            inputs[0]
-        );
-        let mut shape: TVec<TDim> = inputs[0].shape.iter().cloned().collect();
-        *shape.last_mut().unwrap() = 1.into();
-        Ok(tvec!(f32::fact(shape)))
+        let input = inputs[0];
+        let dims = input.shape.dims();
+        let lead = match dims.split_last() {
+            Some((_, lead)) if input.datum_type == f32::datum_type() => lead,
+            _ => bail!("RowSum takes an f32 tensor of rank 1 or more, got {input:?}"),
+        };
+        Ok(tvec!(f32::fact(lead.iter().cloned().chain([1.into()]).collect::<TVec<TDim>>())))
     }
 
     fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
