@@ -97,6 +97,12 @@ impl Backend for CpuBackend {
         self.precision
     }
 
+    /// tract prepares a graph on one thread, and two graphs share nothing, so a job's networks
+    /// can be prepared side by side on as many threads as it was given.
+    fn concurrent_loads(&self) -> usize {
+        self.threads
+    }
+
     fn load_net(&self, onnx: &[u8], spec: &NetSpec, image: ImageSpec, label: &str) -> Result<Box<dyn Network>> {
         let start = std::time::Instant::now();
         let mut graph = Graph::parse_for_one_plan(onnx, spec, image, label)?;

@@ -165,6 +165,12 @@ pub trait Backend: Send + Sync {
     fn device(&self) -> Option<String> {
         None
     }
+    /// How many networks [`Backend::load_net`] may prepare at once, each on a thread of its own
+    /// (the engine's [`prepare`](crate::pipeline::Engine::prepare) uses it). 1, the default,
+    /// prepares them one after another.
+    fn concurrent_loads(&self) -> usize {
+        1
+    }
     /// Prepares a network from its ONNX bytes (optimised once, here, not per call).
     fn load_net(&self, onnx: &[u8], spec: &NetSpec, image: ImageSpec, label: &str) -> Result<Box<dyn Network>>;
     /// Hard OT assignment: argmax_i ⟨x, y_i⟩ + h_i for each query row.

@@ -14,7 +14,7 @@
 //! pipeline and the command hold per image. Nothing larger than the probe's batches runs before
 //! the budget is checked. Off Linux the static count is the estimate, with the whole bundle file.
 
-use super::engine::Engine;
+use super::engine::{Engine, NetSlot};
 pub use crate::backend::memory::{
     current_rss_bytes, peak_rss_bytes, reset_peak_rss, system_available_bytes, Available,
 };
@@ -141,6 +141,10 @@ impl MemoryEstimate {
 impl Engine {
     /// Every network the bundle ships — both ε-networks and its neural maps, so any method fits.
     fn all_nets(&self) -> Result<Vec<&dyn Network>> {
+        let neural = (0..self.bundle().manifest().neural_maps.len()).map(NetSlot::NeuralMap);
+        let slots: Vec<NetSlot> =
+            [NetSlot::Domain(NetKey::A), NetSlot::Domain(NetKey::B)].into_iter().chain(neural).collect();
+        self.prepare(&slots)?;
         let mut nets = vec![self.net(NetKey::A)?, self.net(NetKey::B)?];
         for i in 0..self.bundle().manifest().neural_maps.len() {
             nets.push(self.neural_map(i)?.1);

@@ -7,7 +7,7 @@ pub mod memory;
 pub mod plan;
 pub mod translate;
 
-pub use engine::{Engine, NetTime, Observer, Silent};
+pub use engine::{Engine, NetSlot, NetTime, Observer, Silent};
 pub use generate::{GenerateMethod, GenerateOptions, Generation};
 pub use mapping::MapStats;
 pub use memory::MemoryEstimate;

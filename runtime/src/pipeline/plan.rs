@@ -3,7 +3,7 @@
 //! calibration sweep, its quick check and the quality report all run a [`TranslationPlan`], so
 //! which map and which T a method uses is decided in one place.
 
-use super::engine::{Engine, NetTime, Observer};
+use super::engine::{Engine, NetSlot, NetTime, Observer};
 use super::mapping::MapStats;
 use super::translate::{TranslateMethod, TranslateOptions, Translation};
 use crate::bundle::{NetKey, OtMapSpec, OtSource};
@@ -212,9 +212,21 @@ impl TranslationPlan<'_> {
         self.engine.decode(self.to, x, self.t, self.steps, self.eta, self.seed, obs, time)
     }
 
+    /// The networks the plan runs: the encoder, the decoder and a neural map where it has one.
+    pub fn nets(&self) -> Vec<NetSlot> {
+        let mut nets = vec![NetSlot::Domain(self.from), NetSlot::Domain(self.to)];
+        if let PlanMap::Neural { index } = self.map {
+            nets.push(NetSlot::NeuralMap(index));
+        }
+        nets
+    }
+
     /// The three stages on a copy of `images`, timed per stage (the encode stage refuses a
-    /// batch of the wrong size or with non-finite values).
+    /// batch of the wrong size or with non-finite values). The plan's networks are prepared
+    /// first, side by side where the backend can ([`Engine::prepare`]); network times count
+    /// evaluations only.
     pub fn run(&self, images: &[f32], obs: &dyn Observer) -> Result<Translation> {
+        self.engine.prepare(&self.nets())?;
         let mut x = images.to_vec();
         let (mut encode, mut decode) = (NetTime::default(), NetTime::default());
         self.encode(&mut x, obs, &mut encode)?;
