@@ -23,7 +23,8 @@ def ms(seconds):
 
 
 def tract_prepare(onnx_path, shape):
-    """Times ONNX parse, typing + decluttering, and optimisation, as brenier's load does them."""
+    """Times ONNX parse, typing + decluttering, and optimisation, the stages of brenier's load,
+    in the published tract (brenier builds a patched tract-core: vendor/README.md)."""
     graph = onnx.load(onnx_path, load_external_data=False).graph
     inits = {i.name for i in graph.initializer}
     real = [i for i in graph.input if i.name not in inits]

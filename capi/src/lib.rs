@@ -12,8 +12,8 @@
 //! aborts the process; the C API takes no memory budget (the CLI's `--memory-budget` does).
 //!
 //! Threads: an engine may be used from several threads at once (`BrenierEngine` is `Send` and
-//! `Sync`, checked below). A network is prepared on its first use; concurrent first uses may
-//! each prepare it and one copy is kept. Every run works on its own buffers and the engine's
+//! `Sync`, checked below). A translation prepares the networks it needs before its first step;
+//! concurrent first uses of a network wait for one preparation. Every run works on its own buffers and the engine's
 //! thread pool. `brenier_close` must not overlap any other call on that engine; different
 //! engines are independent. `brenier_last_error` is per thread.
 

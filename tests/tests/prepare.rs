@@ -1,5 +1,6 @@
-//! `Engine::prepare`: a job's networks are prepared side by side where the backend allows it, one
-//! after another where it does not, each once, and a failure names the network that failed.
+//! `Engine::prepare` and first use: a job's networks are prepared side by side where the backend
+//! allows it, one after another where it does not, each once even when threads race for it, and
+//! a failure names the network that failed and stops further preparation.
 //! The networks are the oracle bundle's real ONNX graphs on the CPU backend; a wrapper around it
 //! watches how many `load_net` calls are in flight at once.
 
@@ -26,18 +27,18 @@ struct Loads {
 
 /// The CPU backend, reporting `concurrent` as its concurrent loads. Each `load_net` waits up to
 /// `overlap_wait` until a second load has started, so loads that can overlap do; a load whose
-/// label contains `fail` fails.
+/// label contains one of `fail` fails.
 struct Watched {
     cpu: CpuBackend,
     concurrent: usize,
     overlap_wait: Duration,
-    fail: Option<&'static str>,
+    fail: &'static [&'static str],
     loads: Mutex<Loads>,
     changed: Condvar,
 }
 
 impl Watched {
-    fn new(concurrent: usize, overlap_wait: Duration, fail: Option<&'static str>) -> Watched {
+    fn new(concurrent: usize, overlap_wait: Duration, fail: &'static [&'static str]) -> Watched {
         Watched {
             cpu: CpuBackend::new(2).expect("cpu"),
             concurrent,
@@ -71,11 +72,10 @@ impl Backend for &'static Watched {
             // this thread wakes.
             drop(self.changed.wait_timeout_while(l, self.overlap_wait, |l| l.started < 2).unwrap());
         }
-        let net = match self.fail {
-            Some(f) if label.contains(f) => {
-                Err(Error::Onnx { net: label.into(), problem: "refused by the test".into() })
-            }
-            _ => self.cpu.load_net(onnx, spec, image, label),
+        let net = if self.fail.iter().any(|f| label.contains(f)) {
+            Err(Error::Onnx { net: label.into(), problem: "refused by the test".into() })
+        } else {
+            self.cpu.load_net(onnx, spec, image, label)
         };
         self.loads.lock().unwrap().in_flight -= 1;
         net
@@ -91,7 +91,7 @@ impl Backend for &'static Watched {
     }
 }
 
-fn engine(backend: Watched) -> (Engine, &'static Watched) {
+fn watched_engine(backend: Watched) -> (Engine, &'static Watched) {
     let backend: &'static Watched = Box::leak(Box::new(backend));
     let bundle = Bundle::open(&oracle_bundle().0).expect("open");
     (Engine::new(bundle, Box::new(backend)).expect("engine"), backend)
@@ -105,8 +105,8 @@ fn label_count(w: &Watched, prefix: &str) -> usize {
 
 #[test]
 fn a_translations_two_networks_are_prepared_side_by_side_once() {
-    // Sequential loads would each wait the whole 10 s and see one in flight.
-    let (engine, w) = engine(Watched::new(2, Duration::from_secs(10), None));
+    // Loaded one after the other, the first load waits out the 10 s and is alone in flight.
+    let (engine, w) = watched_engine(Watched::new(2, Duration::from_secs(10), &[]));
     let x = vec![0.1f32; 2 * engine.dim()];
     let opts = TranslateOptions { method: TranslateMethod::Ddib, steps: Some(2), ..TranslateOptions::default() };
     engine.translate(&x, &opts, &Silent).expect("translate");
@@ -118,30 +118,56 @@ fn a_translations_two_networks_are_prepared_side_by_side_once() {
 
 #[test]
 fn one_load_at_a_time_where_the_backend_says_so() {
-    let (engine, w) = engine(Watched::new(1, Duration::from_millis(300), None));
-    engine
-        .prepare(&[NetSlot::Domain(NetKey::A), NetSlot::Domain(NetKey::A), NetSlot::Domain(NetKey::B)])
-        .expect("prepare");
-    let l = w.loads.lock().unwrap();
-    assert_eq!(l.most_at_once, 1);
-    assert_eq!(l.labels.len(), 2, "a slot named twice is prepared once: {:?}", l.labels);
+    let (engine, w) = watched_engine(Watched::new(1, Duration::from_millis(300), &[]));
+    engine.prepare(&BOTH).expect("prepare");
+    assert_eq!(w.loads.lock().unwrap().most_at_once, 1);
+    assert_eq!(w.loads.lock().unwrap().labels.len(), 2);
 }
 
 #[test]
-fn a_failure_is_reported_in_slot_order_and_the_other_network_is_still_prepared() {
-    for (fail, other) in [("net a", "net b"), ("net b", "net a")] {
-        let (engine, w) = engine(Watched::new(2, Duration::from_secs(10), Some(fail)));
-        let err = engine.prepare(&BOTH).expect_err("a load was refused");
-        assert!(matches!(&err, Error::Onnx { net, .. } if net.starts_with(fail)), "{err}");
-        let key = if other == "net a" { NetKey::A } else { NetKey::B };
-        engine.net(key).expect("the other network was prepared");
-        assert_eq!(label_count(w, other), 1, "{other} was prepared by prepare, not again on first use");
+fn threads_racing_for_a_network_share_one_preparation() {
+    // Each load waits up to 2 s for a second to start: with one preparation per racer, the
+    // racers' loads overlap and two are counted.
+    let (engine, w) = watched_engine(Watched::new(2, Duration::from_secs(2), &[]));
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| engine.net(NetKey::A).expect("net a"));
+        }
+        s.spawn(|| engine.prepare(&[NetSlot::Domain(NetKey::A), NetSlot::Domain(NetKey::A)]).expect("prepare"));
+    });
+    assert_eq!(label_count(w, "net a"), 1, "{:?}", w.loads.lock().unwrap().labels);
+}
+
+#[test]
+fn a_failure_stops_further_preparation_and_is_reported_for_its_network() {
+    // One at a time: net a fails, net b is never started.
+    let (engine, w) = watched_engine(Watched::new(1, Duration::ZERO, &["net a"]));
+    let err = engine.prepare(&BOTH).expect_err("net a was refused");
+    assert!(matches!(&err, Error::Onnx { net, .. } if net.starts_with("net a")), "{err}");
+    assert_eq!(label_count(w, "net b"), 0, "a preparation started after one had failed");
+
+    // Side by side, both under way: net b's preparation finishes and is kept.
+    let (engine, w) = watched_engine(Watched::new(2, Duration::from_secs(10), &["net a"]));
+    let err = engine.prepare(&BOTH).expect_err("net a was refused");
+    assert!(matches!(&err, Error::Onnx { net, .. } if net.starts_with("net a")), "{err}");
+    assert_eq!(label_count(w, "net b"), 1, "net b was not prepared beside net a");
+    engine.net(NetKey::B).expect("net b");
+    assert_eq!(label_count(w, "net b"), 1, "net b was prepared again on first use");
+}
+
+#[test]
+fn when_both_fail_the_error_is_the_first_slots() {
+    for (slots, first) in [(BOTH, "net a"), ([BOTH[1], BOTH[0]], "net b")] {
+        let (engine, _) = watched_engine(Watched::new(2, Duration::from_secs(10), &["net a", "net b"]));
+        let err = engine.prepare(&slots).expect_err("both refused");
+        assert!(matches!(&err, Error::Onnx { net, .. } if net.starts_with(first)), "{slots:?}: {err}");
     }
 }
 
 #[test]
-fn an_unknown_neural_map_is_an_error_not_a_panic() {
-    let (engine, _) = engine(Watched::new(2, Duration::ZERO, None));
+fn an_unknown_neural_map_is_refused_before_anything_is_prepared() {
+    let (engine, w) = watched_engine(Watched::new(2, Duration::ZERO, &[]));
     let err = engine.prepare(&[NetSlot::Domain(NetKey::A), NetSlot::NeuralMap(99)]).expect_err("no such map");
     assert!(err.to_string().contains("neural map number 99"), "{err}");
+    assert!(w.loads.lock().unwrap().labels.is_empty());
 }

@@ -1,8 +1,10 @@
 //! The engine: a validated bundle, a backend, the schedule, and the two networks loaded on first
 //! use. It owns the DDIM loops (encode to T, decode from T) every pipeline is built from.
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
+
+use once_cell::sync::OnceCell;
 
 use crate::backend::{Backend, Network};
 use crate::bundle::{Bundle, NetKey, NetSpec, NeuralMapSpec};
@@ -40,16 +42,16 @@ pub struct Engine {
     bundle: Bundle,
     backend: Box<dyn Backend>,
     schedule: Schedule,
-    nets: [OnceLock<Box<dyn Network>>; 2],
+    nets: [OnceCell<Box<dyn Network>>; 2],
     /// The manifest's neural maps, in its order, each loaded on first use.
-    neural_maps: Vec<OnceLock<Box<dyn Network>>>,
+    neural_maps: Vec<OnceCell<Box<dyn Network>>>,
 }
 
 impl Engine {
     pub fn new(bundle: Bundle, backend: Box<dyn Backend>) -> Result<Engine> {
         let schedule = Schedule::new(&bundle.manifest().schedule)?;
-        let neural_maps = bundle.manifest().neural_maps.iter().map(|_| OnceLock::new()).collect();
-        Ok(Engine { bundle, backend, schedule, nets: [OnceLock::new(), OnceLock::new()], neural_maps })
+        let neural_maps = bundle.manifest().neural_maps.iter().map(|_| OnceCell::new()).collect();
+        Ok(Engine { bundle, backend, schedule, nets: [OnceCell::new(), OnceCell::new()], neural_maps })
     }
 
     pub fn bundle(&self) -> &Bundle {
@@ -76,45 +78,48 @@ impl Engine {
 
     /// The manifest's neural map number `index` and its network, prepared on first use.
     pub fn neural_map(&self, index: usize) -> Result<(&NeuralMapSpec, &dyn Network)> {
-        let m = self.bundle.manifest();
-        let (Some(slot), Some(spec)) = (self.neural_maps.get(index), m.neural_maps.get(index)) else {
-            return Err(Error::InvalidArgument(format!("the bundle has no neural map number {index}")));
-        };
-        let net = self.load_once(slot, || {
+        let spec = self.bundle.manifest().neural_maps.get(index).ok_or_else(|| no_neural_map(index))?;
+        let net = self.load_once(self.cell(NetSlot::NeuralMap(index))?, || {
             Ok((self.bundle.neural_map_bytes(spec)?, &spec.net, format!("neural map {}", spec.name)))
         })?;
         Ok((spec, net))
     }
 
-    /// Prepares the networks in `slots` now rather than at their first use. Those not yet
-    /// prepared are prepared side by side, on up to [`Backend::concurrent_loads`] threads: tract
-    /// prepares a graph on one thread (0.4–0.5 s for the 64×64 ADM UNet of `benches/byo`, most
-    /// of a short translation's time), so on two cores a translation's two networks are ready in
-    /// the time of one. The first failure in `slots` order is returned; every slot is tried.
+    /// Prepares the networks in `slots` now rather than at their first use, those not yet
+    /// prepared side by side on up to [`Backend::concurrent_loads`] threads: tract prepares a
+    /// graph on one thread (about 0.3 s for the 64×64 ADM UNet of `benches/byo`), so on two
+    /// cores a translation's two networks are ready in the time of one. An unknown neural map
+    /// is refused before anything is prepared. Once a preparation fails no other starts (those
+    /// under way finish), and the error returned is that of the first failed slot in `slots`.
     pub fn prepare(&self, slots: &[NetSlot]) -> Result<()> {
         let mut pending: Vec<NetSlot> = vec![];
         for &s in slots {
-            if !self.is_prepared(s)? && !pending.contains(&s) {
+            if self.cell(s)?.get().is_none() && !pending.contains(&s) {
                 pending.push(s);
             }
         }
-        let workers = self.backend.concurrent_loads().clamp(1, pending.len().max(1));
-        if workers == 1 {
-            return pending.into_iter().try_for_each(|s| self.load_slot(s).map(|_| ()));
-        }
-        let next = std::sync::atomic::AtomicUsize::new(0);
+        let (next, failed) = (AtomicUsize::new(0), AtomicBool::new(false));
         let worker = || {
             let mut done = vec![];
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(&s) = pending.get(i) else { return done };
-                done.push((i, self.load_slot(s).map(|_| ())));
+            while !failed.load(Ordering::Relaxed) {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&s) = pending.get(i) else { break };
+                let r = self.slot_net(s).map(|_| ());
+                failed.fetch_or(r.is_err(), Ordering::Relaxed);
+                done.push((i, r));
             }
+            done
         };
+        let helpers = self.backend.concurrent_loads().min(pending.len()).saturating_sub(1);
         let mut results = std::thread::scope(|scope| {
-            let helpers: Vec<_> = (1..workers).map(|_| scope.spawn(worker)).collect();
+            // A thread the system refuses is no error: this thread prepares what is left.
+            let spawned: Vec<_> = (0..helpers)
+                .map_while(|i| {
+                    std::thread::Builder::new().name(format!("brenier-load-{i}")).spawn_scoped(scope, worker).ok()
+                })
+                .collect();
             let mut results = worker();
-            for h in helpers {
+            for h in spawned {
                 // A panic while preparing stays a panic, as it would be on the calling thread.
                 results.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
             }
@@ -124,40 +129,37 @@ impl Engine {
         results.into_iter().try_for_each(|(_, r)| r)
     }
 
-    fn is_prepared(&self, slot: NetSlot) -> Result<bool> {
-        Ok(match slot {
-            NetSlot::Domain(key) => self.nets[key as usize].get().is_some(),
-            NetSlot::NeuralMap(i) => self
-                .neural_maps
-                .get(i)
-                .ok_or_else(|| Error::InvalidArgument(format!("the bundle has no neural map number {i}")))?
-                .get()
-                .is_some(),
-        })
-    }
-
-    fn load_slot(&self, slot: NetSlot) -> Result<&dyn Network> {
+    /// The network in `slot`, prepared on first use.
+    pub(crate) fn slot_net(&self, slot: NetSlot) -> Result<&dyn Network> {
         match slot {
             NetSlot::Domain(key) => self.net(key),
             NetSlot::NeuralMap(i) => self.neural_map(i).map(|(_, net)| net),
         }
     }
 
-    /// Loads a network into `slot` on first use; `source` gives its ONNX bytes, spec and label.
+    fn cell(&self, slot: NetSlot) -> Result<&OnceCell<Box<dyn Network>>> {
+        match slot {
+            NetSlot::Domain(key) => Ok(&self.nets[key as usize]),
+            NetSlot::NeuralMap(i) => self.neural_maps.get(i).ok_or_else(|| no_neural_map(i)),
+        }
+    }
+
+    /// The network in `cell`, prepared from `source` (ONNX bytes, spec, label) on first use.
+    /// Concurrent first uses (threads sharing an engine through the C or Python interface) wait
+    /// for one preparation rather than each making its own copy.
     fn load_once<'a>(
         &'a self,
-        slot: &'a OnceLock<Box<dyn Network>>,
+        cell: &'a OnceCell<Box<dyn Network>>,
         source: impl FnOnce() -> Result<(&'a [u8], &'a NetSpec, String)>,
     ) -> Result<&'a dyn Network> {
-        if let Some(net) = slot.get() {
-            return Ok(net.as_ref());
-        }
-        let (bytes, spec, label) = source()?;
-        let t0 = Instant::now();
-        let net = self.backend.load_net(bytes, spec, self.bundle.manifest().image, &label)?;
-        log::info!("{label} loaded on {} in {:.1} ms", self.backend.name(), t0.elapsed().as_secs_f64() * 1e3);
-        // A concurrent first use may have won the race; either copy is equivalent.
-        Ok(slot.get_or_init(|| net).as_ref())
+        let net = cell.get_or_try_init(|| {
+            let (bytes, spec, label) = source()?;
+            let t0 = Instant::now();
+            let net = self.backend.load_net(bytes, spec, self.bundle.manifest().image, &label)?;
+            log::info!("{label} loaded on {} in {:.1} ms", self.backend.name(), t0.elapsed().as_secs_f64() * 1e3);
+            Ok::<_, Error>(net)
+        })?;
+        Ok(net.as_ref())
     }
 
     /// The K-step grid between data and `t`, refusing a `t` the schedule does not have (every
@@ -264,4 +266,8 @@ impl Engine {
         check_finite(x, "decoded output", "after the last DDIM step")?;
         Ok(())
     }
+}
+
+fn no_neural_map(index: usize) -> Error {
+    Error::InvalidArgument(format!("the bundle has no neural map number {index}"))
 }

@@ -141,15 +141,11 @@ impl MemoryEstimate {
 impl Engine {
     /// Every network the bundle ships — both ε-networks and its neural maps, so any method fits.
     fn all_nets(&self) -> Result<Vec<&dyn Network>> {
-        let neural = (0..self.bundle().manifest().neural_maps.len()).map(NetSlot::NeuralMap);
+        let maps = (0..self.bundle().manifest().neural_maps.len()).map(NetSlot::NeuralMap);
         let slots: Vec<NetSlot> =
-            [NetSlot::Domain(NetKey::A), NetSlot::Domain(NetKey::B)].into_iter().chain(neural).collect();
+            [NetSlot::Domain(NetKey::A), NetSlot::Domain(NetKey::B)].into_iter().chain(maps).collect();
         self.prepare(&slots)?;
-        let mut nets = vec![self.net(NetKey::A)?, self.net(NetKey::B)?];
-        for i in 0..self.bundle().manifest().neural_maps.len() {
-            nets.push(self.neural_map(i)?.1);
-        }
-        Ok(nets)
+        slots.into_iter().map(|s| self.slot_net(s)).collect()
     }
 
     fn in_flight(nets: &[&dyn Network], batch: usize) -> usize {

@@ -213,7 +213,7 @@ impl TranslationPlan<'_> {
     }
 
     /// The networks the plan runs: the encoder, the decoder and a neural map where it has one.
-    pub fn nets(&self) -> Vec<NetSlot> {
+    pub fn net_slots(&self) -> Vec<NetSlot> {
         let mut nets = vec![NetSlot::Domain(self.from), NetSlot::Domain(self.to)];
         if let PlanMap::Neural { index } = self.map {
             nets.push(NetSlot::NeuralMap(index));
@@ -226,7 +226,9 @@ impl TranslationPlan<'_> {
     /// first, side by side where the backend can ([`Engine::prepare`]); network times count
     /// evaluations only.
     pub fn run(&self, images: &[f32], obs: &dyn Observer) -> Result<Translation> {
-        self.engine.prepare(&self.nets())?;
+        // Refuse a bad batch before paying for the networks.
+        self.engine.check_batch(images, "encoder input")?;
+        self.engine.prepare(&self.net_slots())?;
         let mut x = images.to_vec();
         let (mut encode, mut decode) = (NetTime::default(), NetTime::default());
         self.encode(&mut x, obs, &mut encode)?;
