@@ -11,9 +11,11 @@ use std::sync::OnceLock;
 
 use brenier::backend::CpuBackend;
 use brenier::bundle::{Bundle, ImageSpec};
-use brenier::Engine;
-use brenier_export::gaussian::Gaussian;
+use brenier::{Engine, NetKey};
+use brenier_export::gaussian::{affine_map_network, ot_map_between, Gaussian};
+use brenier_export::onnx_build::to_bytes;
 use brenier_export::oracle_bundle::{oracle_spec, OraclePair};
+use brenier_export::NeuralMapInput;
 
 pub const IMAGE: ImageSpec = ImageSpec { channels: 1, height: 2, width: 3 };
 
@@ -35,6 +37,30 @@ pub fn oracle_bundle() -> &'static (PathBuf, OraclePair) {
         (dir, b)
     });
     b
+}
+
+/// The train step of the neural map in [`write_neural_map_bundle`].
+pub const NEURAL_MAP_T: usize = 500;
+
+/// The oracle bundle plus the exact A→B map at [`NEURAL_MAP_T`] as a neural map, written into
+/// `dir`; returns its path, the pair and the map (A, c).
+pub fn write_neural_map_bundle(dir: &Path) -> (PathBuf, OraclePair, Vec<f64>, Vec<f64>) {
+    let pair = OraclePair::new(IMAGE, 5);
+    let mut spec = oracle_spec(&pair, NEURAL_MAP_T, 25, 256, 17).expect("oracle spec");
+    let ab = brenier::sched::Schedule::new(&spec.schedule).expect("schedule").alpha_bar(NEURAL_MAP_T as i64);
+    let (a, c) = ot_map_between(&pair.a, &pair.b, ab);
+    spec.neural_maps.push(NeuralMapInput {
+        name: "a->b".into(),
+        source: NetKey::A,
+        target: NetKey::B,
+        t: NEURAL_MAP_T,
+        onnx: to_bytes(&affine_map_network(&a, &c, IMAGE)),
+        provenance: serde_json::json!({ "oracle": "closed-form Gaussian OT map" }),
+        fp16_record: None,
+    });
+    let path = dir.join("neural.brn");
+    brenier_export::export(&spec, &path).expect("neural-map bundle export");
+    (path, pair, a, c)
 }
 
 pub fn engine(path: &Path) -> Engine {

@@ -7,38 +7,14 @@ use brenier::linalg::matvec;
 use brenier::pipeline::{NetTime, Silent, TranslateMethod, TranslateOptions};
 use brenier::rng::NoiseStream;
 use brenier::{Error, NetKey};
-use brenier_export::gaussian::{affine_map_network, ot_map_between};
-use brenier_export::onnx_build::to_bytes;
-use brenier_export::oracle_bundle::{oracle_spec, OraclePair};
-use brenier_export::{export, NeuralMapInput};
 use brenier_tests::*;
 
-const T: usize = 500;
-
-/// The oracle bundle plus the exact A→B map at T as a neural map; returns the map (A, c) too.
-fn bundle_with_neural_map(dir: &std::path::Path) -> (std::path::PathBuf, OraclePair, Vec<f64>, Vec<f64>) {
-    let pair = OraclePair::new(IMAGE, 5);
-    let mut spec = oracle_spec(&pair, T, 25, 256, 17).unwrap();
-    let ab = brenier::sched::Schedule::new(&spec.schedule).unwrap().alpha_bar(T as i64);
-    let (a, c) = ot_map_between(&pair.a, &pair.b, ab);
-    spec.neural_maps.push(NeuralMapInput {
-        name: "a->b".into(),
-        source: NetKey::A,
-        target: NetKey::B,
-        t: T,
-        onnx: to_bytes(&affine_map_network(&a, &c, IMAGE)),
-        provenance: serde_json::json!({ "oracle": "closed-form Gaussian OT map" }),
-        fp16_record: None,
-    });
-    let path = dir.join("neural.brn");
-    export(&spec, &path).unwrap();
-    (path, pair, a, c)
-}
+const T: usize = NEURAL_MAP_T;
 
 #[test]
 fn neural_ot_runs_the_stored_map_between_encode_and_decode() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, pair, a, c) = bundle_with_neural_map(dir.path());
+    let (path, pair, a, c) = write_neural_map_bundle(dir.path());
     let engine = engine(&path);
     let m = engine.bundle().manifest().clone();
     assert_eq!(m.neural_maps.len(), 1);
@@ -73,7 +49,7 @@ fn neural_ot_runs_the_stored_map_between_encode_and_decode() {
 #[test]
 fn neural_map_carries_a_latents_onto_b_latent_law() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, pair, _, _) = bundle_with_neural_map(dir.path());
+    let (path, pair, _, _) = write_neural_map_bundle(dir.path());
     let engine = engine(&path);
     let d = IMAGE.elems();
     let n = 4096;
@@ -101,7 +77,7 @@ fn a_bundle_without_the_map_or_at_another_t_says_so() {
     assert!(e.to_string().contains("brenier export --neural-map"), "{e}");
 
     let dir = tempfile::tempdir().unwrap();
-    let (path, _, _, _) = bundle_with_neural_map(dir.path());
+    let (path, _, _, _) = write_neural_map_bundle(dir.path());
     let engine = engine(&path);
     let opts = TranslateOptions { method: TranslateMethod::NeuralOt, t: Some(250), ..Default::default() };
     let e = engine.translate(&x, &opts, &Silent).unwrap_err();
@@ -113,7 +89,7 @@ fn a_bundle_without_the_map_or_at_another_t_says_so() {
 #[test]
 fn manifest_refuses_bad_neural_maps() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, _, _, _) = bundle_with_neural_map(dir.path());
+    let (path, _, _, _) = write_neural_map_bundle(dir.path());
     let bytes = std::fs::read(&path).unwrap();
     let json = Bundle::open(&path).unwrap().manifest().to_json();
     let edit = |f: &dyn Fn(&mut serde_json::Value), want: &str| {
@@ -143,7 +119,7 @@ fn manifest_refuses_bad_neural_maps() {
 fn the_memory_estimate_counts_the_neural_maps_weights() {
     let (plain_path, _) = oracle_bundle();
     let dir = tempfile::tempdir().unwrap();
-    let (path, _, _, _) = bundle_with_neural_map(dir.path());
+    let (path, _, _, _) = write_neural_map_bundle(dir.path());
     let (plain, with_map) = (engine(plain_path), engine(&path));
     // The static estimate (no probe figures): deterministic, whatever else this process runs.
     let counted = brenier::pipeline::memory::MemoryProbe::default();

@@ -4,6 +4,7 @@
 //! The networks are the oracle bundle's real ONNX graphs on the CPU backend; a wrapper around it
 //! watches how many `load_net` calls are in flight at once.
 
+use std::path::Path;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use brenier::pipeline::{NetSlot, Silent, TranslateMethod, TranslateOptions};
 use brenier::rng::NoiseStream;
 use brenier::sched::DdimCoeffs;
 use brenier::{Engine, Error, NetKey, Result};
-use brenier_tests::oracle_bundle;
+use brenier_tests::{oracle_bundle, write_neural_map_bundle};
 use half::f16;
 
 #[derive(Default)]
@@ -33,6 +34,8 @@ struct Watched {
     concurrent: usize,
     overlap_wait: Duration,
     fail: &'static [&'static str],
+    /// How long a load that does not fail takes beyond the CPU backend's own.
+    success_delay: Duration,
     loads: Mutex<Loads>,
     changed: Condvar,
 }
@@ -44,6 +47,7 @@ impl Watched {
             concurrent,
             overlap_wait,
             fail,
+            success_delay: Duration::ZERO,
             loads: Mutex::default(),
             changed: Condvar::new(),
         }
@@ -75,6 +79,7 @@ impl Backend for &'static Watched {
         let net = if self.fail.iter().any(|f| label.contains(f)) {
             Err(Error::Onnx { net: label.into(), problem: "refused by the test".into() })
         } else {
+            std::thread::sleep(self.success_delay);
             self.cpu.load_net(onnx, spec, image, label)
         };
         self.loads.lock().unwrap().in_flight -= 1;
@@ -92,8 +97,12 @@ impl Backend for &'static Watched {
 }
 
 fn watched_engine(backend: Watched) -> (Engine, &'static Watched) {
+    watched_engine_on(&oracle_bundle().0, backend)
+}
+
+fn watched_engine_on(bundle: &Path, backend: Watched) -> (Engine, &'static Watched) {
     let backend: &'static Watched = Box::leak(Box::new(backend));
-    let bundle = Bundle::open(&oracle_bundle().0).expect("open");
+    let bundle = Bundle::open(bundle).expect("open");
     (Engine::new(bundle, Box::new(backend)).expect("engine"), backend)
 }
 
@@ -153,6 +162,28 @@ fn a_failure_stops_further_preparation_and_is_reported_for_its_network() {
     assert_eq!(label_count(w, "net b"), 1, "net b was not prepared beside net a");
     engine.net(NetKey::B).expect("net b");
     assert_eq!(label_count(w, "net b"), 1, "net b was prepared again on first use");
+}
+
+#[test]
+fn side_by_side_no_preparation_starts_after_one_fails() {
+    // net a and net b start together; net a fails at once while net b takes 0.5 s more, so the
+    // thread that prepared net a is free long before net b is done and must not take the map.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, ..) = write_neural_map_bundle(dir.path());
+    let mut watched = Watched::new(2, Duration::from_secs(10), &["net a"]);
+    watched.success_delay = Duration::from_millis(500);
+    let (engine, w) = watched_engine_on(&path, watched);
+    let slots = [BOTH[0], BOTH[1], NetSlot::NeuralMap(0)];
+    let err = engine.prepare(&slots).expect_err("net a was refused");
+    assert!(matches!(&err, Error::Onnx { net, .. } if net.starts_with("net a")), "{err}");
+    assert_eq!(label_count(w, "net b"), 1);
+    assert_eq!(label_count(w, "neural map"), 0, "a preparation started after one had failed");
+    // Without the failure, all three are prepared, two at a time.
+    let (engine, w) = watched_engine_on(&path, Watched::new(2, Duration::from_secs(10), &[]));
+    engine.prepare(&slots).expect("prepare");
+    assert_eq!(w.loads.lock().unwrap().labels.len(), 3);
+    engine.neural_map(0).expect("the map was prepared");
+    assert_eq!(w.loads.lock().unwrap().labels.len(), 3);
 }
 
 #[test]

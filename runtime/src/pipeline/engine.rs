@@ -1,5 +1,6 @@
-//! The engine: a validated bundle, a backend, the schedule, and the two networks loaded on first
-//! use. It owns the DDIM loops (encode to T, decode from T) every pipeline is built from.
+//! The engine: a validated bundle, a backend, the schedule, and the networks, each prepared at
+//! its first use or ahead of it ([`Engine::prepare`]). It owns the DDIM loops (encode to T,
+//! decode from T) every pipeline is built from.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
@@ -89,8 +90,9 @@ impl Engine {
     /// prepared side by side on up to [`Backend::concurrent_loads`] threads: tract prepares a
     /// graph on one thread (about 0.3 s for the 64×64 ADM UNet of `benches/byo`), so on two
     /// cores a translation's two networks are ready in the time of one. An unknown neural map
-    /// is refused before anything is prepared. Once a preparation fails no other starts (those
-    /// under way finish), and the error returned is that of the first failed slot in `slots`.
+    /// is refused before anything is prepared. Once a failure is seen no other preparation
+    /// starts (those under way finish), and the error returned is that of the first failed slot
+    /// in `slots`.
     pub fn prepare(&self, slots: &[NetSlot]) -> Result<()> {
         let mut pending: Vec<NetSlot> = vec![];
         for &s in slots {
@@ -111,7 +113,7 @@ impl Engine {
             done
         };
         let helpers = self.backend.concurrent_loads().min(pending.len()).saturating_sub(1);
-        let mut results = std::thread::scope(|scope| {
+        let results = std::thread::scope(|scope| {
             // A thread the system refuses is no error: this thread prepares what is left.
             let spawned: Vec<_> = (0..helpers)
                 .map_while(|i| {
@@ -125,8 +127,7 @@ impl Engine {
             }
             results
         });
-        results.sort_by_key(|(i, _)| *i);
-        results.into_iter().try_for_each(|(_, r)| r)
+        first_failure(results)
     }
 
     /// The network in `slot`, prepared on first use.
@@ -270,4 +271,24 @@ impl Engine {
 
 fn no_neural_map(index: usize) -> Error {
     Error::InvalidArgument(format!("the bundle has no neural map number {index}"))
+}
+
+/// The error of the lowest-numbered failed slot, whichever worker met it first.
+fn first_failure(mut results: Vec<(usize, Result<()>)>) -> Result<()> {
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().try_for_each(|(_, r)| r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_failure_is_the_lowest_slots_not_the_first_reported() {
+        let fail = |what: &str| Err(Error::InvalidArgument(what.into()));
+        let reported = vec![(2, Ok(())), (1, fail("second")), (0, fail("first")), (3, fail("fourth"))];
+        assert!(matches!(first_failure(reported), Err(Error::InvalidArgument(m)) if m == "first"));
+        assert!(first_failure(vec![(1, Ok(())), (0, Ok(()))]).is_ok());
+        assert!(first_failure(vec![]).is_ok());
+    }
 }
