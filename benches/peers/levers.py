@@ -1,8 +1,9 @@
 """Measures where one ε-network's CPU time goes, per operator family, in tract (the version brenier
-runs, published, without brenier's patch of tract-core; through its Python binding) and in onnxruntime on the same ONNX file and image, one thread
-each; and what storing tract's own serialized form (NNEF, of the decluttered model) would save at
-open against preparing from ONNX. These are the measurements behind the levers of the CPU-speed
-work (docs/DESIGN.md, "CPU speed against onnxruntime"). Prints JSON.
+runs as published, without brenier's patch of tract-core, through its Python binding) and in
+onnxruntime on the same ONNX file and image, one thread each; and what storing tract's own
+serialized form (NNEF, of the decluttered model) would save at open against preparing from ONNX.
+These are the measurements behind the levers of the CPU-speed work (docs/DESIGN.md, "CPU speed
+against onnxruntime"). Prints JSON.
 """
 import argparse
 import collections

@@ -13,8 +13,8 @@
 //!
 //! Threads: an engine may be used from several threads at once (`BrenierEngine` is `Send` and
 //! `Sync`, checked below). A translation prepares the networks it needs before its first step;
-//! concurrent first uses of a network wait for one preparation. Every run works on its own buffers and the engine's
-//! thread pool. `brenier_close` must not overlap any other call on that engine; different
+//! concurrent first uses of a network wait for one preparation. Every run works on its own
+//! buffers and the engine's thread pool. `brenier_close` must not overlap any other call on that engine; different
 //! engines are independent. `brenier_last_error` is per thread.
 
 #[cfg(panic = "abort")]
