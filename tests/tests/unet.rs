@@ -36,22 +36,32 @@ fn check(name: &str, ts: &[i64], t_dtype: TimeDtype, batch: Option<usize>) {
     assert_eq!((sig.x_input.as_str(), sig.t_input.as_str(), sig.t_dtype, sig.batch), ("x", "t", t_dtype, batch));
 
     // f32: the original file through tract, one image at a time at its own t, with brenier's
-    // Winograd convolution (the default) and with tract's own.
+    // 3×3 convolutions (the default), with Winograd alone, and with tract's own.
     let spec = sig.net_spec("net.a");
-    let run = |winograd: bool| {
-        let net = CpuBackend::new(1).unwrap().with_winograd(winograd).load_net(&onnx, &spec, image, name).unwrap();
+    let run = |winograd: bool, direct: bool| {
+        let cpu = CpuBackend::new(1).unwrap().with_winograd(winograd).with_direct_conv(direct);
+        let net = cpu.load_net(&onnx, &spec, image, name).unwrap();
         let mut got = vec![];
         for (i, &t) in ts.iter().enumerate() {
             got.extend(net.run(&x.data[i * d..(i + 1) * d], 1, t).unwrap());
         }
-        got
+        (got, net.activation_bytes(1))
     };
-    let (got, tract_only) = (run(true), run(false));
+    let ((got, both_bytes), (winograd_only, winograd_bytes), (tract_only, _)) =
+        (run(true, true), run(true, false), run(false, false));
     let f32_err = max_rel(&got, &want.data);
+    let winograd_err = max_rel(&winograd_only, &want.data);
     let tract_err = max_rel(&tract_only, &want.data);
-    // The 16×16 fixture's 3×3 convolutions (32 channels and up) are Winograd's to take: the two
-    // paths round differently, so equal bits would mean the rewrite never ran.
-    assert!(got.iter().zip(&tract_only).any(|(a, b)| a.to_bits() != b.to_bits()), "{name}: Winograd path not taken");
+    // The 16×16 fixture's 3×3 convolutions (32 channels and up) are Winograd's to take: it rounds
+    // differently from tract, so equal bits would mean the rewrite never ran.
+    let differs = |a: &[f32], b: &[f32]| a.iter().zip(b).any(|(a, b)| a.to_bits() != b.to_bits());
+    assert!(differs(&winograd_only, &tract_only), "{name}: Winograd path not taken");
+    // Its 8×8 ones (after the strided convolution) are the direct kernel's where the CPU has
+    // AVX2. That kernel sums in tract's order (channel, then tap, fused multiply-adds), and gave
+    // tract's bits here, so the sign it ran is the scratch it adds to the network's estimate.
+    if brenier::backend::conv3x3::DirectFilter::available() {
+        assert!(both_bytes > winograd_bytes, "{name}: direct path not taken");
+    }
 
     // The same network frozen into a bundle (fp16 weights), run through the engine.
     let dir = tempfile::tempdir().unwrap();
@@ -67,12 +77,13 @@ fn check(name: &str, ts: &[i64], t_dtype: TimeDtype, batch: Option<usize>) {
     }
     let f16_err = max_rel(&got16, &want.data);
     println!(
-        "{name}: max |ε − ε_ort| / max|ε_ort| = {f32_err:.2e} (f32 weights; tract's convolutions alone {tract_err:.2e}), {f16_err:.2e} (bundle, fp16 weights: {} tensors, {} params, export-time output error {:.2e})",
+        "{name}: max |ε − ε_ort| / max|ε_ort| = {f32_err:.2e} (f32 weights; Winograd alone {winograd_err:.2e}, tract's convolutions alone {tract_err:.2e}), {f16_err:.2e} (bundle, fp16 weights: {} tensors, {} params, export-time output error {:.2e})",
         manifest.nets.a.fp16.tensors, manifest.nets.a.fp16.params, manifest.nets.a.fp16.output_rel_err
     );
     // Issue 19's bound for every faster f32 path: 1e-5 of the output's scale (measured here on
     // AMD EPYC with AVX-512: 1.2e-6 either way, so an 8× margin for other kernels and CPUs).
     assert!(f32_err < 1e-5, "{name}: f32 parity {f32_err}");
+    assert!(winograd_err < 1e-5, "{name}: f32 parity, Winograd alone {winograd_err}");
     assert!(tract_err < 1e-5, "{name}: f32 parity, tract's convolutions {tract_err}");
     assert!(f16_err < 5e-3, "{name}: fp16-weight parity {f16_err}");
 }

@@ -10,7 +10,7 @@ use tract_onnx::prelude::*;
 
 use super::graph::Graph;
 use super::intra_op::{IntraOp, IntraOpPolicy};
-use super::{natural_consts, row_sum, winograd, Backend, Network, Precision};
+use super::{conv3x3, natural_consts, row_sum, Backend, Network, Precision};
 use crate::bundle::{ImageSpec, NetSpec};
 use crate::error::{Error, Result};
 use crate::ot::{self, Assignment};
@@ -24,7 +24,7 @@ pub struct CpuBackend {
     threads: usize,
     precision: Precision,
     intra_op: IntraOpPolicy,
-    winograd: bool,
+    kernels: conv3x3::Kernels,
 }
 
 impl CpuBackend {
@@ -49,7 +49,7 @@ impl CpuBackend {
             threads,
             precision,
             intra_op: IntraOpPolicy::from_env(),
-            winograd: winograd::enabled(),
+            kernels: conv3x3::Kernels::from_env(),
         })
     }
 
@@ -60,10 +60,17 @@ impl CpuBackend {
         self
     }
 
-    /// Whether f32 networks loaded afterwards take brenier's Winograd 3×3 convolution where it
-    /// applies (default: on, or `BRENIER_WINOGRAD=off`); see `backend::winograd`.
+    /// Whether f32 networks loaded afterwards take brenier's Winograd 3×3 convolution on the
+    /// maps it serves (default: on, or `BRENIER_WINOGRAD=off`); see `backend::conv3x3`.
     pub fn with_winograd(mut self, on: bool) -> CpuBackend {
-        self.winograd = on;
+        self.kernels.winograd = on;
+        self
+    }
+
+    /// Whether f32 networks loaded afterwards take brenier's direct 3×3 convolution on the small
+    /// maps Winograd leaves (default: on, or `BRENIER_DIRECT=off`); see `backend::conv3x3`.
+    pub fn with_direct_conv(mut self, on: bool) -> CpuBackend {
+        self.kernels.direct = on;
         self
     }
 }
@@ -116,16 +123,16 @@ impl Backend for CpuBackend {
         let mut typed = graph.typed_once(plan_batch, self.precision)?;
         let decluttered = start.elapsed();
         let intra_op = IntraOp::decide(&typed, self.threads, self.intra_op);
-        let winograd = if self.precision == Precision::F32 && self.winograd {
-            winograd::rewrite(&mut typed)
+        let convs = if self.precision == Precision::F32 {
+            conv3x3::rewrite(&mut typed, self.kernels)
                 .map_err(|e| Error::tract(format!("preparing the convolutions of {label}"), e))?
         } else {
-            winograd::Rewritten::default()
+            conv3x3::Rewritten::default()
         };
         let weight_bytes =
-            graph.params * if self.precision == Precision::F16 { 2 } else { 4 } + winograd.extra_weight_bytes;
+            graph.params * if self.precision == Precision::F16 { 2 } else { 4 } + convs.extra_weight_bytes;
         // Split, a piece runs one block per thread at a time; otherwise one.
-        let scratch_bytes = winograd.scratch_bytes * if intra_op.enabled { self.threads } else { 1 };
+        let scratch_bytes = convs.scratch_bytes * if intra_op.enabled { self.threads } else { 1 };
         let mut optimised = typed.into_optimized().map_err(|e| Error::tract(format!("optimising {label}"), e))?;
         let naturalised = natural_consts::naturalise(&mut optimised)
             .map_err(|e| Error::tract(format!("preparing the constants of {label}"), e))?;
@@ -140,14 +147,15 @@ impl Backend for CpuBackend {
         log::debug!(
             "{label}: tract plan ready in {:.1} ms (parse {:.1}, typed and decluttered {:.1}, optimised {:.1}); \
              {:.3} G multiply-adds per run of {plan_batch} image(s) before the Winograd rewrite, intra-op threads {}, \
-             {} Winograd convolutions, {} constants given natural strides ({} left), {} row sums",
+             {} Winograd and {} direct convolutions, {} constants given natural strides ({} left), {} row sums",
             ms(start.elapsed()),
             ms(parsed),
             ms(decluttered - parsed),
             ms(start.elapsed() - decluttered),
             intra_op.fma_per_piece as f64 / 1e9,
             if intra_op.enabled { "on" } else { "off" },
-            winograd.count,
+            convs.winograd,
+            convs.direct,
             naturalised.fixed,
             naturalised.left,
             row_sums,

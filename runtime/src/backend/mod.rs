@@ -3,6 +3,8 @@
 //! `ot::map` and `sched::ddim` are the truth every backend is tested against (`tests/backend_suite`).
 
 #[cfg(feature = "cpu")]
+pub mod conv3x3;
+#[cfg(feature = "cpu")]
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
@@ -16,8 +18,6 @@ pub mod memory;
 pub mod natural_consts;
 #[cfg(feature = "cpu")]
 pub mod row_sum;
-#[cfg(feature = "cpu")]
-pub mod winograd;
 
 use half::f16;
 

@@ -199,7 +199,7 @@ impl Filter {
         };
         let blocks: Vec<(usize, usize)> =
             (0..rows).step_by(per_block).map(|r0| (r0, (r0 + per_block).min(rows))).collect();
-        let out = SharedOut(y.as_mut_ptr(), y.len());
+        let out = SharedOut::new(y);
         let run_block = |&(r0, r1): &(usize, usize)| {
             // `Block::run` calls nothing that could run another block on this thread meanwhile.
             SCRATCH.with_borrow_mut(|scratch| {
@@ -308,13 +308,17 @@ impl Block<'_> {
 
 /// The output buffer, shared by blocks that each write their own output rows: a block takes one
 /// row at a time as a slice, so no two live slices overlap.
-struct SharedOut(*mut f32, usize);
-// Safety: blocks write disjoint rows (see `Block::run`).
+pub(super) struct SharedOut(*mut f32, usize);
+// Safety: blocks write disjoint rows (see `Block::run`, `DirectFilter::run_range`).
 unsafe impl Sync for SharedOut {}
 impl SharedOut {
+    pub(super) fn new(y: &mut [f32]) -> SharedOut {
+        SharedOut(y.as_mut_ptr(), y.len())
+    }
+
     /// The start of `len` values at `start`, checked to lie inside the buffer; the caller makes
     /// the slice, and keeps it from overlapping any other live one.
-    fn row(&self, start: usize, len: usize) -> *mut f32 {
+    pub(super) fn row(&self, start: usize, len: usize) -> *mut f32 {
         assert!(start + len <= self.1, "output row out of bounds");
         // Safety: in bounds (just checked).
         unsafe { self.0.add(start) }
@@ -509,12 +513,18 @@ impl Scratch {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::rng::NoiseStream;
 
-    /// The textbook sum, in f64: the reference the transform must match.
-    fn direct(geo: &Geometry, x: &[f32], n: usize, w: &[f32], bias: &[f32]) -> Vec<f64> {
+    /// The textbook sum, in f64: the reference the transform (and the direct kernel) must match.
+    pub(in crate::backend::conv3x3) fn direct_sum(
+        geo: &Geometry,
+        x: &[f32],
+        n: usize,
+        w: &[f32],
+        bias: &[f32],
+    ) -> Vec<f64> {
         let mut y = vec![0f64; n * geo.k * geo.out_h * geo.out_w];
         for img in 0..n {
             for k in 0..geo.k {
@@ -547,7 +557,7 @@ mod tests {
         let x = NoiseStream::new(seed, 0).normal(n * geo.c * geo.h * geo.w);
         let w = NoiseStream::new(seed, 1).normal(geo.k * geo.c * 9);
         let bias = NoiseStream::new(seed, 2).normal(geo.k);
-        let want = direct(&geo, &x, n, &w, &bias);
+        let want = direct_sum(&geo, &x, n, &w, &bias);
         let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
         // Every build of the block this CPU can run, the baseline one included.
         for isa in Isa::runnable() {
@@ -563,7 +573,7 @@ mod tests {
         }
     }
 
-    fn same(c: usize, k: usize, h: usize, w: usize) -> Geometry {
+    pub(in crate::backend::conv3x3) fn same(c: usize, k: usize, h: usize, w: usize) -> Geometry {
         Geometry { c, k, h, w, pad_top: 1, pad_left: 1, out_h: h, out_w: w }
     }
 

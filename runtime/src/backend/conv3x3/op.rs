@@ -1,4 +1,4 @@
-//! The Winograd convolution as a tract operator: it takes the place of a `Conv` node in the typed
+//! brenier's 3×3 convolutions as a tract operator: it takes the place of a `Conv` node in the typed
 //! graph, holding the transformed filters, so the rest of the network stays tract's.
 
 use std::sync::Arc;
@@ -7,53 +7,97 @@ use tract_linalg::multithread::{current_tract_executor, Executor};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 
-use super::kernel::Filter;
+use super::direct::DirectFilter;
+use super::winograd::{Filter, Geometry};
+
+/// A 3×3 convolution kernel with its weights prepared at load.
+pub trait Kernel: std::fmt::Debug + Clone + PartialEq + Eq + Send + Sync + 'static {
+    const NAME: &'static str;
+    fn geo(&self) -> Geometry;
+    /// Convolves `n` images `x` into `y`, adding `bias`, splitting over `pool` when given.
+    fn run(&self, x: &[f32], n: usize, bias: &[f32], y: &mut [f32], pool: Option<&rayon::ThreadPool>);
+    /// Multiply-adds per image.
+    fn fma(&self) -> usize;
+}
+
+impl Kernel for Filter {
+    const NAME: &'static str = "WinogradConv";
+    fn geo(&self) -> Geometry {
+        self.geo
+    }
+    fn run(&self, x: &[f32], n: usize, bias: &[f32], y: &mut [f32], pool: Option<&rayon::ThreadPool>) {
+        Filter::run(self, x, n, bias, y, pool)
+    }
+    fn fma(&self) -> usize {
+        self.geo.fma(1)
+    }
+}
+
+impl Kernel for DirectFilter {
+    const NAME: &'static str = "DirectConv";
+    fn geo(&self) -> Geometry {
+        self.geo
+    }
+    fn run(&self, x: &[f32], n: usize, bias: &[f32], y: &mut [f32], pool: Option<&rayon::ThreadPool>) {
+        DirectFilter::run(self, x, n, bias, y, pool)
+    }
+    fn fma(&self) -> usize {
+        let g = self.geo;
+        9 * g.c * g.k * g.out_h * g.out_w
+    }
+}
 
 /// Inputs: the images, then the bias when it is not a constant (tract folds a following
 /// per-channel add, such as a UNet's time embedding, into the convolution's bias).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WinogradConv {
-    pub filter: Arc<Filter>,
+pub struct Conv3x3<K: Kernel> {
+    pub filter: Arc<K>,
     /// The bias, one per output channel, when it is a constant.
     pub bias: Option<Arc<Tensor>>,
 }
 
-impl Op for WinogradConv {
+/// Winograd F(2×2, 3×3) (`winograd.rs`), for maps of [`super::MIN_TILES`] tiles and up.
+pub type WinogradConv = Conv3x3<Filter>;
+/// The direct kernel (`direct.rs`), for smaller maps.
+pub type DirectConv = Conv3x3<DirectFilter>;
+
+impl<K: Kernel> Op for Conv3x3<K> {
     fn name(&self) -> StaticName {
-        "WinogradConv".into()
+        K::NAME.into()
     }
 
-    /// Not bit-equal to tract's convolution: the transforms round differently.
+    /// Not bit-equal to tract's convolution: the sums run in another order.
     fn validation(&self) -> Validation {
         Validation::Rounding
     }
 
     fn info(&self) -> TractResult<Vec<String>> {
-        let g = self.filter.geo;
-        Ok(vec![format!("F(2×2,3×3) {}→{} channels, {}×{} → {}×{}", g.c, g.k, g.h, g.w, g.out_h, g.out_w)])
+        let g = self.filter.geo();
+        Ok(vec![format!("{}→{} channels, {}×{} → {}×{}", g.c, g.k, g.h, g.w, g.out_h, g.out_w)])
     }
 
     op_as_typed_op!();
 }
 
-impl EvalOp for WinogradConv {
+impl<K: Kernel> EvalOp for Conv3x3<K> {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let g = self.filter.geo;
+        let g = self.filter.geo();
         let x = &inputs[0];
         let bias = match (&self.bias, inputs.get(1)) {
             (Some(b), _) => b.as_ref(),
             (None, Some(b)) => &**b,
-            (None, None) => bail!("WinogradConv without a bias input"),
+            (None, None) => bail!("{} without a bias input", K::NAME),
         };
         let bias_plain = bias.try_as_plain_ram()?;
         let bias = bias_plain.as_slice::<f32>()?;
-        ensure!(bias.len() == g.k, "WinogradConv bias of {} values for {} channels", bias.len(), g.k);
+        ensure!(bias.len() == g.k, "{} bias of {} values for {} channels", K::NAME, bias.len(), g.k);
         let shape = x.shape();
         ensure!(
             shape.len() == 4 && shape[1..] == [g.c, g.h, g.w],
-            "WinogradConv built for [N,{},{},{}] got {shape:?}",
+            "{} built for [N,{},{},{}] got {shape:?}",
+            K::NAME,
             g.c,
             g.h,
             g.w
@@ -77,18 +121,17 @@ impl EvalOp for WinogradConv {
     }
 }
 
-impl TypedOp for WinogradConv {
+impl<K: Kernel> TypedOp for Conv3x3<K> {
     as_op!();
 
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let g = self.filter.geo;
+        let g = self.filter.geo();
         let n = inputs[0].shape[0].clone();
         Ok(tvec!(f32::fact([n, g.k.into(), g.out_h.into(), g.out_w.into()])))
     }
 
     fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
-        let g = self.filter.geo;
-        let per_image = g.fma(1) as i64;
+        let per_image = self.filter.fma() as i64;
         Ok(tvec!((Cost::FMA(f32::datum_type()), inputs[0].shape[0].clone() * per_image)))
     }
 }

@@ -1,23 +1,29 @@
-//! brenier's own 3×3 convolution for the CPU backend: Winograd F(2×2, 3×3) over
-//! `matrixmultiply`'s products, swapped in for tract's `Conv` during graph preparation.
-//! (tract-linalg's own kernels on filters packed once were tried for the products, and measured
-//! no faster: docs/DESIGN.md, "CPU speed against onnxruntime".)
+//! brenier's own 3×3 convolutions for the CPU backend, swapped in for tract's `Conv` during
+//! graph preparation so the rest of the network stays tract's:
+//! - Winograd F(2×2, 3×3) over `matrixmultiply`'s products (`winograd.rs`) for maps of
+//!   [`MIN_TILES`] tiles and up. (tract-linalg's own kernels on filters packed once were tried
+//!   for the products, and measured no faster: docs/DESIGN.md, "CPU speed against
+//!   onnxruntime".)
+//! - A direct register-tiled kernel (`direct.rs`) for the smaller maps, where Winograd's
+//!   transforms and per-block packing cost more than its products save, on CPUs with AVX2 and
+//!   FMA or AVX-512.
 //!
 //! Why: on the UNets measured (benches/results/tract-levers.json), tract's matrix products
 //! (mostly its convolutions; attention, Gemm and 1×1 convolutions too) took 70 % (28×28 demo)
 //! and 88 % (64×64 ADM) of a network step, and 1.7× and 1.5× onnxruntime's Conv time. Winograd
-//! needs 4 multiply-adds per output value and channel pair where the direct method (tract's
-//! im2col + product) needs 9.
+//! needs 4 multiply-adds per output value and channel pair where the direct method needs 9; the
+//! direct kernel needs no patch matrix (tract's im2col packing was 8 % of the demo step).
 //!
 //! Which convolutions: f32, NCHW, OIHW constant weights, 3×3, stride 1, dilation 1, one group,
 //! at least [`MIN_CHANNELS`] channels in and out (the first and last convolutions of a UNet,
-//! with 1–3 image channels, stay tract's) and [`MIN_TILES`] output tiles per image. The bias is
-//! a constant or, where tract has folded a per-channel add into it (an ADM block's time
-//! embedding), a second input. `BRENIER_WINOGRAD=off` keeps every convolution tract's, for
-//! measuring.
+//! with 1–3 image channels, stay tract's). The bias is a constant or, where tract has folded a
+//! per-channel add into it (an ADM block's time embedding), a second input.
+//! `BRENIER_WINOGRAD=off` and `BRENIER_DIRECT=off` keep the convolutions each would take
+//! tract's, for measuring.
 
-mod kernel;
+mod direct;
 mod op;
+mod winograd;
 
 use std::sync::Arc;
 
@@ -25,29 +31,45 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
-pub use kernel::{Filter, Geometry};
-pub use op::WinogradConv;
+pub use direct::DirectFilter;
+pub use op::{Conv3x3, DirectConv, Kernel, WinogradConv};
+pub use winograd::{Filter, Geometry};
 
 /// Fewest input and output channels a convolution needs to be taken.
 pub const MIN_CHANNELS: usize = 8;
 
-/// Fewest 2×2 output tiles per image (output maps of 15×15 and up) a convolution needs to be
-/// taken. Below it the per-block packing of the 16 filter matrices and the transforms cost more
-/// than the products save. Development runs (not committed) of `brenier bench --eval-only`, one
-/// thread, batch 1, net a, taking every size against this gate: demo 6.56 → 5.81 ms (its 14×14
-/// and 7×7 maps left to tract), 64×64 ADM 123.5 → 117.2 ms (its 8×8 maps left to tract); tract
-/// alone: 6.0 and 172 ms. Again with the whole-block transforms (a0d3656), taking every size
-/// made the demo's process 1.11× slower (8 paired runs of `--repeat 400` with farm-bench, the
-/// development machine's A/B process timer; not committed).
+/// Fewest 2×2 output tiles per image (output maps of 15×15 and up) Winograd needs to take a
+/// convolution; smaller maps go to the direct kernel. Below it the per-block packing of the 16
+/// filter matrices and the transforms cost more than the products save. Development runs (not
+/// committed) of `brenier bench --eval-only`, one thread, batch 1, net a, Winograd taking every
+/// size against this gate: demo 6.56 → 5.81 ms (its 14×14 and 7×7 maps left to tract), 64×64
+/// ADM 123.5 → 117.2 ms (its 8×8 maps left to tract); tract alone: 6.0 and 172 ms. Again with
+/// the whole-block transforms (a0d3656), taking every size made the demo's process 1.11× slower
+/// (8 paired runs of `--repeat 400` with farm-bench, the development machine's A/B process
+/// timer; not committed).
 pub const MIN_TILES: usize = 64;
 
-/// Whether the rewrite runs: on unless `BRENIER_WINOGRAD=off`.
-pub fn enabled() -> bool {
-    match std::env::var("BRENIER_WINOGRAD").as_deref() {
+/// Which of brenier's kernels may take convolutions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kernels {
+    pub winograd: bool,
+    pub direct: bool,
+}
+
+impl Kernels {
+    /// Both, unless `BRENIER_WINOGRAD=off` or `BRENIER_DIRECT=off`.
+    pub fn from_env() -> Kernels {
+        Kernels { winograd: switch("BRENIER_WINOGRAD"), direct: switch("BRENIER_DIRECT") }
+    }
+}
+
+/// An on/off environment switch, on when unset.
+fn switch(name: &str) -> bool {
+    match std::env::var(name).as_deref() {
         Ok("off") => false,
         Ok("on") | Ok("") | Err(_) => true,
         Ok(other) => {
-            log::warn!("BRENIER_WINOGRAD={other} is not on or off; leaving it on");
+            log::warn!("{name}={other} is not on or off; leaving it on");
             true
         }
     }
@@ -56,39 +78,71 @@ pub fn enabled() -> bool {
 /// What [`rewrite`] did, with the memory it adds that tract's own accounting cannot see.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Rewritten {
-    /// Convolutions taken.
-    pub count: usize,
+    /// Convolutions Winograd took.
+    pub winograd: usize,
+    /// Convolutions the direct kernel took.
+    pub direct: usize,
     /// Bytes the transformed filters hold beyond the weights they replace (16 against 9 values
     /// per channel pair).
     pub extra_weight_bytes: usize,
-    /// The largest scratch one block of one convolution allocates; one per thread at a time.
+    /// The scratch one thread keeps: the largest Winograd block's and the largest direct
+    /// convolution's (each kernel keeps its own, per thread, between calls).
     pub scratch_bytes: usize,
 }
 
-/// Replaces every eligible `Conv` of a decluttered f32 model.
-pub fn rewrite(model: &mut TypedModel) -> TractResult<Rewritten> {
+impl Rewritten {
+    pub fn count(&self) -> usize {
+        self.winograd + self.direct
+    }
+}
+
+/// Replaces every eligible `Conv` of a decluttered f32 model by the kernels `use_kernels` allows.
+pub fn rewrite(model: &mut TypedModel, use_kernels: Kernels) -> TractResult<Rewritten> {
     let mut done = Rewritten::default();
+    let (mut winograd_scratch, mut direct_scratch) = (0, 0);
     for id in model.eval_order()? {
         let node = model.node(id);
-        let Some(op) = eligible(model, node)? else { continue };
-        let geo = op.filter.geo;
-        done.count += 1;
-        done.extra_weight_bytes += 7 * geo.k * geo.c * std::mem::size_of::<f32>();
-        done.scratch_bytes = done.scratch_bytes.max(geo.block_scratch_bytes());
+        let Some(taken) = eligible(model, node, use_kernels)? else { continue };
         // Conv's inputs are (images, weights, bias); the weights are in the filter now.
-        let inputs = if op.bias.is_some() { vec![node.inputs[0]] } else { vec![node.inputs[0], node.inputs[2]] };
-        let patch = TypedModelPatch::replace_single_op(model, node, &inputs, op)?;
+        let inputs = |constant_bias: bool| {
+            if constant_bias {
+                vec![node.inputs[0]]
+            } else {
+                vec![node.inputs[0], node.inputs[2]]
+            }
+        };
+        let patch = match taken {
+            Taken::Winograd(op) => {
+                done.winograd += 1;
+                let geo = op.filter.geo;
+                done.extra_weight_bytes += 7 * geo.k * geo.c * std::mem::size_of::<f32>();
+                winograd_scratch = geo.block_scratch_bytes().max(winograd_scratch);
+                TypedModelPatch::replace_single_op(model, node, &inputs(op.bias.is_some()), op)?
+            }
+            Taken::Direct(op) => {
+                done.direct += 1;
+                direct_scratch = op.filter.scratch_bytes().max(direct_scratch);
+                TypedModelPatch::replace_single_op(model, node, &inputs(op.bias.is_some()), op)?
+            }
+        };
         patch.apply(model)?;
     }
-    if done.count > 0 {
+    done.scratch_bytes = winograd_scratch + direct_scratch;
+    if done.count() > 0 {
         // Drops the replaced nodes' weight and bias constants, now unused.
         model.compact()?;
     }
     Ok(done)
 }
 
+/// Which of brenier's kernels takes a convolution.
+enum Taken {
+    Winograd(WinogradConv),
+    Direct(DirectConv),
+}
+
 /// The operator for `node` if it is a convolution this kernel takes.
-fn eligible(model: &TypedModel, node: &TypedNode) -> TractResult<Option<WinogradConv>> {
+fn eligible(model: &TypedModel, node: &TypedNode, use_kernels: Kernels) -> TractResult<Option<Taken>> {
     let Some(conv) = node.op_as::<Conv>() else { return Ok(None) };
     let spec = &conv.pool_spec;
     let plain = conv.q_params.is_none()
@@ -136,11 +190,16 @@ fn eligible(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Winograd
         out_h: padding[0].convoluted,
         out_w: padding[1].convoluted,
     };
-    if geo.tiles() < MIN_TILES {
+    let weights = w.try_as_plain_ram()?;
+    let weights = weights.as_slice::<f32>()?;
+    if geo.tiles() >= MIN_TILES {
+        let op = WinogradConv { filter: Arc::new(Filter::new(geo, weights)), bias };
+        return Ok(use_kernels.winograd.then_some(Taken::Winograd(op)));
+    }
+    if !use_kernels.direct {
         return Ok(None);
     }
-    let filter = Arc::new(Filter::new(geo, w.try_as_plain_ram()?.as_slice::<f32>()?));
-    Ok(Some(WinogradConv { filter, bias }))
+    Ok(DirectFilter::new(geo, weights).map(|f| Taken::Direct(DirectConv { filter: Arc::new(f), bias })))
 }
 
 #[cfg(test)]
@@ -202,22 +261,38 @@ mod tests {
         }
     }
 
+    const BOTH: Kernels = Kernels { winograd: true, direct: true };
+
+    /// Rewrites `case`'s model, checks that `op` took its convolution, and compares the result
+    /// with tract's.
+    fn taken_by<K: Kernel>(case: Case) {
+        let mut model = case.model();
+        let want = case.run(model.clone());
+        assert_eq!(rewrite(&mut model, BOTH).unwrap().count(), 1);
+        assert!(model.nodes().iter().any(|n| n.op_is::<Conv3x3<K>>()), "{}", K::NAME);
+        assert!(!model.nodes().iter().any(|n| n.op_is::<Conv>()));
+        let got = case.run(model);
+        assert_eq!(got.len(), want.len());
+        assert!(got.iter().all(|v| v.is_finite()));
+        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let worst = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).fold(0f32, f32::max);
+        assert!(worst <= 1e-5 * scale, "max error {worst:e} against scale {scale}");
+    }
+
     #[test]
     fn takes_a_plain_3x3_and_matches_tracts_conv() {
         // Pads 2/2 make the output larger than the input: the kernel's zeros past the edge.
-        for case in [Case::same(8, 16, 32), Case { pad: (2, 2), ..Case::same(8, 8, 16) }] {
-            let mut model = case.model();
-            let want = case.run(model.clone());
-            assert_eq!(rewrite(&mut model).unwrap().count, 1);
-            assert!(model.nodes().iter().any(|n| n.op_is::<WinogradConv>()));
-            assert!(!model.nodes().iter().any(|n| n.op_is::<Conv>()));
-            let got = case.run(model);
-            assert_eq!(got.len(), want.len());
-            assert!(got.iter().all(|v| v.is_finite()));
-            let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let worst = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).fold(0f32, f32::max);
-            assert!(worst <= 1e-5 * scale, "max error {worst:e} against scale {scale}");
+        taken_by::<Filter>(Case::same(8, 16, 32));
+        taken_by::<Filter>(Case { pad: (2, 2), ..Case::same(8, 8, 16) });
+    }
+
+    #[test]
+    fn small_maps_take_the_direct_kernel_where_the_cpu_has_it() {
+        if !DirectFilter::available() {
+            return; // neither AVX2 nor AVX-512: tract keeps them (checked below)
         }
+        taken_by::<DirectFilter>(Case::same(16, 16, 8));
+        taken_by::<DirectFilter>(Case { pad: (2, 2), ..Case::same(8, 12, 7) });
     }
 
     #[test]
@@ -230,17 +305,25 @@ mod tests {
             ("a 1×1 kernel", Case { kernel: 1, pad: (0, 0), ..plain() }),
             ("3 input channels", Case { c: 3, ..plain() }),
             ("3 output channels", Case { k: 3, ..plain() }),
-            ("an 8×8 map (16 tiles)", Case::same(16, 16, 8)),
         ] {
             let mut model = case.model();
-            assert_eq!(rewrite(&mut model).unwrap().count, 0, "{what}");
+            assert_eq!(rewrite(&mut model, BOTH).unwrap().count(), 0, "{what}");
         }
+        // Small maps without the direct kernel (`BRENIER_DIRECT=off`, or a CPU without AVX2).
+        let mut model = Case::same(16, 16, 8).model();
+        let expected = usize::from(DirectFilter::available());
+        assert_eq!(rewrite(&mut model.clone(), BOTH).unwrap().direct, expected, "an 8×8 map");
+        let direct_off = Kernels { winograd: true, direct: false };
+        assert_eq!(rewrite(&mut model, direct_off).unwrap().count(), 0, "an 8×8 map, direct off");
+        // Large maps without Winograd.
+        let winograd_off = Kernels { winograd: false, direct: true };
+        assert_eq!(rewrite(&mut plain().model(), winograd_off).unwrap().count(), 0, "Winograd off");
         // f16 networks keep tract's f16 convolutions.
         let case = plain();
         let mut model = case.model();
         use tract_onnx::tract_core::floats::FloatPrecisionTranslator;
         use tract_onnx::tract_core::transform::ModelTransform;
         FloatPrecisionTranslator::new(f32::datum_type(), half::f16::datum_type()).transform(&mut model).unwrap();
-        assert_eq!(rewrite(&mut model).unwrap().count, 0, "f16");
+        assert_eq!(rewrite(&mut model, BOTH).unwrap().count(), 0, "f16");
     }
 }

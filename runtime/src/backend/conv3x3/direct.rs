@@ -1,0 +1,383 @@
+//! A direct 3×3 convolution for the small maps Winograd does not take (fewer than
+//! [`super::MIN_TILES`] tiles: the demo UNet's 14×14 and 7×7), with no patch matrix.
+//!
+//! Each channel's map is copied once per image into a zero-padded plane of width
+//! `out_w + 2`. Read as one flat line, output position `p = y·(out_w + 2) + x` is then
+//! `Σ_c Σ_tap w[k][c][tap] · plane_c[p + dy·(out_w + 2) + dx]`: every tap of a whole run of
+//! outputs is one contiguous load, across row ends (the two columns past `out_w` in each row are
+//! computed and dropped). A register tile holds `R` vectors of positions for 4 output channels;
+//! each (channel, tap) step loads `R` vectors, broadcasts 4 weights, and does `4R` fused
+//! multiply-adds. Weights are laid out once at load as `[K/4][C][9][4]`, so the broadcasts walk
+//! memory in order.
+//!
+//! Built for AVX-512 and for AVX2 + FMA with explicit intrinsics; a CPU with neither keeps
+//! tract's convolution (`DirectFilter::new` returns `None`).
+
+use rayon::prelude::*;
+
+use super::winograd::{Geometry, SharedOut};
+
+/// Output channels per register tile.
+const KB: usize = 4;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Isa {
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl Isa {
+    fn native() -> Option<Isa> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let fma = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+            if fma && is_x86_feature_detected!("avx512f") {
+                return Some(Isa::Avx512);
+            }
+            if fma {
+                return Some(Isa::Avx2);
+            }
+        }
+        None
+    }
+
+    fn lanes(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => 8,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => 16,
+        }
+    }
+}
+
+/// The weights of one 3×3 convolution, laid out for the direct kernel.
+#[derive(Clone, Debug)]
+pub struct DirectFilter {
+    pub geo: Geometry,
+    /// `[⌈K/4⌉][C][9][4]`, the channels past K zero.
+    w: Vec<f32>,
+    isa: Isa,
+}
+
+impl PartialEq for DirectFilter {
+    fn eq(&self, other: &DirectFilter) -> bool {
+        self.geo == other.geo && self.w.iter().map(|x| x.to_bits()).eq(other.w.iter().map(|x| x.to_bits()))
+    }
+}
+
+impl Eq for DirectFilter {}
+
+/// Where one image's padded planes lie and how far a run of outputs reaches.
+#[derive(Clone, Copy)]
+struct Layout {
+    /// Padded width, `out_w + 2`.
+    wp: usize,
+    /// Flat output positions, `out_h · wp`, rounded up to whole vectors.
+    positions: usize,
+    /// Floats per padded plane: every tap of the last vector stays inside it.
+    plane: usize,
+}
+
+impl DirectFilter {
+    /// Whether this CPU runs the kernel (AVX2 and FMA, or AVX-512).
+    pub fn available() -> bool {
+        Isa::native().is_some()
+    }
+
+    /// `weights` in OIHW order (`[k][c][3][3]`); `None` on a CPU without AVX2 and FMA.
+    pub fn new(geo: Geometry, weights: &[f32]) -> Option<DirectFilter> {
+        let isa = Isa::native()?;
+        Some(DirectFilter::with_isa(geo, weights, isa))
+    }
+
+    fn with_isa(geo: Geometry, weights: &[f32], isa: Isa) -> DirectFilter {
+        let (k, c) = (geo.k, geo.c);
+        assert_eq!(weights.len(), k * c * 9, "OIHW 3×3 weights");
+        assert!(
+            geo.h + geo.pad_top <= geo.out_h + 2 && geo.w + geo.pad_left <= geo.out_w + 2,
+            "no negative padding after the input: {geo:?}"
+        );
+        let blocks = k.div_ceil(KB);
+        let mut w = vec![0f32; blocks * c * 9 * KB];
+        for kk in 0..k {
+            for ci in 0..c {
+                for tap in 0..9 {
+                    w[((kk / KB * c + ci) * 9 + tap) * KB + kk % KB] = weights[(kk * c + ci) * 9 + tap];
+                }
+            }
+        }
+        DirectFilter { geo, w, isa }
+    }
+
+    fn layout(&self) -> Layout {
+        let g = self.geo;
+        let wp = g.out_w + 2;
+        let lanes = self.isa.lanes();
+        let positions = (g.out_h * wp).div_ceil(lanes) * lanes;
+        Layout { wp, positions, plane: ((g.out_h + 2) * wp).max(positions + 2 * wp + 2) }
+    }
+
+    /// Bytes one thread's scratch holds: the padded planes and 4 lines of outputs.
+    pub fn scratch_bytes(&self) -> usize {
+        let l = self.layout();
+        (self.geo.c * l.plane + KB * l.positions) * std::mem::size_of::<f32>()
+    }
+
+    /// Convolves `n` images `x` into `y`, adding `bias` (one per output channel), splitting the
+    /// (image, 4-channel block) pieces over `pool` when given.
+    pub fn run(&self, x: &[f32], n: usize, bias: &[f32], y: &mut [f32], pool: Option<&rayon::ThreadPool>) {
+        let g = self.geo;
+        assert_eq!(bias.len(), g.k, "one bias per output channel");
+        assert_eq!(x.len(), n * g.c * g.h * g.w, "input of {n} images");
+        assert_eq!(y.len(), n * g.k * g.out_h * g.out_w, "output of {n} images");
+        let blocks = g.k.div_ceil(KB);
+        let out = SharedOut::new(y);
+        // One piece per thread, each whole images' runs of channel blocks: a piece pads each
+        // image it touches once.
+        let total = n * blocks;
+        let pieces = pool.map_or(1, |p| p.current_num_threads()).min(total).max(1);
+        let per = total.div_ceil(pieces);
+        let run_piece = |piece: usize| {
+            let (start, end) = (piece * per, ((piece + 1) * per).min(total));
+            SCRATCH.with_borrow_mut(|s| self.run_range(x, bias, &out, start, end, s));
+        };
+        match pool {
+            Some(pool) if pieces > 1 => pool.install(|| (0..pieces).into_par_iter().for_each(run_piece)),
+            _ => (0..pieces).for_each(run_piece),
+        }
+    }
+
+    /// Pieces `start..end`, piece `i` being image `i / blocks`, channel block `i % blocks`.
+    fn run_range(&self, x: &[f32], bias: &[f32], out: &SharedOut, start: usize, end: usize, s: &mut Vec<f32>) {
+        let g = self.geo;
+        let l = self.layout();
+        let blocks = g.k.div_ceil(KB);
+        s.resize(g.c * l.plane + KB * l.positions, 0.0);
+        let (planes, lines) = s.split_at_mut(g.c * l.plane);
+        let mut padded = usize::MAX;
+        for piece in start..end {
+            let (img, kb) = (piece / blocks, piece % blocks);
+            if padded != img {
+                self.pad(&x[img * g.c * g.h * g.w..][..g.c * g.h * g.w], planes, l);
+                padded = img;
+            }
+            let w = &self.w[kb * g.c * 9 * KB..][..g.c * 9 * KB];
+            match self.isa {
+                // Safety: `Isa::native` found the instructions on this CPU; `Layout::plane`
+                // keeps every load inside its plane and every store inside `lines`.
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => unsafe { avx512::block(planes, w, lines, g.c, l.plane, l.wp, l.positions) },
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => unsafe { avx2::block(planes, w, lines, g.c, l.plane, l.wp, l.positions) },
+            }
+            for kk in 0..KB.min(g.k - kb * KB) {
+                let ch = kb * KB + kk;
+                let line = &lines[kk * l.positions..][..l.positions];
+                for oy in 0..g.out_h {
+                    let start = ((img * g.k + ch) * g.out_h + oy) * g.out_w;
+                    // Safety: row `oy` of image `img`, channel `ch` belongs to this piece alone,
+                    // and this is its only live slice.
+                    let row = unsafe { std::slice::from_raw_parts_mut(out.row(start, g.out_w), g.out_w) };
+                    for (o, v) in row.iter_mut().zip(&line[oy * l.wp..][..g.out_w]) {
+                        *o = v + bias[ch];
+                    }
+                }
+            }
+        }
+    }
+
+    /// Copies one image's channels into zero-padded planes `wp` wide.
+    fn pad(&self, image: &[f32], planes: &mut [f32], l: Layout) {
+        let g = self.geo;
+        planes.fill(0.0);
+        for (plane, map) in planes.chunks_exact_mut(l.plane).zip(image.chunks_exact(g.h * g.w)) {
+            for (iy, row) in map.chunks_exact(g.w).enumerate() {
+                plane[(iy + g.pad_top) * l.wp + g.pad_left..][..g.w].copy_from_slice(row);
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// Each thread's padded planes and output lines, kept between calls.
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// One build of the register-tiled loop per instruction set: the same code over that set's
+/// vector type and intrinsics.
+macro_rules! isa_block {
+    ($name:ident, $feature:literal, $lanes:expr, $rmax:expr, $v:ty, $zero:ident, $load:ident, $splat:ident, $fma:ident, $store:ident) => {
+        #[cfg(target_arch = "x86_64")]
+        mod $name {
+            use std::arch::x86_64::*;
+
+            use super::KB;
+
+            const LANES: usize = $lanes;
+
+            /// All output positions of 4 channels (`w`: `[C][9][4]`) into `lines` (`[4][positions]`).
+            #[target_feature(enable = $feature)]
+            pub unsafe fn block(
+                planes: &[f32],
+                w: &[f32],
+                lines: &mut [f32],
+                c: usize,
+                plane: usize,
+                wp: usize,
+                positions: usize,
+            ) {
+                let taps: [usize; 9] = std::array::from_fn(|t| t / 3 * wp + t % 3);
+                let vectors = positions / LANES;
+                let mut v = 0;
+                while v < vectors {
+                    let r = (vectors - v).min($rmax);
+                    let p0 = v * LANES;
+                    // Safety: the caller's layout bounds every access (see `run_range`).
+                    unsafe {
+                        match r {
+                            1 => tile::<1>(planes, w, lines, c, plane, positions, &taps, p0),
+                            2 => tile::<2>(planes, w, lines, c, plane, positions, &taps, p0),
+                            3 => tile::<3>(planes, w, lines, c, plane, positions, &taps, p0),
+                            4 => tile::<4>(planes, w, lines, c, plane, positions, &taps, p0),
+                            5 => tile::<5>(planes, w, lines, c, plane, positions, &taps, p0),
+                            _ => tile::<6>(planes, w, lines, c, plane, positions, &taps, p0),
+                        }
+                    }
+                    v += r;
+                }
+            }
+
+            #[target_feature(enable = $feature)]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn tile<const R: usize>(
+                planes: &[f32],
+                w: &[f32],
+                lines: &mut [f32],
+                c: usize,
+                plane: usize,
+                positions: usize,
+                taps: &[usize; 9],
+                p0: usize,
+            ) {
+                debug_assert!(planes.len() >= c * plane && w.len() >= c * 9 * KB && lines.len() >= KB * positions);
+                let mut acc: [[$v; R]; KB] = [[$zero(); R]; KB];
+                let (x, w) = (planes.as_ptr(), w.as_ptr());
+                for ci in 0..c {
+                    for (t, &tap) in taps.iter().enumerate() {
+                        // Safety: the last vector's furthest tap ends inside the plane (`Layout`).
+                        let src = unsafe { x.add(ci * plane + p0 + tap) };
+                        let xs: [$v; R] = std::array::from_fn(|r| unsafe { $load(src.add(r * LANES)) });
+                        for (kk, acc) in acc.iter_mut().enumerate() {
+                            let wv = $splat(unsafe { *w.add((ci * 9 + t) * KB + kk) });
+                            for r in 0..R {
+                                acc[r] = $fma(wv, xs[r], acc[r]);
+                            }
+                        }
+                    }
+                }
+                for (kk, acc) in acc.iter().enumerate() {
+                    for (r, &a) in acc.iter().enumerate() {
+                        unsafe { $store(lines.as_mut_ptr().add(kk * positions + p0 + r * LANES), a) };
+                    }
+                }
+            }
+        }
+    };
+}
+
+isa_block!(
+    avx512,
+    "avx512f",
+    16,
+    6,
+    __m512,
+    _mm512_setzero_ps,
+    _mm512_loadu_ps,
+    _mm512_set1_ps,
+    _mm512_fmadd_ps,
+    _mm512_storeu_ps
+);
+isa_block!(
+    avx2,
+    "avx2,fma",
+    8,
+    3,
+    __m256,
+    _mm256_setzero_ps,
+    _mm256_loadu_ps,
+    _mm256_set1_ps,
+    _mm256_fmadd_ps,
+    _mm256_storeu_ps
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::conv3x3::winograd::tests::{direct_sum, same};
+    use crate::rng::NoiseStream;
+
+    fn runnable() -> Vec<Isa> {
+        let mut all = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                all.push(Isa::Avx2);
+            }
+            if is_x86_feature_detected!("avx512f") {
+                all.push(Isa::Avx512);
+            }
+        }
+        all
+    }
+
+    fn check(geo: Geometry, n: usize, pool: Option<&rayon::ThreadPool>) {
+        let seed = geo.c as u64 * 17 + geo.w as u64;
+        let x = NoiseStream::new(seed, 0).normal(n * geo.c * geo.h * geo.w);
+        let w = NoiseStream::new(seed, 1).normal(geo.k * geo.c * 9);
+        let bias = NoiseStream::new(seed, 2).normal(geo.k);
+        let want = direct_sum(&geo, &x, n, &w, &bias);
+        let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
+        for isa in runnable() {
+            let mut got = vec![f32::NAN; want.len()];
+            DirectFilter::with_isa(geo, &w, isa).run(&x, n, &bias, &mut got, pool);
+            assert!(got.iter().all(|v| v.is_finite()), "{geo:?} n={n} {isa:?}: non-finite output");
+            let worst = got.iter().zip(&want).map(|(g, w)| (*g as f64 - w).abs()).fold(0f64, f64::max);
+            // f32 sums of C·9 products in a different order from the f64 reference.
+            assert!(worst <= 1e-5 * scale, "{geo:?} n={n} {isa:?}: max error {worst:e} against scale {scale}");
+        }
+    }
+
+    #[test]
+    fn matches_the_direct_sum() {
+        // 7×7 and 14×14 (the demo's maps), a channel count that is not a multiple of 4, odd and
+        // non-square maps, and runs of vectors that leave every tile width from 1 to 6 (16 lanes)
+        // and 1 to 3 (8 lanes) as the last.
+        for (c, k, h, w) in [(8, 8, 7, 7), (16, 6, 14, 14), (5, 9, 5, 12), (8, 13, 9, 3), (3, 4, 20, 20), (8, 8, 10, 8)]
+        {
+            check(same(c, k, h, w), 2, None);
+        }
+        check(Geometry { c: 8, k: 8, h: 10, w: 9, pad_top: 0, pad_left: 0, out_h: 8, out_w: 7 }, 1, None);
+        check(Geometry { c: 4, k: 6, h: 6, w: 6, pad_top: 2, pad_left: 2, out_h: 6, out_w: 6 }, 1, None);
+        check(Geometry { c: 8, k: 8, h: 7, w: 9, pad_top: 0, pad_left: 3, out_h: 5, out_w: 12 }, 1, None);
+    }
+
+    #[test]
+    fn pieces_split_over_a_pool_give_the_same_bits() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        let geo = same(16, 22, 7, 7);
+        let x = NoiseStream::new(6, 0).normal(3 * geo.c * geo.h * geo.w);
+        let w = NoiseStream::new(6, 1).normal(geo.k * geo.c * 9);
+        let bias = vec![0.25; geo.k];
+        for isa in runnable() {
+            let f = DirectFilter::with_isa(geo, &w, isa);
+            let (mut serial, mut split) = (vec![0f32; 3 * geo.k * 49], vec![0f32; 3 * geo.k * 49]);
+            f.run(&x, 3, &bias, &mut serial, None);
+            f.run(&x, 3, &bias, &mut split, Some(&pool));
+            assert!(serial.iter().zip(&split).all(|(a, b)| a.to_bits() == b.to_bits()), "{isa:?}");
+        }
+        check(geo, 3, Some(&pool));
+    }
+}
