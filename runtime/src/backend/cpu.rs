@@ -86,7 +86,7 @@ struct CpuNet {
     pool: Arc<rayon::ThreadPool>,
     threads: usize,
     weight_bytes: usize,
-    /// Scratch a piece's run allocates outside tract's tensors (Winograd blocks).
+    /// Scratch a piece's run keeps outside tract's tensors (Winograd blocks, the direct kernel's planes).
     scratch_bytes: usize,
     intra_op: IntraOp,
 }
@@ -146,7 +146,7 @@ impl Backend for CpuBackend {
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
         log::debug!(
             "{label}: tract plan ready in {:.1} ms (parse {:.1}, typed and decluttered {:.1}, optimised {:.1}); \
-             {:.3} G multiply-adds per run of {plan_batch} image(s) before the Winograd rewrite, intra-op threads {}, \
+             {:.3} G multiply-adds per run of {plan_batch} image(s) before brenier's convolutions, intra-op threads {}, \
              {} Winograd and {} direct convolutions, {} constants given natural strides ({} left), {} row sums",
             ms(start.elapsed()),
             ms(parsed),

@@ -40,13 +40,14 @@ pub const MIN_CHANNELS: usize = 8;
 
 /// Fewest 2×2 output tiles per image (output maps of 15×15 and up) Winograd needs to take a
 /// convolution; smaller maps go to the direct kernel. Below it the per-block packing of the 16
-/// filter matrices and the transforms cost more than the products save. Development runs (not
-/// committed) of `brenier bench --eval-only`, one thread, batch 1, net a, Winograd taking every
-/// size against this gate: demo 6.56 → 5.81 ms (its 14×14 and 7×7 maps left to tract), 64×64
-/// ADM 123.5 → 117.2 ms (its 8×8 maps left to tract); tract alone: 6.0 and 172 ms. Again with
-/// the whole-block transforms (a0d3656), taking every size made the demo's process 1.11× slower
-/// (8 paired runs of `--repeat 400` with farm-bench, the development machine's A/B process
-/// timer; not committed).
+/// filter matrices and the transforms cost more than the products save. Set against tract's
+/// convolution, before the direct kernel existed; the boundary between Winograd and the direct
+/// kernel has not been measured on its own. Development runs (not committed) of `brenier bench
+/// --eval-only`, one thread, batch 1, net a, Winograd taking every size against this gate, the
+/// smaller maps then tract's: demo 6.56 → 5.81 ms, 64×64 ADM 123.5 → 117.2 ms; tract alone:
+/// 6.0 and 172 ms. Again with the whole-block transforms (a0d3656), taking every size made the
+/// demo's process 1.11× slower (8 paired runs of `--repeat 400` with farm-bench, the development
+/// machine's A/B process timer; not committed).
 pub const MIN_TILES: usize = 64;
 
 /// Which of brenier's kernels may take convolutions.
@@ -91,6 +92,7 @@ pub struct Rewritten {
 }
 
 impl Rewritten {
+    /// Convolutions taken by either kernel.
     pub fn count(&self) -> usize {
         self.winograd + self.direct
     }
@@ -193,8 +195,10 @@ fn eligible(model: &TypedModel, node: &TypedNode, use_kernels: Kernels) -> Tract
     let weights = w.try_as_plain_ram()?;
     let weights = weights.as_slice::<f32>()?;
     if geo.tiles() >= MIN_TILES {
-        let op = WinogradConv { filter: Arc::new(Filter::new(geo, weights)), bias };
-        return Ok(use_kernels.winograd.then_some(Taken::Winograd(op)));
+        if !use_kernels.winograd {
+            return Ok(None);
+        }
+        return Ok(Some(Taken::Winograd(WinogradConv { filter: Arc::new(Filter::new(geo, weights)), bias })));
     }
     if !use_kernels.direct {
         return Ok(None);
@@ -292,6 +296,9 @@ mod tests {
             return; // neither AVX2 nor AVX-512: tract keeps them (checked below)
         }
         taken_by::<DirectFilter>(Case::same(16, 16, 8));
+        // The gate: 15×15 is 64 tiles (Winograd's), 14×14 is 49.
+        taken_by::<Filter>(Case::same(8, 8, 15));
+        taken_by::<DirectFilter>(Case::same(8, 8, 14));
         taken_by::<DirectFilter>(Case { pad: (2, 2), ..Case::same(8, 12, 7) });
     }
 

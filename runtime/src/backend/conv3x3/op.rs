@@ -16,7 +16,7 @@ pub trait Kernel: std::fmt::Debug + Clone + PartialEq + Eq + Send + Sync + 'stat
     fn geo(&self) -> Geometry;
     /// Convolves `n` images `x` into `y`, adding `bias`, splitting over `pool` when given.
     fn run(&self, x: &[f32], n: usize, bias: &[f32], y: &mut [f32], pool: Option<&rayon::ThreadPool>);
-    /// Multiply-adds per image.
+    /// Multiply-adds per image that the kernel performs, work it drops included.
     fn fma(&self) -> usize;
 }
 
@@ -42,8 +42,7 @@ impl Kernel for DirectFilter {
         DirectFilter::run(self, x, n, bias, y, pool)
     }
     fn fma(&self) -> usize {
-        let g = self.geo;
-        9 * g.c * g.k * g.out_h * g.out_w
+        self.fma_per_image()
     }
 }
 
@@ -66,7 +65,8 @@ impl<K: Kernel> Op for Conv3x3<K> {
         K::NAME.into()
     }
 
-    /// Not bit-equal to tract's convolution: the sums run in another order.
+    /// Not promised bit-equal to tract's convolution: Winograd's transforms round differently
+    /// (the direct kernel happens to sum in tract's order).
     fn validation(&self) -> Validation {
         Validation::Rounding
     }
