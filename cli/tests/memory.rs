@@ -23,7 +23,7 @@ fn asset(name: &str) -> std::path::PathBuf {
 /// scratch. The under bound, the one a budget relies on, is unchanged.
 /// (`brenier bench --memory` prints the table at 1/4/16/64/256.)
 #[test]
-fn the_estimate_at_batch_16_is_at_most_5_percent_under_and_15_percent_over_the_measured_peak() {
+fn the_estimate_at_batch_16_is_at_most_5_percent_under_and_30_percent_over_the_measured_peak() {
     let (ok, text) = brenier(&[
         "bench",
         "--bundle",
