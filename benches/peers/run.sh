@@ -23,7 +23,8 @@ THREADS=${2:-1}
 BATCHES=${BATCHES:-1,4,16}
 REPEAT=${REPEAT:-20}
 ROUNDS=${ROUNDS:-3}
-# An odd count keeps each median a measured round rather than the mean of two.
+# Any whole count of 1 or more runs; an odd one keeps each median a measured round rather than
+# the mean of two.
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS=$ROUNDS: give a whole number of rounds, 1 or more" >&2; exit 1; }
 OUT=out/peers
 RESULT=${RESULT:-benches/results/peers-${THREADS}t.json}
