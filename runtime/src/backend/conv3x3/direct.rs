@@ -13,49 +13,17 @@
 //! Built for AVX-512 and for AVX2 + FMA with explicit intrinsics; a CPU with neither keeps
 //! tract's convolution (`DirectFilter::new` returns `None`).
 
-// Elsewhere than x86_64 `Isa` has no variants, so `new` never builds a filter and the code past
+// Elsewhere than x86_64 the only `Isa` is the baseline, which `with_isa` refuses, so the code past
 // the kernel's dispatch is unreachable there: compiled, unused.
 #![cfg_attr(not(target_arch = "x86_64"), allow(unused))]
 
 use rayon::prelude::*;
 
+use super::isa::Isa;
 use super::winograd::{Geometry, SharedOut};
 
 /// Output channels per register tile.
 const KB: usize = 4;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Isa {
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-}
-
-impl Isa {
-    fn native() -> Option<Isa> {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let fma = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-            if fma && is_x86_feature_detected!("avx512f") {
-                return Some(Isa::Avx512);
-            }
-            if fma {
-                return Some(Isa::Avx2);
-            }
-        }
-        None
-    }
-
-    fn lanes(self) -> usize {
-        match self {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => 8,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => 16,
-        }
-    }
-}
 
 /// The weights of one 3×3 convolution, laid out for the direct kernel.
 #[derive(Clone, Debug)]
@@ -63,7 +31,10 @@ pub struct DirectFilter {
     pub geo: Geometry,
     /// `[⌈K/4⌉][C][9][4]`, the channels past K zero.
     w: Vec<f32>,
+    /// AVX2 or AVX-512: `new` refuses the baseline.
     isa: Isa,
+    /// The set's f32 lanes.
+    lanes: usize,
 }
 
 impl PartialEq for DirectFilter {
@@ -88,22 +59,20 @@ struct Layout {
 impl DirectFilter {
     /// Whether this CPU runs the kernel (AVX2 and FMA, or AVX-512).
     pub fn available() -> bool {
-        Isa::native().is_some()
+        Isa::native().fma_lanes().is_some()
     }
 
     /// `weights` in OIHW order (`[k][c][3][3]`); `None` on a CPU without AVX2 and FMA.
     pub fn new(geo: Geometry, weights: &[f32]) -> Option<DirectFilter> {
-        let isa = Isa::native()?;
-        Some(DirectFilter::with_isa(geo, weights, isa))
+        DirectFilter::with_isa(geo, weights, Isa::native())
     }
 
-    fn with_isa(geo: Geometry, weights: &[f32], isa: Isa) -> DirectFilter {
+    /// `None` for an instruction set without FMA (the baseline).
+    fn with_isa(geo: Geometry, weights: &[f32], isa: Isa) -> Option<DirectFilter> {
+        let lanes = isa.fma_lanes()?;
         let (k, c) = (geo.k, geo.c);
         assert_eq!(weights.len(), k * c * 9, "OIHW 3×3 weights");
-        assert!(
-            geo.h + geo.pad_top <= geo.out_h + 2 && geo.w + geo.pad_left <= geo.out_w + 2,
-            "no negative padding after the input: {geo:?}"
-        );
+        assert!(geo.padding_after_is_whole(), "no negative padding after the input: {geo:?}");
         let blocks = k.div_ceil(KB);
         let mut w = vec![0f32; blocks * c * 9 * KB];
         for kk in 0..k {
@@ -113,13 +82,13 @@ impl DirectFilter {
                 }
             }
         }
-        DirectFilter { geo, w, isa }
+        Some(DirectFilter { geo, w, isa, lanes })
     }
 
     fn layout(&self) -> Layout {
         let g = self.geo;
         let wp = g.out_w + 2;
-        let lanes = self.isa.lanes();
+        let lanes = self.lanes;
         let positions = (g.out_h * wp).div_ceil(lanes) * lanes;
         Layout { wp, positions, plane: ((g.out_h + 2) * wp).max(positions + 2 * wp + 2) }
     }
@@ -176,12 +145,13 @@ impl DirectFilter {
             }
             let w = &self.w[kb * g.c * 9 * KB..][..g.c * 9 * KB];
             match self.isa {
-                // Safety: `Isa::native` found the instructions on this CPU; `Layout::plane`
+                // Safety: `Isa::runnable` found the instructions on this CPU; `Layout::plane`
                 // keeps every load inside its plane and every store inside `lines`.
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx512 => unsafe { avx512::block(planes, w, lines, g.c, l.plane, l.wp, l.positions) },
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx2 => unsafe { avx2::block(planes, w, lines, g.c, l.plane, l.wp, l.positions) },
+                Isa::Baseline => unreachable!("DirectFilter::with_isa refuses an instruction set without FMA"),
             }
             for kk in 0..KB.min(g.k - kb * KB) {
                 let ch = kb * KB + kk;
@@ -332,19 +302,9 @@ mod tests {
     use crate::backend::conv3x3::winograd::tests::{direct_sum, same};
     use crate::rng::NoiseStream;
 
+    /// Every set this CPU runs the kernel in.
     fn runnable() -> Vec<Isa> {
-        #[allow(unused_mut)]
-        let mut all = Vec::new();
-        #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                all.push(Isa::Avx2);
-            }
-            if is_x86_feature_detected!("avx512f") {
-                all.push(Isa::Avx512);
-            }
-        }
-        all
+        Isa::runnable().into_iter().filter(|isa| isa.fma_lanes().is_some()).collect()
     }
 
     fn check(geo: Geometry, n: usize, pool: Option<&rayon::ThreadPool>) {
@@ -356,7 +316,7 @@ mod tests {
         let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
         for isa in runnable() {
             let mut got = vec![f32::NAN; want.len()];
-            DirectFilter::with_isa(geo, &w, isa).run(&x, n, &bias, &mut got, pool);
+            DirectFilter::with_isa(geo, &w, isa).unwrap().run(&x, n, &bias, &mut got, pool);
             assert!(got.iter().all(|v| v.is_finite()), "{geo:?} n={n} {isa:?}: non-finite output");
             let worst = got.iter().zip(&want).map(|(g, w)| (*g as f64 - w).abs()).fold(0f64, f64::max);
             // f32 sums of C·9 products in a different order from the f64 reference.
@@ -389,7 +349,7 @@ mod tests {
         let w = NoiseStream::new(6, 1).normal(geo.k * geo.c * 9);
         let bias = vec![0.25; geo.k];
         for isa in runnable() {
-            let f = DirectFilter::with_isa(geo, &w, isa);
+            let f = DirectFilter::with_isa(geo, &w, isa).unwrap();
             let (mut serial, mut split) = (vec![0f32; 2 * geo.k * 49], vec![0f32; 2 * geo.k * 49]);
             f.run(&x, 2, &bias, &mut serial, None);
             f.run(&x, 2, &bias, &mut split, Some(&pool));

@@ -22,6 +22,7 @@
 //! tract's, for measuring.
 
 mod direct;
+mod isa;
 mod op;
 mod winograd;
 
@@ -192,6 +193,10 @@ fn eligible(model: &TypedModel, node: &TypedNode, use_kernels: Kernels) -> Tract
         out_h: padding[0].convoluted,
         out_w: padding[1].convoluted,
     };
+    // Both kernels assert it; a graph that breaks it keeps tract's convolution, not a panic.
+    if !geo.padding_after_is_whole() {
+        return Ok(None);
+    }
     let weights = w.try_as_plain_ram()?;
     let weights = weights.as_slice::<f32>()?;
     if geo.tiles() >= MIN_TILES {

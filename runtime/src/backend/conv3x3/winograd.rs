@@ -20,6 +20,8 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
+use super::isa::Isa;
+
 /// The shape of one convolution: input `[n, c, h, w]`, output `[n, k, out_h, out_w]`, and the
 /// zero padding before the first row and column (the padding after follows from the output size).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -46,6 +48,13 @@ impl Geometry {
     /// Slots per tile row in a block's matrices: the tiles and one spare.
     fn slots(&self) -> usize {
         self.tiles_w() + 1
+    }
+
+    /// Whether the padding after the input is never negative: the kernels read zeros past the
+    /// input's end as that padding, and drop input past the padded size, which must leave
+    /// nothing out.
+    pub fn padding_after_is_whole(&self) -> bool {
+        self.h + self.pad_top <= self.out_h + 2 && self.w + self.pad_left <= self.out_w + 2
     }
 
     /// 2×2 output tiles per image.
@@ -89,42 +98,6 @@ impl Geometry {
     }
 }
 
-/// The widest vector unit the transforms are compiled for, found once per filter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Isa {
-    Baseline,
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-}
-
-impl Isa {
-    /// Every build of the block this CPU can run, widest last.
-    fn runnable() -> Vec<Isa> {
-        #[allow(unused_mut)]
-        let mut all = vec![Isa::Baseline];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                all.push(Isa::Avx2);
-            }
-            // The AVX-512 build enables what avx512f implies (AVX2, FMA among them): all checked.
-            if is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx2")
-                && is_x86_feature_detected!("fma")
-            {
-                all.push(Isa::Avx512);
-            }
-        }
-        all
-    }
-
-    fn native() -> Isa {
-        Isa::runnable().pop().unwrap_or(Isa::Baseline)
-    }
-}
-
 /// `Scratch`'s buffer lengths for one block, in floats: V, M, each of the 4 planes, each of the
 /// 8 rows, each of the 12 sums and outs lines (the counts `block_scratch_bytes` multiplies by).
 struct ScratchLengths {
@@ -159,10 +132,7 @@ impl Filter {
         // Zeros before and an output size: the padding after is what the output reaches past
         // the input, never negative (tract's computed padding, mod.rs). The transforms drop
         // input columns past the padded width, which this keeps unused.
-        assert!(
-            geo.h + geo.pad_top <= geo.out_h + 2 && geo.w + geo.pad_left <= geo.out_w + 2,
-            "no negative padding after the input: {geo:?}"
-        );
+        assert!(geo.padding_after_is_whole(), "no negative padding after the input: {geo:?}");
         // G = [[1,0,0],[½,½,½],[½,-½,½],[0,0,1]], in f64 so the halves and sums round once.
         let g = |r: [f64; 3]| [r[0], (r[0] + r[1] + r[2]) / 2.0, (r[0] - r[1] + r[2]) / 2.0, r[2]];
         let mut u = vec![0f32; 16 * k * c];
