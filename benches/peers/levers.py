@@ -141,11 +141,12 @@ def ort_ops(onnx_path, x, t, repeat):
             sess.run(None, feed)
         eval_s = (time.perf_counter() - s) / repeat
         events = json.load(open(sess.end_profiling()))
-    ops, time_only = collections.Counter(), 0.0
+    ops, nodes, time_only = collections.Counter(), collections.Counter(), 0.0
     t_nodes = time_only_nodes(onnx_path)
     for e in events:
         if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
             ops[e["args"]["op_name"]] += e["dur"] / 1e6 / (repeat + 1)
+            nodes[e["name"].removesuffix("_kernel_time")] += e["dur"] / 1e3 / (repeat + 1)
             if e["name"].removesuffix("_kernel_time") in t_nodes:
                 time_only += e["dur"] / 1e6 / (repeat + 1)
     total = sum(ops.values())
@@ -154,6 +155,8 @@ def ort_ops(onnx_path, x, t, repeat):
         "eval_ms": ms(eval_s),
         "time_embedding_share": round(time_only / total, 5),
         "ops": [{"op": k, "ms": ms(v), "share": round(v / total, 4)} for k, v in ops.most_common()],
+        # per node, in ms: onnxruntime's node names (after its fusions), for profile.sh
+        "nodes": {k: round(v, 4) for k, v in nodes.most_common()},
     }
 
 

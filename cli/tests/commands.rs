@@ -140,3 +140,52 @@ fn a_closed_pipe_ends_the_command_without_a_panic() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.signal(), Some(13), "not ended by SIGPIPE: {:?} {err}", out.status);
 }
+
+/// `bench --eval-only --profile` times every node of the plan once per run and sums them per
+/// operator; on the shipped demo UNet its 3×3 convolutions run as brenier's own operators
+/// (Winograd on the 28×28 maps, the direct kernel below) where the CPU has AVX2 and FMA, and the
+/// convolutions take most of the time, as onnxruntime's profile of the same file says
+/// (benches/results/op-profile.json).
+#[test]
+fn bench_profile_attributes_the_run_to_its_operators() {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/demo.brn");
+    let v: serde_json::Value = serde_json::from_str(&brenier(&[
+        "bench",
+        "--bundle",
+        s(&demo),
+        "--threads",
+        "1",
+        "--repeat",
+        "5",
+        "--eval-only",
+        "--profile",
+        "--json",
+    ]))
+    .unwrap();
+    let p = &v["op_profile"];
+    assert_eq!(p["runs"], 5);
+    let (ops, nodes) = (p["ops"].as_array().unwrap(), p["nodes"].as_array().unwrap());
+    let ms = |list: &[serde_json::Value]| list.iter().map(|o| o["ms"].as_f64().unwrap()).sum::<f64>();
+    let ops_ms = p["ops_ms"].as_f64().unwrap();
+    assert!((ms(ops) - ops_ms).abs() <= 1e-6 * ops_ms && (ms(nodes) - ops_ms).abs() <= 1e-6 * ops_ms, "{p}");
+    assert!(ops_ms > 0.0 && ops_ms <= p["run_ms"].as_f64().unwrap(), "{p}");
+    let count: u64 = ops.iter().map(|o| o["nodes"].as_u64().unwrap()).sum();
+    assert_eq!(count as usize, nodes.len());
+    let names: std::collections::HashSet<&str> = nodes.iter().map(|n| n["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), nodes.len(), "a node is listed twice");
+    assert!(nodes.windows(2).all(|w| w[0]["ms"].as_f64() >= w[1]["ms"].as_f64()), "nodes are not slowest first");
+    let conv_ms: f64 =
+        ms(&nodes.iter().filter(|n| n["name"].as_str().unwrap().starts_with("conv_")).cloned().collect::<Vec<_>>());
+    assert!(conv_ms > 0.5 * ops_ms, "convolutions take {conv_ms} of {ops_ms} ms");
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        for op in ["WinogradConv", "DirectConv"] {
+            assert!(ops.iter().any(|o| o["op"] == op), "no {op} in {p}");
+        }
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_brenier"))
+        .args(["bench", "--bundle", s(&demo), "--profile"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--eval-only"));
+}

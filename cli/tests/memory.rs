@@ -13,17 +13,16 @@ fn asset(name: &str) -> std::path::PathBuf {
 }
 
 /// Estimate and measured peak at batch 16 on the shipped bundle with four threads: at most 5 %
-/// under (a budget must not let through a run that does not fit) and at most 30 % over. Four
+/// under (a budget must not let through a run that does not fit) and at most 15 % over. Four
 /// threads keep four images in flight, one more than the probe's last point, so the
-/// extrapolation itself is judged. On two cores it errs high: +5.8 % to +12.6 % over the runs
-/// first measured, but +9 % to +26 % on 1 December 2026 (24 runs, the build before the direct
-/// convolution kernel included: it failed the old 15 % bound too). The measured peak held at
-/// 62–70 MiB; the spread is the probe's growth term (19.8–27.7 MiB for three more images in
-/// flight), which depends on when each new thread first touches its allocator arena and kernel
-/// scratch. The under bound, the one a budget relies on, is unchanged.
+/// extrapolation itself is judged. Measured on two cores: +5 % to +9.5 % (6 runs each of the
+/// test's debug build and the release build). While any
+/// pool thread could take a piece (rayon's work stealing, before the CPU backend gave pieces to
+/// fixed threads) the probe's growth term was uneven and the error spread from +9 % to +28 %:
+/// that build fails this bound in most runs.
 /// (`brenier bench --memory` prints the table at 1/4/16/64/256.)
 #[test]
-fn the_estimate_at_batch_16_is_at_most_5_percent_under_and_30_percent_over_the_measured_peak() {
+fn the_estimate_at_batch_16_is_at_most_5_percent_under_and_15_percent_over_the_measured_peak() {
     let (ok, text) = brenier(&[
         "bench",
         "--bundle",
@@ -43,7 +42,7 @@ fn the_estimate_at_batch_16_is_at_most_5_percent_under_and_30_percent_over_the_m
     let (est, measured) = (row["host_estimate_mib"].as_f64().unwrap(), row["measured_peak_mib"].as_f64().unwrap());
     let err = row["relative_error"].as_f64().unwrap();
     assert!(
-        (-0.05..=0.30).contains(&err),
+        (-0.05..=0.15).contains(&err),
         "estimate {est:.1} MiB vs measured {measured:.1} MiB ({:+.1} %)",
         100.0 * err
     );

@@ -5,7 +5,8 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use brenier::pipeline::memory::{peak_rss_bytes, MemoryEstimate};
+use brenier::backend::op_profile::OpProfile;
+use brenier::pipeline::memory::{peak_rss_bytes, MemoryEstimate, MemoryProbe};
 use brenier::pipeline::{NetTime, Silent, TranslateMethod, TranslateOptions};
 use brenier::rng::NoiseStream;
 use brenier::Engine;
@@ -17,7 +18,8 @@ use super::common::{Run, RunArgs};
 #[command(after_help = "Examples:
   brenier bench --bundle model.brn --batch 4 --repeat 20
   brenier bench --bundle model.brn --method ddib --steps 100 --json
-  brenier bench --bundle model.brn --memory            # estimate vs measured peak, batch 1/4/16/64/256")]
+  brenier bench --bundle model.brn --memory            # estimate vs measured peak, batch 1/4/16/64/256
+  brenier bench --bundle model.brn --eval-only --profile --repeat 50   # time per operator")]
 pub struct Args {
     #[command(flatten)]
     run: RunArgs,
@@ -40,6 +42,10 @@ pub struct Args {
     /// benchmark (benches/peers/run.sh) reads it.
     #[arg(long)]
     eval_only: bool,
+    /// With --eval-only: also the time per operator over --repeat runs of one piece (the CPU
+    /// backend's tract plan, brenier's own operators included), slowest first.
+    #[arg(long, requires = "eval_only")]
+    profile: bool,
     /// Steps K for the end-to-end run.
     #[arg(long)]
     steps: Option<usize>,
@@ -104,6 +110,9 @@ struct EvalReport {
     /// across the threads (`BRENIER_INTRA_OP`, runtime/src/backend/intra_op.rs).
     splits_one_piece: bool,
     network_eval: Stats,
+    /// `--profile`: where one piece's time goes, per operator (absent where the backend cannot say).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    op_profile: Option<OpProfile>,
 }
 
 #[derive(serde::Serialize)]
@@ -164,6 +173,8 @@ struct MemoryReport {
     /// What each measured run did: one translation of the batch by every method the bundle has,
     /// K = 1 (memory does not grow with K), in a fresh process.
     measured_run: String,
+    /// The probe runs the estimates extrapolate from (their batches, images in flight and peaks).
+    probe: MemoryProbe,
     rows: Vec<MemoryRow>,
 }
 
@@ -222,6 +233,15 @@ pub fn run(a: Args) -> Result<()> {
         })
         .collect::<brenier::Result<_>>()?;
     if a.eval_only {
+        let op_profile = match a.profile {
+            true => Some(
+                engine
+                    .net(net)?
+                    .op_profile(&x, t, a.repeat)?
+                    .with_context(|| format!("the {} backend cannot time its operators", engine.backend().name()))?,
+            ),
+            false => None,
+        };
         let report = EvalReport {
             bundle: a.run.bundle.display().to_string(),
             net: net.as_str(),
@@ -231,6 +251,7 @@ pub fn run(a: Args) -> Result<()> {
             open_to_first_eps_ms,
             splits_one_piece: engine.net(net)?.splits_one_piece(),
             network_eval: stats(eps_times),
+            op_profile,
         };
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
@@ -410,6 +431,7 @@ fn memory_table(a: &Args, run: &Run) -> Result<()> {
         backend: engine.backend().name(),
         threads: engine.backend().threads(),
         measured_run: format!("one translation per method ({}), K = 1, in a fresh process", methods.join(", ")),
+        probe,
         rows,
     };
     if a.json {

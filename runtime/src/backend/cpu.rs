@@ -1,15 +1,16 @@
 //! CPU backend: networks through tract (optimised once at load), kernels from the CPU reference
 //! implementations on a private rayon pool sized by `--threads`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use half::f16;
-use rayon::prelude::*;
 use tract_linalg::multithread::{multithread_tract_scope, Executor};
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::plan;
 
 use super::graph::Graph;
 use super::intra_op::{IntraOp, IntraOpPolicy};
+use super::op_profile::{OpClock, OpProfile};
 use super::{conv3x3, natural_consts, row_sum, Backend, Network, Precision};
 use crate::bundle::{ImageSpec, NetSpec};
 use crate::error::{Error, Result};
@@ -246,14 +247,31 @@ impl Network for CpuNet {
             return multithread_tract_scope(executor, || self.run_pieces(x, batch, t));
         }
         let per_thread = parts.div_ceil(self.threads) * self.plan_batch;
-        let pieces: Vec<Result<Vec<f32>>> = self.pool.install(|| {
-            x.par_chunks(per_thread * d)
-                .map(|c| multithread_tract_scope(Executor::SingleThread, || self.run_pieces(c, c.len() / d, t)))
-                .collect()
+        let chunks: Vec<&[f32]> = x.chunks(per_thread * d).collect();
+        let run_chunk =
+            |c: &[f32]| multithread_tract_scope(Executor::SingleThread, || self.run_pieces(c, c.len() / d, t));
+        // The calling thread runs the first chunk, as it runs a one-piece batch, and pool thread
+        // i the chunk i + 1: the same threads for the same number of chunks, every time. Each
+        // thread's allocator arena keeps what its pieces allocated, so the process holds one
+        // thread's worth per chunk in flight, which is what the memory probe measures and
+        // extrapolates (pipeline/memory.rs); work stealing would let any of the pool's threads
+        // take a chunk and hold its worth.
+        let rest: Vec<Mutex<Option<Result<Vec<f32>>>>> = chunks[1..].iter().map(|_| Mutex::new(None)).collect();
+        let first = self.pool.in_place_scope(|s| {
+            s.spawn_broadcast(|_, ctx| {
+                if let (Some(c), Some(slot)) = (chunks.get(ctx.index() + 1), rest.get(ctx.index())) {
+                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(run_chunk(c));
+                }
+            });
+            run_chunk(chunks[0])
         });
         let mut out = Vec::with_capacity(x.len());
-        for p in pieces {
-            out.extend(p?);
+        out.extend(first?);
+        for slot in rest {
+            // Every slot is filled: chunks ≤ threads, the pool's size, and the scope waits for
+            // every broadcast job (a panicking one panics here).
+            let piece = slot.into_inner().unwrap_or_else(|e| e.into_inner());
+            out.extend(piece.expect("the scope ran every pool thread's chunk")?);
         }
         Ok(out)
     }
@@ -264,6 +282,35 @@ impl Network for CpuNet {
 
     fn splits_one_piece(&self) -> bool {
         self.intra_op.enabled
+    }
+
+    fn op_profile(&self, x: &[f32], t: i64, runs: usize) -> Result<Option<OpProfile>> {
+        let (d, pb) = (self.graph.image.elems(), self.plan_batch);
+        let mut piece = x[..x.len().min(pb * d)].to_vec();
+        piece.resize(pb * d, 0.0);
+        self.graph.check_input(&piece, pb)?;
+        let inputs = self.graph.inputs(&piece, pb, t, self.precision)?;
+        let failed = |e| Error::tract(format!("profiling {} at t = {t}", self.label), e);
+        let mut state = self.plan.spawn().map_err(failed)?;
+        let mut clock = OpClock::default();
+        let executor =
+            if self.intra_op.enabled { Executor::MultiThread(self.pool.clone()) } else { Executor::SingleThread };
+        multithread_tract_scope(executor, || -> Result<()> {
+            // One untimed run: a fresh state allocates its values and scratch on first use.
+            state.run(inputs.clone()).map_err(failed)?;
+            for _ in 0..runs {
+                clock
+                    .run(|clock| {
+                        state.run_plan_with_eval(inputs.clone(), |ctx, op_state, node, input| {
+                            clock
+                                .time(node.id, &node.name, &node.op().name(), || plan::eval(ctx, op_state, node, input))
+                        })
+                    })
+                    .map_err(failed)?;
+            }
+            Ok(())
+        })?;
+        Ok(Some(clock.profile(pb)))
     }
 
     fn weight_bytes(&self) -> usize {

@@ -16,6 +16,7 @@ pub mod kernel_cache;
 pub mod memory;
 #[cfg(feature = "cpu")]
 pub mod natural_consts;
+pub mod op_profile;
 #[cfg(feature = "cpu")]
 pub mod row_sum;
 
@@ -56,6 +57,12 @@ pub trait Network: Send + Sync {
     /// (the CPU's intra-op threading, `backend/intra_op.rs`); `brenier bench --eval-only` reports it.
     fn splits_one_piece(&self) -> bool {
         false
+    }
+    /// Time per operator over `runs` evaluations of one piece: the first images of `x` (as many
+    /// as the backend runs at once, padded with zeros), on the threads a one-piece run uses.
+    /// `None` where the backend cannot attribute time to operators.
+    fn op_profile(&self, _x: &[f32], _t: i64, _runs: usize) -> Result<Option<op_profile::OpProfile>> {
+        Ok(None)
     }
 }
 

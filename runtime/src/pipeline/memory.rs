@@ -24,8 +24,15 @@ use crate::error::{Error, Result};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// Image-sized f32 arrays a run holds per image besides what the networks hold in flight.
-const WORKING_ARRAYS: usize = 6;
+/// Image-sized f32 arrays a run holds per image besides what the networks hold in flight: the
+/// command's input and output, the pipeline's latents, ε, noise and encoded output, a network
+/// run's pieces and their concatenation, and the allocator's share of freed ones. Measured on the
+/// demo bundle at 2 threads (`brenier bench --memory --memory-batches 16,64,128,256,512,1024`, 3
+/// runs): the peak above the batch-independent part grew by 5–14 images' worth per image, most at
+/// batch 128–512, where freed batch-sized arrays are reused from the heap rather than returned
+/// (glibc raises its mmap threshold to the size of a freed mapping), least at 1024. Ten keeps
+/// the estimate within 5 % under there, and errs high beyond.
+const WORKING_ARRAYS: usize = 10;
 
 /// One probe run: every network on `batch` images.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
@@ -41,8 +48,10 @@ pub struct ProbePoint {
 
 /// What the probe runs measured, from which [`Engine::estimate_memory`] extrapolates: one image,
 /// then the smallest batches that put one and two more images in flight (where the backend can
-/// hold that many). Three points, because the first extra image costs more than later ones (a
-/// second thread's first allocations); the last segment's slope is the cost per further image.
+/// hold that many). The last segment's slope is the cost per further image; the first is kept
+/// apart because a backend's first extra image may cost more than later ones. On the CPU each
+/// image in flight is one more thread's allocations, and the segments are even because the
+/// backend gives pieces to fixed threads (`backend/cpu.rs`).
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct MemoryProbe {
     pub points: Vec<ProbePoint>,
@@ -219,9 +228,6 @@ impl Engine {
             images_in_flight: in_flight,
             base_in_flight: first.in_flight.max(1),
             activation_bytes: nets.iter().map(|n| n.activation_bytes(batch) as u64).max().unwrap_or(0),
-            // Per image: the command's input and output, the pipeline's latents, ε and noise, and
-            // the encoded output (measured: the peak grows by about six images' worth of f32 per
-            // image beyond what is in flight, benches/results/memory-demo.json).
             working_bytes: (WORKING_ARRAYS * batch * self.dim() * std::mem::size_of::<f32>()) as u64,
             measured: probe.measured,
             ..MemoryEstimate::default()
