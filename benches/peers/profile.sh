@@ -50,30 +50,32 @@ from provenance import commit
 out, result, repeat, command, *pairs = sys.argv[1:]
 
 def onnx_nodes(path):
-    """ONNX node name → what it is: its op type, with a Conv's kernel (3×3, 1×1) and channels."""
+    """ONNX node name → what it is: its op type, a Conv with its kernel size (Conv 3x3, Conv 1x1);
+    and output name → node name."""
     g = onnx.load(path).graph
-    inits = {i.name: list(i.dims) for i in g.initializer}
     kinds, by_output = {}, {}
     for n in g.node:
         kind = n.op_type
-        if n.op_type == "Conv" and n.input[1] in inits:
-            k, c = inits[n.input[1]][:2], inits[n.input[1]]
-            kind = f"Conv {c[2]}x{c[3]}"
+        kernel = next((list(a.ints) for a in n.attribute if a.name == "kernel_shape"), None)
+        if n.op_type == "Conv" and kernel:
+            kind = "Conv " + "x".join(map(str, kernel)) + (" (1-D)" if len(kernel) == 1 else "")
         kinds[n.name] = kind
         for o in n.output:
             by_output[o] = n.name
     return kinds, by_output
 
 def origin(name, kinds, by_output):
-    """The ONNX node a runtime's node came from. tract names its nodes after the ONNX node, with
-    a suffix after a dot where it made several (conv_322.prefused); onnxruntime keeps the name,
-    adds a fusion's name after a slash (mul_294/QuickGeluFusion/), or names a layout-converted
-    node after its output (eps_nchwc)."""
-    for base in (name.split(".")[0], name.split("/")[0]):
-        if base in kinds:
-            return base
-        if base.endswith("_nchwc") and base[: -len("_nchwc")] in by_output:
-            return by_output[base[: -len("_nchwc")]]
+    """The ONNX node a runtime's node came from: the longest prefix of its name, ending at a
+    separator, that names an ONNX node (tract adds a suffix after a dot where it made several
+    nodes of one, conv_322.prefused; onnxruntime adds a fusion's name after a slash,
+    mul_294/QuickGeluFusion/) or an ONNX node's output (onnxruntime's eps_nchwc)."""
+    for i in range(len(name), 0, -1):
+        if i < len(name) and name[i] not in "./_":
+            continue
+        if name[:i] in kinds:
+            return name[:i]
+        if name[:i] in by_output:
+            return by_output[name[:i]]
     return None
 
 commit, modified = commit()
@@ -125,7 +127,9 @@ cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.start
 json.dump({"command": command, "commit": commit, "modified": modified, "cpu": cpu,
            "onnxruntime": onnxruntime.__version__, "threads": 1, "batch": 1, "repeat": int(repeat),
            "note": "each profiler adds its own cost per node: compare the same nodes side by side, not these "
-                   "totals with benches/results/peers-1t.json",
+                   "totals with benches/results/peers-1t.json. A fused node counts under the ONNX node whose name "
+                   "it keeps (onnxruntime's QuickGelu, a SiLU, under its Mul; tract's Silu under its Sigmoid); "
+                   "unattributed: nodes a runtime made of none (onnxruntime's layout reorders)",
            "nets": nets}, open(result, "w"), indent=1)
 print(f"wrote {result}")
 PY
