@@ -46,6 +46,7 @@ for pair in pairs:
     for net in "ab":
         r = json.load(open(f"{out}/{name}-{net}.json"))
         tr, ox = r["tract"], r["onnxruntime"]
+        ox.pop("nodes", None)  # per node: profile.sh's business
         op_ms = lambda ops, name: sum(o["ms"] for o in ops if o["op"] == name)
         po, pn = tr["prepare_from_onnx"], tr["prepare_from_nnef"]
         derived = {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Where brenier's CPU time goes, node by node, beside onnxruntime's profile of the same ONNX, one
 # image, one thread: `brenier bench --eval-only --profile` (brenier's own tract plan, its 3×3
-# convolution operators included) and onnxruntime's profiler (levers.py's ort_ops), for both
+# convolution operators included) and onnxruntime's profiler (ort_profile.py), for both
 # networks of each bundle given. Each runtime's nodes are attributed to the ONNX node they came
 # from, and the times are set side by side per ONNX operator (a Conv by its kernel size) and per
 # convolution, to benches/results/op-profile.json. This is the per-operator answer to where the
@@ -35,7 +35,7 @@ for pair in "${PAIRS[@]}"; do
 import json, sys
 import numpy as np
 sys.path.insert(0, "benches/peers")
-from levers import ort_ops
+from ort_profile import ort_ops
 onnx_path, inp, t, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 x = np.ascontiguousarray(np.load(inp)[:1].astype(np.float32))
 print(json.dumps(ort_ops(onnx_path, x, np.array([t], dtype=np.int64), repeat)))
@@ -94,15 +94,20 @@ for pair in pairs:
             o = origin(n["name"], kinds, by_output)
             per_node["brenier"][o] += n["ms"]
             ran_as[o].add(n["op"])
+        unattributed = 0  # runtime nodes made of no ONNX node (onnxruntime's layout reorders)
+        for n in prof["nodes"]:
+            unattributed += origin(n["name"], kinds, by_output) is None
         for n, ms in ox["nodes"].items():
             per_node["onnxruntime"][origin(n, kinds, by_output)] += ms
+            unattributed += origin(n, kinds, by_output) is None
         # Per ONNX operator kind: both runtimes' time on the same ONNX nodes.
         fam = collections.defaultdict(lambda: {"brenier_ms": 0.0, "onnxruntime_ms": 0.0, "nodes": 0})
         for o in set(per_node["brenier"]) | set(per_node["onnxruntime"]):
             f = fam[kinds.get(o, "unattributed")]
             f["brenier_ms"] += per_node["brenier"][o]
             f["onnxruntime_ms"] += per_node["onnxruntime"][o]
-            f["nodes"] += 1
+            f["nodes"] += 1 if o is not None else unattributed
+
         families = sorted(({"onnx_op": k, "nodes": v["nodes"], "brenier_ms": round(v["brenier_ms"], 3),
                             "onnxruntime_ms": round(v["onnxruntime_ms"], 3),
                             "brenier_minus_onnxruntime_ms": round(v["brenier_ms"] - v["onnxruntime_ms"], 3)}
@@ -112,7 +117,10 @@ for pair in pairs:
                         for o in kinds if kinds[o].startswith("Conv")), key=lambda c: -c["brenier_ms"])
         b_total, o_total = prof["ops_ms"], sum(per_node["onnxruntime"].values())
         nets.append({"bundle": bundle, "input": inp, "net": net,
+                     # the timed runs' median, and the profiled runs' mean wall time (a mean
+                     # takes the machine's slow spells in, as onnxruntime's profile does)
                      "brenier_eval_p50_ms": br["network_eval"]["p50_ms"],
+                     "brenier_profiled_run_mean_ms": round(prof["run_ms"], 3),
                      "brenier_ops_ms": round(b_total, 3), "onnxruntime_ops_ms": round(o_total, 3),
                      "onnxruntime_eval_ms_profiling": ox["eval_ms"],
                      "by_onnx_op": families, "convolutions": convs,

@@ -15,12 +15,10 @@ fn asset(name: &str) -> std::path::PathBuf {
 /// Estimate and measured peak at batch 16 on the shipped bundle with four threads: at most 5 %
 /// under (a budget must not let through a run that does not fit) and at most 15 % over. Four
 /// threads keep four images in flight, one more than the probe's last point, so the
-/// extrapolation itself is judged. Measured on two cores: +5 % to +9.5 % (6 runs each of the
-/// test's debug build and the release build). While any
-/// pool thread could take a piece (rayon's work stealing, before the CPU backend gave pieces to
-/// fixed threads) the probe's growth term was uneven and the error spread from +9 % to +28 %:
-/// that build fails this bound in most runs.
-/// (`brenier bench --memory` prints the table at 1/4/16/64/256.)
+/// extrapolation itself is judged. Measured +5 % to +9.5 %; the build before the CPU backend gave
+/// pieces to fixed threads overshot by up to +28 % and fails this bound in most runs
+/// (docs/DESIGN.md, "Backends", memory). `brenier bench --memory` prints the table at
+/// 1/4/16/64/256.
 #[test]
 fn the_estimate_at_batch_16_is_at_most_5_percent_under_and_15_percent_over_the_measured_peak() {
     let (ok, text) = brenier(&[

@@ -50,8 +50,8 @@ fn memory_estimate_follows_the_probe_points_in_images_in_flight() {
     let probe = |points| MemoryProbe { points, measured: true, ..MemoryProbe::default() };
     let two_threads = engine(path);
     let e = two_threads.estimate_memory(&probe(vec![point(1, 1, 100), point(2, 2, 106)]), 8).unwrap();
-    // Six image-sized f32 arrays per image: input, output, latents, ε, noise, encoded output.
-    let working = (6 * 8 * IMAGE.elems() * 4) as u64;
+    // Ten image-sized f32 arrays per image (pipeline/memory.rs's WORKING_ARRAYS, measured).
+    let working = (10 * 8 * IMAGE.elems() * 4) as u64;
     assert_eq!(e.images_in_flight, 2);
     assert_eq!((e.base_bytes, e.growth_bytes, e.working_bytes), (100 * MIB, 6 * MIB, working));
     // The oracle bundle's maps: 256 targets of 6 f16 values and 256 f32 heights each.

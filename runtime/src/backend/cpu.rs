@@ -212,6 +212,16 @@ impl CpuNet {
         self.graph.output(&out[0], n, self.precision)
     }
 
+    /// The executor a run of one piece uses: the pool where the intra-op gate splits this
+    /// network, else one thread.
+    fn one_piece_executor(&self) -> Executor {
+        if self.intra_op.enabled {
+            Executor::MultiThread(self.pool.clone())
+        } else {
+            Executor::SingleThread
+        }
+    }
+
     /// Runs `x` in pieces of the plan's batch, padding the last piece.
     fn run_pieces(&self, x: &[f32], batch: usize, t: i64) -> Result<Vec<f32>> {
         let (d, pb) = (self.graph.image.elems(), self.plan_batch);
@@ -242,9 +252,7 @@ impl Network for CpuNet {
         // tract otherwise reads its process-wide default executor behind a mutex per product.
         let parts = batch.div_ceil(self.plan_batch);
         if parts <= 1 || self.threads <= 1 {
-            let executor =
-                if self.intra_op.enabled { Executor::MultiThread(self.pool.clone()) } else { Executor::SingleThread };
-            return multithread_tract_scope(executor, || self.run_pieces(x, batch, t));
+            return multithread_tract_scope(self.one_piece_executor(), || self.run_pieces(x, batch, t));
         }
         let per_thread = parts.div_ceil(self.threads) * self.plan_batch;
         let chunks: Vec<&[f32]> = x.chunks(per_thread * d).collect();
@@ -293,9 +301,7 @@ impl Network for CpuNet {
         let failed = |e| Error::tract(format!("profiling {} at t = {t}", self.label), e);
         let mut state = self.plan.spawn().map_err(failed)?;
         let mut clock = OpClock::default();
-        let executor =
-            if self.intra_op.enabled { Executor::MultiThread(self.pool.clone()) } else { Executor::SingleThread };
-        multithread_tract_scope(executor, || -> Result<()> {
+        multithread_tract_scope(self.one_piece_executor(), || -> Result<()> {
             // One untimed run: a fresh state allocates its values and scratch on first use.
             state.run(inputs.clone()).map_err(failed)?;
             for _ in 0..runs {

@@ -1,6 +1,6 @@
 //! Where one network evaluation's time goes, per operator (`brenier bench --eval-only
 //! --profile`): the answer a user needs before choosing a lever, and what the peer benchmark
-//! sets beside onnxruntime's own profile of the same ONNX (benches/peers/levers.sh).
+//! sets beside onnxruntime's own profile of the same ONNX (benches/peers/profile.sh).
 
 use std::collections::HashMap;
 use std::time::Instant;

@@ -26,12 +26,8 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 /// Image-sized f32 arrays a run holds per image besides what the networks hold in flight: the
 /// command's input and output, the pipeline's latents, ε, noise and encoded output, a network
-/// run's pieces and their concatenation, and the allocator's share of freed ones. Measured on the
-/// demo bundle at 2 threads (`brenier bench --memory --memory-batches 16,64,128,256,512,1024`, 3
-/// runs): the peak above the batch-independent part grew by 5–14 images' worth per image, most at
-/// batch 128–512, where freed batch-sized arrays are reused from the heap rather than returned
-/// (glibc raises its mmap threshold to the size of a freed mapping), least at 1024. Ten keeps
-/// the estimate within 5 % under there, and errs high beyond.
+/// run's pieces and their concatenation, and what the allocator keeps of freed ones. Measured,
+/// not counted: docs/DESIGN.md ("Backends", memory) has the runs.
 const WORKING_ARRAYS: usize = 10;
 
 /// One probe run: every network on `batch` images.
