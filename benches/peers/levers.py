@@ -96,12 +96,6 @@ def tract_levers(onnx_path, x, t, repeat):
     }
 
 
-
-
-
-
-
-
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--onnx", required=True)

@@ -106,6 +106,7 @@ for pair in pairs:
             f = fam[kinds.get(o, "unattributed")]
             f["brenier_ms"] += per_node["brenier"][o]
             f["onnxruntime_ms"] += per_node["onnxruntime"][o]
+            # ONNX nodes; for the unattributed, the runtime nodes (both runtimes') made of none
             f["nodes"] += 1 if o is not None else unattributed
 
         families = sorted(({"onnx_op": k, "nodes": v["nodes"], "brenier_ms": round(v["brenier_ms"], 3),

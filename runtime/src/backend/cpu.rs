@@ -245,8 +245,8 @@ impl Network for CpuNet {
     fn run(&self, x: &[f32], batch: usize, t: i64) -> Result<Vec<f32>> {
         self.graph.check_input(x, batch)?;
         let d = self.graph.image.elems();
-        // A run of several pieces shares them out among this thread and the pool's (data parallel, each
-        // piece on one thread): that is where a 2-core edge CPU gets its second core's worth.
+        // A run of several pieces shares them out among this thread and the pool's (data
+        // parallel, each piece on one thread): where a 2-core edge CPU gets its second core's worth.
         // One piece on a large network splits inside tract's operators instead (intra_op.rs).
         // Every other path pins tract to one thread explicitly: with multithread-mm compiled,
         // tract otherwise reads its process-wide default executor behind a mutex per product.

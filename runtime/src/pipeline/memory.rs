@@ -1,18 +1,17 @@
 //! Memory footprint of running a bundle: what `--memory-budget` checks before any work starts
 //! and `brenier bench --memory` sets beside the peak a real run reaches.
 //!
-//! A static count of tensors misses most of it: tract's convolution scratch (im2col buffers)
-//! lives inside its ops, and the runtime's own copies of the weights are larger than the
-//! initializers (benches/results/memory-demo.json: the demo's plans count 1.4 MiB of activations
-//! at batch 16 while each image in flight adds about 5 MiB). So where the kernel reports peak RSS
-//! (Linux, as on Jetson) the estimate is measured, and predictive: every network runs on one
-//! image and on the smallest batches that put one and two more images in flight, and the process
-//! peaks after them ([`MemoryProbe`]) give a base and the cost of each further image in flight.
-//! The estimate for a batch of B follows those points in the images the backend keeps in flight
-//! at B ([`Network::images_in_flight`](crate::backend::Network::images_in_flight)), plus the
-//! largest OT map's pages (a run reads one map; the probe reads none) and the buffers the
-//! pipeline and the command hold per image. Nothing larger than the probe's batches runs before
-//! the budget is checked. Off Linux the static count is the estimate, with the whole bundle file.
+//! A static count of tensors misses much of it: tract's operators keep scratch of their own, the
+//! allocator keeps freed memory, and the runtime's own copies of the weights are larger than the
+//! initializers (docs/DESIGN.md, "Backends", memory, has the demo's figures). So where the kernel
+//! reports peak RSS (Linux, as on Jetson) the estimate is measured, and predictive: every network
+//! runs on one image and on the smallest batches that put one and two more images in flight, and
+//! the process peaks after them ([`MemoryProbe`]) give a base and the cost of each further image in
+//! flight. The estimate for a batch of B follows those points in the images the backend keeps in
+//! flight at B ([`Network::images_in_flight`](crate::backend::Network::images_in_flight)), plus the
+//! largest OT map's pages (a run reads one map; the probe reads none) and the buffers the pipeline
+//! and the command hold per image. Nothing larger than the probe's batches runs before the budget
+//! is checked. Off Linux the static count is the estimate, with the whole bundle file.
 
 use super::engine::{Engine, NetSlot};
 pub use crate::backend::memory::{
@@ -112,7 +111,7 @@ pub struct MemoryEstimate {
     pub activation_bytes: u64,
     /// Device memory: weights plus the probe's growth, extrapolated like the host's.
     pub device_bytes: u64,
-    /// The pipeline's own buffers: image, ε, noise and latents of the batch.
+    /// The pipeline's own buffers: [`WORKING_ARRAYS`] image-sized f32 arrays per image.
     pub working_bytes: u64,
     pub measured: bool,
     pub total_bytes: u64,
