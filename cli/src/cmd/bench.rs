@@ -233,14 +233,14 @@ pub fn run(a: Args) -> Result<()> {
         })
         .collect::<brenier::Result<_>>()?;
     if a.eval_only {
-        let op_profile = match a.profile {
-            true => Some(
-                engine
-                    .net(net)?
-                    .op_profile(&x, t, a.repeat)?
+        let op_profile = if a.profile {
+            let profile = engine.net(net)?.op_profile(&x, t, a.repeat)?;
+            Some(
+                profile
                     .with_context(|| format!("the {} backend cannot time its operators", engine.backend().name()))?,
-            ),
-            false => None,
+            )
+        } else {
+            None
         };
         let report = EvalReport {
             bundle: a.run.bundle.display().to_string(),

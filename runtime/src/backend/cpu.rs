@@ -228,16 +228,22 @@ impl CpuNet {
         let mut out = Vec::with_capacity(x.len());
         for start in (0..batch).step_by(pb) {
             let n = pb.min(batch - start);
-            let chunk = &x[start * d..(start + n) * d];
-            if n == pb {
-                out.extend(self.run_plan(chunk, n, t)?);
-            } else {
-                let mut padded = chunk.to_vec();
-                padded.resize(pb * d, 0.0);
-                out.extend_from_slice(&self.run_plan(&padded, pb, t)?[..n * d]);
-            }
+            let piece = self.padded(&x[start * d..(start + n) * d]);
+            out.extend_from_slice(&self.run_plan(&piece, pb, t)?[..n * d]);
         }
         Ok(out)
+    }
+
+    /// `images` (at most the plan's batch) as one piece of the plan's batch: as it is when
+    /// full, else copied and padded with zero images.
+    fn padded<'a>(&self, images: &'a [f32]) -> std::borrow::Cow<'a, [f32]> {
+        let len = self.plan_batch * self.graph.image.elems();
+        if images.len() == len {
+            return images.into();
+        }
+        let mut piece = images.to_vec();
+        piece.resize(len, 0.0);
+        piece.into()
     }
 }
 
@@ -264,24 +270,30 @@ impl Network for CpuNet {
         // thread's worth per chunk in flight, which is what the memory probe measures and
         // extrapolates (pipeline/memory.rs); work stealing would let any of the pool's threads
         // take a chunk and hold its worth.
-        let rest: Vec<Mutex<Option<Result<Vec<f32>>>>> = chunks[1..].iter().map(|_| Mutex::new(None)).collect();
-        let first = self.pool.in_place_scope(|s| {
+        // Each chunk's ε goes straight to its place in the output (a network's output has its
+        // input's size: Graph::output checks it); the first failure is the run's.
+        let mut out = vec![0f32; x.len()];
+        let (first_out, rest_out) = out.split_at_mut(chunks[0].len());
+        let rest_out: Vec<Mutex<&mut [f32]>> = rest_out.chunks_mut(per_thread * d).map(Mutex::new).collect();
+        let failed: Mutex<Option<Error>> = Mutex::new(None);
+        let run_into = |c: &[f32], o: &mut [f32]| match run_chunk(c) {
+            Ok(eps) => o.copy_from_slice(&eps),
+            Err(e) => {
+                failed.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+            }
+        };
+        self.pool.in_place_scope(|s| {
             s.spawn_broadcast(|_, ctx| {
-                if let (Some(c), Some(slot)) = (chunks.get(ctx.index() + 1), rest.get(ctx.index())) {
-                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(run_chunk(c));
+                if let (Some(c), Some(o)) = (chunks.get(ctx.index() + 1), rest_out.get(ctx.index())) {
+                    run_into(c, &mut o.lock().unwrap_or_else(|p| p.into_inner()));
                 }
             });
-            run_chunk(chunks[0])
+            run_into(chunks[0], first_out);
         });
-        let mut out = Vec::with_capacity(x.len());
-        out.extend(first?);
-        for slot in rest {
-            // Every slot is filled: chunks ≤ threads, the pool's size, and the scope waits for
-            // every broadcast job (a panicking one panics here).
-            let piece = slot.into_inner().unwrap_or_else(|e| e.into_inner());
-            out.extend(piece.expect("the scope ran every pool thread's chunk")?);
+        match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(out),
         }
-        Ok(out)
     }
 
     fn label(&self) -> &str {
@@ -294,8 +306,7 @@ impl Network for CpuNet {
 
     fn op_profile(&self, x: &[f32], t: i64, runs: usize) -> Result<Option<OpProfile>> {
         let (d, pb) = (self.graph.image.elems(), self.plan_batch);
-        let mut piece = x[..x.len().min(pb * d)].to_vec();
-        piece.resize(pb * d, 0.0);
+        let piece = self.padded(&x[..x.len().min(pb * d)]);
         self.graph.check_input(&piece, pb)?;
         let inputs = self.graph.inputs(&piece, pb, t, self.precision)?;
         let failed = |e| Error::tract(format!("profiling {} at t = {t}", self.label), e);
