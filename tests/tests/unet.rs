@@ -36,10 +36,11 @@ fn check(name: &str, ts: &[i64], t_dtype: TimeDtype, batch: Option<usize>) {
     assert_eq!((sig.x_input.as_str(), sig.t_input.as_str(), sig.t_dtype, sig.batch), ("x", "t", t_dtype, batch));
 
     // f32: the original file through tract, one image at a time at its own t, with brenier's
-    // 3×3 convolutions (the default), with Winograd alone, and with tract's own.
+    // convolutions (the default), without its 1×1 one, with Winograd alone, and with tract's own.
     let spec = sig.net_spec("net.a");
-    let run = |winograd: bool, direct: bool| {
-        let cpu = CpuBackend::new(1).unwrap().with_winograd(winograd).with_direct_conv(direct);
+    let run = |winograd: bool, direct: bool, pointwise: bool| {
+        let cpu =
+            CpuBackend::new(1).unwrap().with_winograd(winograd).with_direct_conv(direct).with_pointwise_conv(pointwise);
         let net = cpu.load_net(&onnx, &spec, image, name).unwrap();
         let mut got = vec![];
         for (i, &t) in ts.iter().enumerate() {
@@ -47,9 +48,11 @@ fn check(name: &str, ts: &[i64], t_dtype: TimeDtype, batch: Option<usize>) {
         }
         (got, net.activation_bytes(1))
     };
-    let ((got, both_bytes), (winograd_only, winograd_bytes), (tract_only, _)) =
-        (run(true, true), run(true, false), run(false, false));
+    let (got, _) = run(true, true, true);
+    let ((no_pointwise, both_bytes), (winograd_only, winograd_bytes), (tract_only, _)) =
+        (run(true, true, false), run(true, false, false), run(false, false, false));
     let f32_err = max_rel(&got, &want.data);
+    let no_pointwise_err = max_rel(&no_pointwise, &want.data);
     let winograd_err = max_rel(&winograd_only, &want.data);
     let tract_err = max_rel(&tract_only, &want.data);
     // The 16×16 fixture's 3×3 convolutions (32 channels and up) are Winograd's to take: it rounds
@@ -62,8 +65,11 @@ fn check(name: &str, ts: &[i64], t_dtype: TimeDtype, batch: Option<usize>) {
     // estimate: without it the two plans are the same graph and estimate the same bytes; with it
     // the estimate gains the kernel's planes and loses whatever tensors tract's convolutions
     // had, which would have to cancel exactly for the check to miss it.
-    if brenier::backend::conv3x3::DirectFilter::available() {
+    if brenier::backend::conv::DirectFilter::available() {
         assert_ne!(both_bytes, winograd_bytes, "{name}: direct path not taken");
+        // Its three 1×1 convolutions (32 channels and up) are the pointwise kernel's on the same
+        // CPUs: it starts each sum from the bias, where tract adds the bias last.
+        assert!(differs(&got, &no_pointwise), "{name}: pointwise path not taken");
     }
 
     // The same network frozen into a bundle (fp16 weights), run through the engine.
@@ -80,12 +86,13 @@ fn check(name: &str, ts: &[i64], t_dtype: TimeDtype, batch: Option<usize>) {
     }
     let f16_err = max_rel(&got16, &want.data);
     println!(
-        "{name}: max |ε − ε_ort| / max|ε_ort| = {f32_err:.2e} (f32 weights; Winograd alone {winograd_err:.2e}, tract's convolutions alone {tract_err:.2e}), {f16_err:.2e} (bundle, fp16 weights: {} tensors, {} params, export-time output error {:.2e})",
+        "{name}: max |ε − ε_ort| / max|ε_ort| = {f32_err:.2e} (f32 weights; without the 1×1 kernel {no_pointwise_err:.2e}, Winograd alone {winograd_err:.2e}, tract's convolutions alone {tract_err:.2e}), {f16_err:.2e} (bundle, fp16 weights: {} tensors, {} params, export-time output error {:.2e})",
         manifest.nets.a.fp16.tensors, manifest.nets.a.fp16.params, manifest.nets.a.fp16.output_rel_err
     );
     // Issue 19's bound for every faster f32 path: 1e-5 of the output's scale (measured here on
     // AMD EPYC with AVX-512: 1.2e-6 either way, so an 8× margin for other kernels and CPUs).
     assert!(f32_err < 1e-5, "{name}: f32 parity {f32_err}");
+    assert!(no_pointwise_err < 1e-5, "{name}: f32 parity, without the 1×1 kernel {no_pointwise_err}");
     assert!(winograd_err < 1e-5, "{name}: f32 parity, Winograd alone {winograd_err}");
     assert!(tract_err < 1e-5, "{name}: f32 parity, tract's convolutions {tract_err}");
     assert!(f16_err < 5e-3, "{name}: fp16-weight parity {f16_err}");

@@ -11,7 +11,7 @@ use tract_onnx::tract_core::plan;
 use super::graph::Graph;
 use super::intra_op::{IntraOp, IntraOpPolicy};
 use super::op_profile::{OpClock, OpProfile};
-use super::{conv3x3, natural_consts, row_sum, Backend, Network, Precision};
+use super::{conv, natural_consts, row_sum, Backend, Network, Precision};
 use crate::bundle::{ImageSpec, NetSpec};
 use crate::error::{Error, Result};
 use crate::ot::{self, Assignment};
@@ -25,7 +25,7 @@ pub struct CpuBackend {
     threads: usize,
     precision: Precision,
     intra_op: IntraOpPolicy,
-    kernels: conv3x3::Kernels,
+    kernels: conv::Kernels,
 }
 
 impl CpuBackend {
@@ -50,7 +50,7 @@ impl CpuBackend {
             threads,
             precision,
             intra_op: IntraOpPolicy::from_env(),
-            kernels: conv3x3::Kernels::from_env(),
+            kernels: conv::Kernels::from_env(),
         })
     }
 
@@ -62,16 +62,23 @@ impl CpuBackend {
     }
 
     /// Whether f32 networks loaded afterwards take brenier's Winograd 3×3 convolution on the
-    /// maps it serves (default: on, or `BRENIER_WINOGRAD=off`); see `backend::conv3x3`.
+    /// maps it serves (default: on, or `BRENIER_WINOGRAD=off`); see `backend::conv`.
     pub fn with_winograd(mut self, on: bool) -> CpuBackend {
         self.kernels.winograd = on;
         self
     }
 
     /// Whether f32 networks loaded afterwards take brenier's direct 3×3 convolution on the small
-    /// maps Winograd leaves (default: on, or `BRENIER_DIRECT=off`); see `backend::conv3x3`.
+    /// maps Winograd leaves (default: on, or `BRENIER_DIRECT=off`); see `backend::conv`.
     pub fn with_direct_conv(mut self, on: bool) -> CpuBackend {
         self.kernels.direct = on;
+        self
+    }
+
+    /// Whether f32 networks loaded afterwards take brenier's 1×1 convolution (default: on, or
+    /// `BRENIER_POINTWISE=off`); see `backend::conv`.
+    pub fn with_pointwise_conv(mut self, on: bool) -> CpuBackend {
+        self.kernels.pointwise = on;
         self
     }
 }
@@ -121,14 +128,23 @@ impl Backend for CpuBackend {
         // loops were a third of the symbolic-batch plan's time (perf, demo UNet).
         let plan_batch = spec.batch.unwrap_or(1);
         // One plan per network on the CPU: nothing types the parsed model again.
-        let mut typed = graph.typed_once(plan_batch, self.precision)?;
+        let f32_net = self.precision == Precision::F32;
+        let mut pointwise = conv::Rewritten::default();
+        let mut typed = graph.typed_once(plan_batch, self.precision, |typed| {
+            if f32_net {
+                pointwise = conv::rewrite_pointwise(typed, self.kernels)
+                    .map_err(|e| e.context("taking the 1×1 convolutions for brenier's kernel"))?;
+            }
+            Ok(())
+        })?;
         let decluttered = start.elapsed();
         let intra_op = IntraOp::decide(&typed, self.threads, self.intra_op);
-        let convs = if self.precision == Precision::F32 {
-            conv3x3::rewrite(&mut typed, self.kernels)
+        let convs = if f32_net {
+            conv::rewrite(&mut typed, self.kernels)
                 .map_err(|e| Error::tract(format!("preparing the convolutions of {label}"), e))?
+                .and(pointwise)
         } else {
-            conv3x3::Rewritten::default()
+            conv::Rewritten::default()
         };
         let weight_bytes =
             graph.params * if self.precision == Precision::F16 { 2 } else { 4 } + convs.extra_weight_bytes;
@@ -148,7 +164,7 @@ impl Backend for CpuBackend {
         log::debug!(
             "{label}: tract plan ready in {:.1} ms (parse {:.1}, typed and decluttered {:.1}, optimised {:.1}); \
              {:.3} G multiply-adds per run of {plan_batch} image(s) before brenier's convolutions, intra-op threads {}, \
-             {} Winograd and {} direct convolutions, {} constants given natural strides ({} left), {} row sums",
+             {} Winograd, {} direct and {} pointwise convolutions, {} constants given natural strides ({} left), {} row sums",
             ms(start.elapsed()),
             ms(parsed),
             ms(decluttered - parsed),
@@ -157,6 +173,7 @@ impl Backend for CpuBackend {
             if intra_op.enabled { "on" } else { "off" },
             convs.winograd,
             convs.direct,
+            convs.pointwise,
             naturalised.fixed,
             naturalised.left,
             row_sums,

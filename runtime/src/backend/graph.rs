@@ -73,18 +73,30 @@ impl Graph {
     /// The translation runs before any backend picks kernels, so it picks f16 ones.
     #[cfg(feature = "cuda")]
     pub fn typed(&self, batch: usize, precision: Precision) -> Result<TypedModel> {
-        self.type_model(self.model.clone(), batch, precision)
+        self.type_model(self.model.clone(), batch, precision, |_| Ok(()))
     }
 
     /// `typed`, taking the parsed model rather than a copy: the plan made from it holds its own
     /// (packed) weights, and the parsed ones would otherwise stay resident for the network's
-    /// life. `typed` and `typed_once` fail afterwards.
-    pub fn typed_once(&mut self, batch: usize, precision: Precision) -> Result<TypedModel> {
+    /// life. `typed` and `typed_once` fail afterwards. `before_declutter` sees the typed model
+    /// before tract declutters it (brenier's 1×1 convolutions take tract's there).
+    pub fn typed_once(
+        &mut self,
+        batch: usize,
+        precision: Precision,
+        before_declutter: impl FnOnce(&mut TypedModel) -> TractResult<()>,
+    ) -> Result<TypedModel> {
         let model = self.model.take();
-        self.type_model(model, batch, precision)
+        self.type_model(model, batch, precision, before_declutter)
     }
 
-    fn type_model(&self, model: Option<InferenceModel>, batch: usize, precision: Precision) -> Result<TypedModel> {
+    fn type_model(
+        &self,
+        model: Option<InferenceModel>,
+        batch: usize,
+        precision: Precision,
+        before_declutter: impl FnOnce(&mut TypedModel) -> TractResult<()>,
+    ) -> Result<TypedModel> {
         let img = self.image;
         let b: TDim = batch.into();
         let x_shape = tvec![b.clone(), img.channels.into(), img.height.into(), img.width.into()];
@@ -99,7 +111,9 @@ impl Graph {
             .set_input_fact(self.x_pos, InferenceFact::dt_shape(f32::datum_type(), x_shape))
             .and_then(|_| model.set_input_fact(self.t_pos, InferenceFact::dt_shape(t_type, tvec![b])))
             .and_then(|_| {
-                let mut typed = model.into_typed()?.into_decluttered()?;
+                let mut typed = model.into_typed()?;
+                before_declutter(&mut typed)?;
+                let mut typed = typed.into_decluttered()?;
                 if precision == Precision::F16 {
                     use tract_onnx::tract_core::floats::FloatPrecisionTranslator;
                     use tract_onnx::tract_core::transform::ModelTransform;

@@ -3,7 +3,7 @@
 //! `ot::map` and `sched::ddim` are the truth every backend is tested against (`tests/backend_suite`).
 
 #[cfg(feature = "cpu")]
-pub mod conv3x3;
+pub mod conv;
 #[cfg(feature = "cpu")]
 pub mod cpu;
 #[cfg(feature = "cuda")]

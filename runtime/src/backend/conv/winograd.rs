@@ -488,7 +488,7 @@ pub(super) mod tests {
     use crate::rng::NoiseStream;
 
     /// The textbook sum, in f64: the reference the transform (and the direct kernel) must match.
-    pub(in crate::backend::conv3x3) fn direct_sum(
+    pub(in crate::backend::conv) fn direct_sum(
         geo: &Geometry,
         x: &[f32],
         n: usize,
@@ -543,7 +543,7 @@ pub(super) mod tests {
         }
     }
 
-    pub(in crate::backend::conv3x3) fn same(c: usize, k: usize, h: usize, w: usize) -> Geometry {
+    pub(in crate::backend::conv) fn same(c: usize, k: usize, h: usize, w: usize) -> Geometry {
         Geometry { c, k, h, w, pad_top: 1, pad_left: 1, out_h: h, out_w: w }
     }
 

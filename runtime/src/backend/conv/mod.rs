@@ -1,29 +1,40 @@
-//! brenier's own 3×3 convolutions for the CPU backend, swapped in for tract's `Conv` during
-//! graph preparation so the rest of the network stays tract's:
-//! - Winograd F(2×2, 3×3) over `matrixmultiply`'s products (`winograd.rs`) for maps of
+//! brenier's own convolutions for the CPU backend, swapped in for tract's `Conv` during graph
+//! preparation so the rest of the network stays tract's:
+//! - 3×3: Winograd F(2×2, 3×3) over `matrixmultiply`'s products (`winograd.rs`) for maps of
 //!   [`MIN_TILES`] tiles and up. (tract-linalg's own kernels on filters packed once were tried
 //!   for the products, and measured no faster: docs/DESIGN.md, "CPU speed against
 //!   onnxruntime".)
-//! - A direct register-tiled kernel (`direct.rs`) for the smaller maps, where Winograd's
-//!   transforms and per-block packing cost more than its products save, on CPUs with AVX2 and
-//!   FMA or AVX-512.
+//! - 3×3: a direct register-tiled kernel (`direct.rs`) for the smaller maps, where Winograd's
+//!   transforms and per-block packing cost more than its products save.
+//! - 1×1: the same register-tiled loop (`tile.rs`) run straight off the image (`pointwise.rs`).
+//!
+//! The direct kernels need AVX2 and FMA or AVX-512; a CPU without keeps tract's convolutions.
 //!
 //! Why: on the UNets measured (benches/results/tract-levers.json), tract's matrix products
 //! (mostly its convolutions; attention, Gemm and 1×1 convolutions too) took 70 % (28×28 demo)
 //! and 88 % (64×64 ADM) of a network step, and 1.7× and 1.5× onnxruntime's Conv time. Winograd
 //! needs 4 multiply-adds per output value and channel pair where the direct method needs 9; the
-//! direct kernel needs no patch matrix (tract's im2col packing was 8 % of the demo step).
+//! direct kernels need no patch matrix (tract's im2col packing was 8 % of the demo step).
 //!
-//! Which convolutions: f32, NCHW, OIHW constant weights, 3×3, stride 1, dilation 1, one group,
-//! at least [`MIN_CHANNELS`] channels in and out (the first and last convolutions of a UNet,
-//! with 1–3 image channels, stay tract's). The bias is a constant or, where tract has folded a
-//! per-channel add into it (an ADM block's time embedding), a second input.
-//! `BRENIER_WINOGRAD=off` and `BRENIER_DIRECT=off` keep the convolutions each would take
-//! tract's, for measuring.
+//! Which convolutions: f32, NCHW, OIHW constant weights, 3×3 or 1×1, stride 1, dilation 1, one
+//! group, at least [`MIN_CHANNELS`] channels in and out (the first and last convolutions of a
+//! UNet, with 1–3 image channels, stay tract's), 1×1 ones without padding. The bias is a
+//! constant or, where tract has folded a per-channel add into it (an ADM block's time
+//! embedding), a second input.
+//!
+//! When: the 3×3 ones after tract has decluttered the graph ([`rewrite`]), so that the folded
+//! bias is there to take; the 1×1 ones before ([`rewrite_pointwise`]), because decluttering
+//! turns a 1×1 convolution into a matrix product (`EinSum`) and splits one fed by a
+//! concatenation into a product per input.
+//!
+//! `BRENIER_WINOGRAD=off`, `BRENIER_DIRECT=off` and `BRENIER_POINTWISE=off` keep the
+//! convolutions each would take tract's, for measuring.
 
 mod direct;
 mod isa;
 mod op;
+mod pointwise;
+mod tile;
 mod winograd;
 
 use std::sync::Arc;
@@ -33,7 +44,8 @@ use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
 pub use direct::DirectFilter;
-pub use op::{Conv3x3, DirectConv, Kernel, WinogradConv};
+pub use op::{ConvOp, DirectConv, Kernel, PointwiseConv, WinogradConv};
+pub use pointwise::PointwiseFilter;
 pub use winograd::{Filter, Geometry};
 
 /// Fewest input and output channels a convolution needs to be taken.
@@ -56,12 +68,17 @@ pub const MIN_TILES: usize = 64;
 pub struct Kernels {
     pub winograd: bool,
     pub direct: bool,
+    pub pointwise: bool,
 }
 
 impl Kernels {
-    /// Both, unless `BRENIER_WINOGRAD=off` or `BRENIER_DIRECT=off`.
+    /// All, unless `BRENIER_WINOGRAD=off`, `BRENIER_DIRECT=off` or `BRENIER_POINTWISE=off`.
     pub fn from_env() -> Kernels {
-        Kernels { winograd: switch("BRENIER_WINOGRAD"), direct: switch("BRENIER_DIRECT") }
+        Kernels {
+            winograd: switch("BRENIER_WINOGRAD"),
+            direct: switch("BRENIER_DIRECT"),
+            pointwise: switch("BRENIER_POINTWISE"),
+        }
     }
 }
 
@@ -77,55 +94,63 @@ fn switch(name: &str) -> bool {
     }
 }
 
-/// What [`rewrite`] did, with the memory it adds that tract's own accounting cannot see.
+/// What a rewrite did, with the memory it adds that tract's own accounting cannot see.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Rewritten {
     /// Convolutions Winograd took.
     pub winograd: usize,
-    /// Convolutions the direct kernel took.
+    /// 3×3 convolutions the direct kernel took.
     pub direct: usize,
+    /// 1×1 convolutions the pointwise kernel took.
+    pub pointwise: usize,
     /// Bytes the transformed filters hold beyond the weights they replace (16 against 9 values
     /// per channel pair).
     pub extra_weight_bytes: usize,
-    /// The scratch one thread keeps: the largest Winograd block's and the largest direct
-    /// convolution's (each kernel keeps its own, per thread, between calls).
+    /// The scratch one thread keeps: the largest of each kernel's (each keeps its own, per
+    /// thread, between calls).
     pub scratch_bytes: usize,
 }
 
 impl Rewritten {
-    /// Convolutions taken by either kernel.
+    /// Convolutions taken by any kernel.
     pub fn count(&self) -> usize {
-        self.winograd + self.direct
+        self.winograd + self.direct + self.pointwise
+    }
+
+    /// Both rewrites' counts and memory (they take disjoint convolutions and keep separate
+    /// scratch).
+    pub fn and(self, other: Rewritten) -> Rewritten {
+        Rewritten {
+            winograd: self.winograd + other.winograd,
+            direct: self.direct + other.direct,
+            pointwise: self.pointwise + other.pointwise,
+            extra_weight_bytes: self.extra_weight_bytes + other.extra_weight_bytes,
+            scratch_bytes: self.scratch_bytes + other.scratch_bytes,
+        }
     }
 }
 
-/// Replaces every eligible `Conv` of a decluttered f32 model by the kernels `use_kernels` allows.
+/// Replaces every eligible 3×3 `Conv` of a decluttered f32 model by the kernels `use_kernels`
+/// allows.
 pub fn rewrite(model: &mut TypedModel, use_kernels: Kernels) -> TractResult<Rewritten> {
     let mut done = Rewritten::default();
     let (mut winograd_scratch, mut direct_scratch) = (0, 0);
     for id in model.eval_order()? {
         let node = model.node(id);
-        let Some(taken) = eligible(model, node, use_kernels)? else { continue };
-        // Conv's inputs are (images, weights, bias); the weights are in the filter now.
-        let inputs = |constant_bias: bool| {
-            if constant_bias {
-                vec![node.inputs[0]]
-            } else {
-                vec![node.inputs[0], node.inputs[2]]
-            }
-        };
+        let Some(plain) = plain_conv(model, node, 3)? else { continue };
+        let Some(taken) = take_3x3(plain, use_kernels) else { continue };
         let patch = match taken {
             Taken::Winograd(op) => {
                 done.winograd += 1;
                 let geo = op.filter.geo;
                 done.extra_weight_bytes += 7 * geo.k * geo.c * std::mem::size_of::<f32>();
                 winograd_scratch = geo.block_scratch_bytes().max(winograd_scratch);
-                TypedModelPatch::replace_single_op(model, node, &inputs(op.bias.is_some()), op)?
+                replace(model, node, op)?
             }
             Taken::Direct(op) => {
                 done.direct += 1;
                 direct_scratch = op.filter.scratch_bytes().max(direct_scratch);
-                TypedModelPatch::replace_single_op(model, node, &inputs(op.bias.is_some()), op)?
+                replace(model, node, op)?
             }
         };
         patch.apply(model)?;
@@ -138,21 +163,65 @@ pub fn rewrite(model: &mut TypedModel, use_kernels: Kernels) -> TractResult<Rewr
     Ok(done)
 }
 
-/// Which of brenier's kernels takes a convolution.
+/// Replaces every eligible 1×1 `Conv` of a typed f32 model, before it is decluttered, by the
+/// pointwise kernel (when `use_kernels` allows it and the CPU runs it).
+pub fn rewrite_pointwise(model: &mut TypedModel, use_kernels: Kernels) -> TractResult<Rewritten> {
+    let mut done = Rewritten::default();
+    if !use_kernels.pointwise {
+        return Ok(done);
+    }
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let Some(plain) = plain_conv(model, node, 1)? else { continue };
+        let geo = plain.geo;
+        if geo.pad_top != 0 || geo.pad_left != 0 || geo.out_h != geo.h || geo.out_w != geo.w {
+            continue;
+        }
+        let Some(filter) = PointwiseFilter::new(geo, &plain.weights) else { return Ok(done) };
+        done.pointwise += 1;
+        done.scratch_bytes = filter.scratch_bytes().max(done.scratch_bytes);
+        let patch = replace(model, node, PointwiseConv { filter: Arc::new(filter), bias: plain.bias })?;
+        patch.apply(model)?;
+    }
+    if done.count() > 0 {
+        model.compact()?;
+    }
+    Ok(done)
+}
+
+/// The patch putting `op` in `node`'s place. Conv's inputs are (images, weights, bias); the
+/// weights are in the op now, and so is the bias when it is a constant.
+fn replace<K: Kernel>(model: &TypedModel, node: &TypedNode, op: ConvOp<K>) -> TractResult<TypedModelPatch> {
+    let inputs = if op.bias.is_some() { vec![node.inputs[0]] } else { vec![node.inputs[0], node.inputs[2]] };
+    TypedModelPatch::replace_single_op(model, node, &inputs, op)
+}
+
+/// Which of brenier's 3×3 kernels takes a convolution.
 enum Taken {
     Winograd(WinogradConv),
     Direct(DirectConv),
 }
 
-/// The operator for `node` if it is a convolution this kernel takes.
-fn eligible(model: &TypedModel, node: &TypedNode, use_kernels: Kernels) -> TractResult<Option<Taken>> {
+/// A convolution any of brenier's kernels could take, read off the graph.
+struct PlainConv {
+    geo: Geometry,
+    /// OIHW.
+    weights: Vec<f32>,
+    /// One per output channel when constant; `None` when it is the node's third input.
+    bias: Option<Arc<Tensor>>,
+}
+
+/// `node`'s convolution if it is an f32 NCHW one with a `size`×`size` kernel, stride and
+/// dilation 1, one group, constant weights, at least [`MIN_CHANNELS`] channels in and out, and
+/// a constant or per-channel bias.
+fn plain_conv(model: &TypedModel, node: &TypedNode, size: usize) -> TractResult<Option<PlainConv>> {
     let Some(conv) = node.op_as::<Conv>() else { return Ok(None) };
     let spec = &conv.pool_spec;
     let plain = conv.q_params.is_none()
         && conv.group == 1
         && conv.kernel_fmt == KernelFormat::OIHW
         && spec.data_format == DataFormat::NCHW
-        && spec.kernel_shape[..] == [3, 3]
+        && spec.kernel_shape[..] == [size, size]
         && spec.strides().iter().all(|&s| s == 1)
         && spec.dilations().iter().all(|&d| d == 1)
         && spec.input_channels >= MIN_CHANNELS
@@ -169,7 +238,7 @@ fn eligible(model: &TypedModel, node: &TypedNode, use_kernels: Kernels) -> Tract
     }
     let Some(w) = &weights.konst else { return Ok(None) };
     let (c, k, h, wd) = (spec.input_channels, spec.output_channels, dims[2], dims[3]);
-    if w.datum_type() != f32::datum_type() || w.shape() != [k, c, 3, 3] || bias.datum_type != f32::datum_type() {
+    if w.datum_type() != f32::datum_type() || w.shape() != [k, c, size, size] || bias.datum_type != f32::datum_type() {
         return Ok(None);
     }
     // A constant bias is broadcast to one value per channel here; a computed one must already
@@ -180,7 +249,7 @@ fn eligible(model: &TypedModel, node: &TypedNode, use_kernels: Kernels) -> Tract
         None if bias.shape.as_concrete().is_some_and(|s| s.iter().product::<usize>() == k) => None,
         _ => return Ok(None),
     };
-    // Every padding spec comes down to zeros before and an output size; the kernel reads zeros
+    // Every padding spec comes down to zeros before and an output size; the kernels read zeros
     // past the input's end, which is the padding after.
     let padding = spec.computed_padding(&dims[2..]);
     let geo = Geometry {
@@ -193,22 +262,26 @@ fn eligible(model: &TypedModel, node: &TypedNode, use_kernels: Kernels) -> Tract
         out_h: padding[0].convoluted,
         out_w: padding[1].convoluted,
     };
-    // Both kernels assert it; a graph that breaks it keeps tract's convolution, not a panic.
+    // The 3×3 kernels assert it; a graph that breaks it keeps tract's convolution, not a panic.
     if !geo.padding_after_is_whole() {
         return Ok(None);
     }
-    let weights = w.try_as_plain_ram()?;
-    let weights = weights.as_slice::<f32>()?;
+    let weights = w.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
+    Ok(Some(PlainConv { geo, weights, bias }))
+}
+
+/// The 3×3 kernel for `conv`, by its map size, if `use_kernels` allows it and the CPU runs it.
+fn take_3x3(conv: PlainConv, use_kernels: Kernels) -> Option<Taken> {
+    let PlainConv { geo, weights, bias } = conv;
     if geo.tiles() >= MIN_TILES {
-        if !use_kernels.winograd {
-            return Ok(None);
-        }
-        return Ok(Some(Taken::Winograd(WinogradConv { filter: Arc::new(Filter::new(geo, weights)), bias })));
+        return use_kernels
+            .winograd
+            .then(|| Taken::Winograd(WinogradConv { filter: Arc::new(Filter::new(geo, &weights)), bias }));
     }
     if !use_kernels.direct {
-        return Ok(None);
+        return None;
     }
-    Ok(DirectFilter::new(geo, weights).map(|f| Taken::Direct(DirectConv { filter: Arc::new(f), bias })))
+    DirectFilter::new(geo, &weights).map(|f| Taken::Direct(DirectConv { filter: Arc::new(f), bias }))
 }
 
 #[cfg(test)]
@@ -270,7 +343,7 @@ mod tests {
         }
     }
 
-    const BOTH: Kernels = Kernels { winograd: true, direct: true };
+    const BOTH: Kernels = Kernels { winograd: true, direct: true, pointwise: true };
 
     /// Rewrites `case`'s model, checks that `op` took its convolution, and compares the result
     /// with tract's.
@@ -278,7 +351,7 @@ mod tests {
         let mut model = case.model();
         let want = case.run(model.clone());
         assert_eq!(rewrite(&mut model, BOTH).unwrap().count(), 1);
-        assert!(model.nodes().iter().any(|n| n.op_is::<Conv3x3<K>>()), "{}", K::NAME);
+        assert!(model.nodes().iter().any(|n| n.op_is::<ConvOp<K>>()), "{}", K::NAME);
         assert!(!model.nodes().iter().any(|n| n.op_is::<Conv>()));
         let got = case.run(model);
         assert_eq!(got.len(), want.len());
@@ -325,10 +398,10 @@ mod tests {
         let mut model = Case::same(16, 16, 8).model();
         let expected = usize::from(DirectFilter::available());
         assert_eq!(rewrite(&mut model.clone(), BOTH).unwrap().direct, expected, "an 8×8 map");
-        let direct_off = Kernels { winograd: true, direct: false };
+        let direct_off = Kernels { winograd: true, direct: false, pointwise: true };
         assert_eq!(rewrite(&mut model, direct_off).unwrap().count(), 0, "an 8×8 map, direct off");
         // Large maps without Winograd.
-        let winograd_off = Kernels { winograd: false, direct: true };
+        let winograd_off = Kernels { winograd: false, direct: true, pointwise: true };
         assert_eq!(rewrite(&mut plain().model(), winograd_off).unwrap().count(), 0, "Winograd off");
         // f16 networks keep tract's f16 convolutions.
         let case = plain();
@@ -337,5 +410,90 @@ mod tests {
         use tract_onnx::tract_core::transform::ModelTransform;
         FloatPrecisionTranslator::new(f32::datum_type(), half::f16::datum_type()).transform(&mut model).unwrap();
         assert_eq!(rewrite(&mut model, BOTH).unwrap().count(), 0, "f16");
+    }
+
+    /// The largest difference between two outputs, against the first's largest value.
+    fn relative_error(want: &[f32], got: &[f32]) -> f32 {
+        assert_eq!(got.len(), want.len());
+        assert!(got.iter().all(|v| v.is_finite()));
+        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+        got.iter().zip(want).map(|(g, w)| (g - w).abs()).fold(0f32, f32::max) / scale
+    }
+
+    #[test]
+    fn takes_a_1x1_before_declutter_and_matches_tracts_conv() {
+        if !DirectFilter::available() {
+            return; // neither AVX2 nor AVX-512: tract keeps it (checked below)
+        }
+        // 14×14 = 196 positions: a tail past the last whole vector on both sets.
+        let case = Case { kernel: 1, pad: (0, 0), ..Case::same(24, 20, 14) };
+        let mut model = case.model();
+        let want = case.run(model.clone());
+        let done = rewrite_pointwise(&mut model, BOTH).unwrap();
+        assert_eq!((done.pointwise, done.count()), (1, 1));
+        assert!(done.scratch_bytes > 0);
+        let model = model.into_decluttered().unwrap();
+        assert!(model.nodes().iter().any(|n| n.op_is::<PointwiseConv>()));
+        assert!(!model.nodes().iter().any(|n| n.op_is::<Conv>()));
+        let err = relative_error(&want, &case.run(model));
+        assert!(err <= 1e-5, "relative error {err:e}");
+    }
+
+    #[test]
+    fn a_1x1_fed_by_a_skip_concatenation_stays_one_operator() {
+        if !DirectFilter::available() {
+            return;
+        }
+        // A UNet's up block: [h, skip] concatenated on channels, then the 1×1 skip projection.
+        // Decluttered, tract splits it into a product per concatenated input.
+        let (c1, c2, k, size) = (16, 8, 12, 9);
+        let mut model = TypedModel::default();
+        let a = model.add_source("a", f32::fact([1, c1, size, size])).unwrap();
+        let b = model.add_source("b", f32::fact([1, c2, size, size])).unwrap();
+        let cat = model.wire_node("cat", tract_onnx::tract_core::ops::array::TypedConcat::new(1), &[a, b]).unwrap();
+        let case = Case { kernel: 1, pad: (0, 0), ..Case::same(c1 + c2, k, size) };
+        let conv = case.model();
+        let conv_node = conv.nodes().iter().find(|n| n.op_is::<Conv>()).unwrap();
+        let w = model.add_const("w", conv.node_input_facts(conv_node.id).unwrap()[1].konst.clone().unwrap()).unwrap();
+        let bias = model.add_const("b", tensor1(&NoiseStream::new(3, 1).normal(k))).unwrap();
+        let y = model.wire_node("conv", conv_node.op.clone(), &[cat[0], w, bias]).unwrap();
+        model.select_output_outlets(&y).unwrap();
+        let inputs = || {
+            let x =
+                |seed, c| Tensor::from_shape(&[1, c, size, size], &NoiseStream::new(seed, 0).normal(c * size * size));
+            tvec![x(5, c1).unwrap().into(), x(6, c2).unwrap().into()]
+        };
+        let run = |m: TypedModel| -> Vec<f32> {
+            let out = m.into_runnable().unwrap().run(inputs()).unwrap();
+            out[0].to_plain_array_view::<f32>().unwrap().iter().copied().collect()
+        };
+        let want = run(model.clone().into_decluttered().unwrap());
+        assert_eq!(rewrite_pointwise(&mut model, BOTH).unwrap().pointwise, 1);
+        let model = model.into_decluttered().unwrap();
+        let ours = model.nodes().iter().filter(|n| n.op_is::<PointwiseConv>()).count();
+        assert_eq!(ours, 1, "one operator over the concatenation");
+        let err = relative_error(&want, &run(model));
+        assert!(err <= 1e-5, "relative error {err:e}");
+    }
+
+    #[test]
+    fn leaves_the_1x1_convolutions_the_kernel_does_not_serve_to_tract() {
+        let plain = || Case { kernel: 1, pad: (0, 0), ..Case::same(16, 16, 8) };
+        for (what, case) in [
+            ("stride 2", Case { stride: 2, ..plain() }),
+            ("padding 1", Case { pad: (1, 1), ..plain() }),
+            ("two groups", Case { group: 2, ..plain() }),
+            ("a 3×3 kernel", Case::same(16, 16, 8)),
+            ("3 input channels", Case { c: 3, ..plain() }),
+            ("3 output channels", Case { k: 3, ..plain() }),
+        ] {
+            assert_eq!(rewrite_pointwise(&mut case.model(), BOTH).unwrap().count(), 0, "{what}");
+        }
+        let expected = usize::from(DirectFilter::available());
+        assert_eq!(rewrite_pointwise(&mut plain().model(), BOTH).unwrap().pointwise, expected, "plain");
+        let off = Kernels { pointwise: false, ..BOTH };
+        assert_eq!(rewrite_pointwise(&mut plain().model(), off).unwrap().count(), 0, "pointwise off");
+        // The 3×3 rewrite, after declutter, leaves them alone too.
+        assert_eq!(rewrite(&mut plain().model(), BOTH).unwrap().count(), 0, "rewrite");
     }
 }

@@ -1,5 +1,5 @@
-//! brenier's 3×3 convolutions as a tract operator: it takes the place of a `Conv` node in the typed
-//! graph, holding the transformed filters, so the rest of the network stays tract's.
+//! brenier's convolutions as a tract operator: it takes the place of a `Conv` node in the typed
+//! graph, holding the filters laid out for its kernel, so the rest of the network stays tract's.
 
 use std::sync::Arc;
 
@@ -8,9 +8,10 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 
 use super::direct::DirectFilter;
+use super::pointwise::PointwiseFilter;
 use super::winograd::{Filter, Geometry};
 
-/// A 3×3 convolution kernel with its weights prepared at load.
+/// A convolution kernel with its weights prepared at load.
 pub trait Kernel: std::fmt::Debug + Clone + PartialEq + Eq + Send + Sync + 'static {
     const NAME: &'static str;
     fn geo(&self) -> Geometry;
@@ -46,21 +47,36 @@ impl Kernel for DirectFilter {
     }
 }
 
+impl Kernel for PointwiseFilter {
+    const NAME: &'static str = "PointwiseConv";
+    fn geo(&self) -> Geometry {
+        self.geo
+    }
+    fn run(&self, x: &[f32], n: usize, bias: &[f32], y: &mut [f32], pool: Option<&rayon::ThreadPool>) {
+        PointwiseFilter::run(self, x, n, bias, y, pool)
+    }
+    fn fma(&self) -> usize {
+        self.fma_per_image()
+    }
+}
+
 /// Inputs: the images, then the bias when it is not a constant (tract folds a following
 /// per-channel add, such as a UNet's time embedding, into the convolution's bias).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Conv3x3<K: Kernel> {
+pub struct ConvOp<K: Kernel> {
     pub filter: Arc<K>,
     /// The bias, one per output channel, when it is a constant.
     pub bias: Option<Arc<Tensor>>,
 }
 
 /// Winograd F(2×2, 3×3) (`winograd.rs`), for maps of [`super::MIN_TILES`] tiles and up.
-pub type WinogradConv = Conv3x3<Filter>;
+pub type WinogradConv = ConvOp<Filter>;
 /// The direct kernel (`direct.rs`), for smaller maps.
-pub type DirectConv = Conv3x3<DirectFilter>;
+pub type DirectConv = ConvOp<DirectFilter>;
+/// The 1×1 kernel (`pointwise.rs`).
+pub type PointwiseConv = ConvOp<PointwiseFilter>;
 
-impl<K: Kernel> Op for Conv3x3<K> {
+impl<K: Kernel> Op for ConvOp<K> {
     fn name(&self) -> StaticName {
         K::NAME.into()
     }
@@ -79,7 +95,7 @@ impl<K: Kernel> Op for Conv3x3<K> {
     op_as_typed_op!();
 }
 
-impl<K: Kernel> EvalOp for Conv3x3<K> {
+impl<K: Kernel> EvalOp for ConvOp<K> {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
@@ -121,7 +137,7 @@ impl<K: Kernel> EvalOp for Conv3x3<K> {
     }
 }
 
-impl<K: Kernel> TypedOp for Conv3x3<K> {
+impl<K: Kernel> TypedOp for ConvOp<K> {
     as_op!();
 
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {

@@ -5,10 +5,8 @@
 //! `out_w + 2`. Read as one flat line, output position `p = y·(out_w + 2) + x` is then
 //! `Σ_c Σ_tap w[k][c][tap] · plane_c[p + dy·(out_w + 2) + dx]`: every tap of a whole run of
 //! outputs is one contiguous load, across row ends (the two columns past `out_w` in each row are
-//! computed and dropped). A register tile holds `R` vectors of positions for 4 output channels;
-//! each (channel, tap) step loads `R` vectors, broadcasts 4 weights, and does `4R` fused
-//! multiply-adds. Weights are laid out once at load as `[K/4][C][9][4]`, so the broadcasts walk
-//! memory in order.
+//! computed and dropped). The register-tiled loop over those runs is `tile.rs`'s, shared with
+//! the 1×1 kernel; the weights are laid out once at load as `[K/4][C][9][4]`.
 //!
 //! Built for AVX-512 and for AVX2 + FMA with explicit intrinsics; a CPU with neither keeps
 //! tract's convolution (`DirectFilter::new` returns `None`).
@@ -20,10 +18,8 @@
 use rayon::prelude::*;
 
 use super::isa::Isa;
+use super::tile::{self, Run, KB};
 use super::winograd::{Geometry, SharedOut};
-
-/// Output channels per register tile.
-const KB: usize = 4;
 
 /// The weights of one 3×3 convolution, laid out for the direct kernel.
 #[derive(Clone, Debug)]
@@ -136,6 +132,7 @@ impl DirectFilter {
         let blocks = g.k.div_ceil(KB);
         s.resize(g.c * l.plane + KB * l.positions, 0.0);
         let (planes, lines) = s.split_at_mut(g.c * l.plane);
+        let taps: [usize; 9] = std::array::from_fn(|t| t / 3 * l.wp + t % 3);
         let mut padded = usize::MAX;
         for piece in start..end {
             let (img, kb) = (piece / blocks, piece % blocks);
@@ -144,15 +141,21 @@ impl DirectFilter {
                 padded = img;
             }
             let w = &self.w[kb * g.c * 9 * KB..][..g.c * 9 * KB];
-            match self.isa {
-                // Safety: `Isa::runnable` found the instructions on this CPU; `Layout::plane`
-                // keeps every load inside its plane and every store inside `lines`.
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => unsafe { avx512::block(planes, w, lines, g.c, l.plane, l.wp, l.positions) },
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 => unsafe { avx2::block(planes, w, lines, g.c, l.plane, l.wp, l.positions) },
-                Isa::Baseline => unreachable!("DirectFilter::with_isa refuses an instruction set without FMA"),
-            }
+            let run = Run {
+                x: planes.as_ptr(),
+                plane: l.plane,
+                channels: g.c,
+                taps: &taps,
+                w: w.as_ptr(),
+                init: [0.0; KB],
+                out: lines.as_mut_ptr(),
+                out_stride: l.positions,
+                vectors: l.positions / self.lanes,
+            };
+            // Safety: `with_isa` took a set this CPU runs, not the baseline; `Layout::plane`
+            // keeps every tap of the last vector inside its plane, and `lines` holds 4 lines
+            // of `positions`.
+            unsafe { tile::run(self.isa, &run) };
             for kk in 0..KB.min(g.k - kb * KB) {
                 let ch = kb * KB + kk;
                 let line = &lines[kk * l.positions..][..l.positions];
@@ -186,120 +189,10 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// One build of the register-tiled loop per instruction set: the same code over that set's
-/// vector type and intrinsics. `$rmax` vectors per tile fill the register file: on AVX-512,
-/// 4·6 accumulators + 6 loaded vectors + 1 broadcast = 31 of 32 registers; on AVX2,
-/// 4·3 + 3 + 1 = 16 of 16.
-macro_rules! isa_block {
-    ($name:ident, $feature:literal, $lanes:expr, $rmax:expr, $v:ty, $zero:ident, $load:ident, $splat:ident, $fma:ident, $store:ident) => {
-        #[cfg(target_arch = "x86_64")]
-        mod $name {
-            use std::arch::x86_64::*;
-
-            use super::KB;
-
-            const LANES: usize = $lanes;
-
-            /// All output positions of 4 channels (`w`: `[C][9][4]`) into `lines` (`[4][positions]`).
-            #[target_feature(enable = $feature)]
-            pub unsafe fn block(
-                planes: &[f32],
-                w: &[f32],
-                lines: &mut [f32],
-                c: usize,
-                plane: usize,
-                wp: usize,
-                positions: usize,
-            ) {
-                let taps: [usize; 9] = std::array::from_fn(|t| t / 3 * wp + t % 3);
-                let vectors = positions / LANES;
-                let mut v = 0;
-                while v < vectors {
-                    // Never more than $rmax: the arms past it are compiled, never taken (AVX2).
-                    let r = (vectors - v).min($rmax);
-                    let p0 = v * LANES;
-                    // Safety: the caller's layout bounds every access (see `run_range`).
-                    unsafe {
-                        match r {
-                            1 => tile::<1>(planes, w, lines, c, plane, positions, &taps, p0),
-                            2 => tile::<2>(planes, w, lines, c, plane, positions, &taps, p0),
-                            3 => tile::<3>(planes, w, lines, c, plane, positions, &taps, p0),
-                            4 => tile::<4>(planes, w, lines, c, plane, positions, &taps, p0),
-                            5 => tile::<5>(planes, w, lines, c, plane, positions, &taps, p0),
-                            _ => tile::<6>(planes, w, lines, c, plane, positions, &taps, p0),
-                        }
-                    }
-                    v += r;
-                }
-            }
-
-            #[target_feature(enable = $feature)]
-            #[allow(clippy::too_many_arguments)]
-            unsafe fn tile<const R: usize>(
-                planes: &[f32],
-                w: &[f32],
-                lines: &mut [f32],
-                c: usize,
-                plane: usize,
-                positions: usize,
-                taps: &[usize; 9],
-                p0: usize,
-            ) {
-                debug_assert!(planes.len() >= c * plane && w.len() >= c * 9 * KB && lines.len() >= KB * positions);
-                let mut acc: [[$v; R]; KB] = [[$zero(); R]; KB];
-                let (x, w) = (planes.as_ptr(), w.as_ptr());
-                for ci in 0..c {
-                    for (t, &tap) in taps.iter().enumerate() {
-                        // Safety: the last vector's furthest tap ends inside the plane (`Layout`).
-                        let src = unsafe { x.add(ci * plane + p0 + tap) };
-                        let xs: [$v; R] = std::array::from_fn(|r| unsafe { $load(src.add(r * LANES)) });
-                        for (kk, acc) in acc.iter_mut().enumerate() {
-                            let wv = $splat(unsafe { *w.add((ci * 9 + t) * KB + kk) });
-                            for r in 0..R {
-                                acc[r] = $fma(wv, xs[r], acc[r]);
-                            }
-                        }
-                    }
-                }
-                for (kk, acc) in acc.iter().enumerate() {
-                    for (r, &a) in acc.iter().enumerate() {
-                        unsafe { $store(lines.as_mut_ptr().add(kk * positions + p0 + r * LANES), a) };
-                    }
-                }
-            }
-        }
-    };
-}
-
-isa_block!(
-    avx512,
-    "avx512f",
-    16,
-    6,
-    __m512,
-    _mm512_setzero_ps,
-    _mm512_loadu_ps,
-    _mm512_set1_ps,
-    _mm512_fmadd_ps,
-    _mm512_storeu_ps
-);
-isa_block!(
-    avx2,
-    "avx2,fma",
-    8,
-    3,
-    __m256,
-    _mm256_setzero_ps,
-    _mm256_loadu_ps,
-    _mm256_set1_ps,
-    _mm256_fmadd_ps,
-    _mm256_storeu_ps
-);
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::conv3x3::winograd::tests::{direct_sum, same};
+    use crate::backend::conv::winograd::tests::{direct_sum, same};
     use crate::rng::NoiseStream;
 
     /// Every set this CPU runs the kernel in.
