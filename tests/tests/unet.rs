@@ -59,9 +59,9 @@ fn check(name: &str, ts: &[i64], t_dtype: TimeDtype, batch: Option<usize>) {
     // differently from tract, so equal bits would mean the rewrite never ran.
     let differs = |a: &[f32], b: &[f32]| a.iter().zip(b).any(|(a, b)| a.to_bits() != b.to_bits());
     assert!(differs(&winograd_only, &tract_only), "{name}: Winograd path not taken");
-    // Its 8×8 ones (after the strided convolution) are the direct kernel's where the CPU has
-    // AVX2 and FMA (or AVX-512). That kernel sums in tract's order (channel, then tap, fused
-    // multiply-adds), and gave tract's bits here, so the sign it ran is the network's memory
+    // Its 8×8 ones, the strided one and the thin first and last (3 image channels) are the
+    // direct kernel's where the CPU has AVX2 and FMA (or AVX-512). That kernel sums in tract's
+    // order (channel, then tap, fused multiply-adds), and gave tract's bits here, so the sign it ran is the network's memory
     // estimate: without it the two plans are the same graph and estimate the same bytes; with it
     // the estimate gains the kernel's planes and loses whatever tensors tract's convolutions
     // had, which would have to cancel exactly for the check to miss it.

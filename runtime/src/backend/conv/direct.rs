@@ -8,6 +8,15 @@
 //! computed and dropped). The register-tiled loop over those runs is `tile.rs`'s, shared with
 //! the 1×1 kernel; the weights are laid out once at load as `[K/4][C][9][4]`.
 //!
+//! Stride 2 (a UNet's downsampling convolution) reads every second input, which no vector load
+//! does; so each channel's padded map is split into its four phases (even and odd rows ×
+//! even and odd columns), each `out_w + 1` wide. Tap `(dy, dx)` of output `(y, x)` is then
+//! phase `(dy mod 2, dx mod 2)` at `(y + dy/2, x + dx/2)`: again one offset into a flat line
+//! per tap, and the same loop.
+//!
+//! It also takes the thin convolutions Winograd is not built for (a UNet's first and last, with
+//! 1–3 image channels), at any map size.
+//!
 //! Built for AVX-512 and for AVX2 + FMA with explicit intrinsics; a CPU with neither keeps
 //! tract's convolution (`DirectFilter::new` returns `None`).
 
@@ -25,6 +34,8 @@ use super::winograd::{Geometry, SharedOut};
 #[derive(Clone, Debug)]
 pub struct DirectFilter {
     pub geo: Geometry,
+    /// 1 or 2, the same both ways.
+    pub stride: usize,
     /// `[⌈K/4⌉][C][9][4]`, the channels past K zero.
     w: Vec<f32>,
     /// AVX2 or AVX-512: `new` refuses the baseline.
@@ -35,7 +46,9 @@ pub struct DirectFilter {
 
 impl PartialEq for DirectFilter {
     fn eq(&self, other: &DirectFilter) -> bool {
-        self.geo == other.geo && self.w.iter().map(|x| x.to_bits()).eq(other.w.iter().map(|x| x.to_bits()))
+        self.geo == other.geo
+            && self.stride == other.stride
+            && self.w.iter().map(|x| x.to_bits()).eq(other.w.iter().map(|x| x.to_bits()))
     }
 }
 
@@ -44,12 +57,17 @@ impl Eq for DirectFilter {}
 /// Where one image's padded planes lie and how far a run of outputs reaches.
 #[derive(Clone, Copy)]
 struct Layout {
-    /// Padded width, `out_w + 2`.
+    /// Padded width: `out_w + 2` (stride 1), each phase's `out_w + 1` (stride 2).
     wp: usize,
     /// Flat output positions, `out_h · wp`, rounded up to whole vectors.
     positions: usize,
-    /// Floats per padded plane: every tap of the last vector stays inside it.
+    /// Floats per phase (stride 2; the plane itself at stride 1).
+    phase: usize,
+    /// Floats per channel's plane (its four phases at stride 2): every tap of the last vector
+    /// stays inside it.
     plane: usize,
+    /// Tap `dy·3 + dx`'s offset past the output position.
+    taps: [usize; 9],
 }
 
 impl DirectFilter {
@@ -58,17 +76,20 @@ impl DirectFilter {
         Isa::native().fma_lanes().is_some()
     }
 
-    /// `weights` in OIHW order (`[k][c][3][3]`); `None` on a CPU without AVX2 and FMA.
-    pub fn new(geo: Geometry, weights: &[f32]) -> Option<DirectFilter> {
-        DirectFilter::with_isa(geo, weights, Isa::native())
+    /// `weights` in OIHW order (`[k][c][3][3]`), `stride` 1 or 2; `None` on a CPU without AVX2
+    /// and FMA.
+    pub fn new(geo: Geometry, stride: usize, weights: &[f32]) -> Option<DirectFilter> {
+        DirectFilter::with_isa(geo, stride, weights, Isa::native())
     }
 
     /// `None` for an instruction set without FMA (the baseline).
-    fn with_isa(geo: Geometry, weights: &[f32], isa: Isa) -> Option<DirectFilter> {
+    fn with_isa(geo: Geometry, stride: usize, weights: &[f32], isa: Isa) -> Option<DirectFilter> {
         let lanes = isa.fma_lanes()?;
         let (k, c) = (geo.k, geo.c);
         assert_eq!(weights.len(), k * c * 9, "OIHW 3×3 weights");
-        assert!(geo.padding_after_is_whole(), "no negative padding after the input: {geo:?}");
+        assert!(stride == 1 || stride == 2, "stride {stride}");
+        // Stride 2 copies only the inputs some output reads; stride 1 copies them all.
+        assert!(stride == 2 || geo.padding_after_is_whole(), "no negative padding after the input: {geo:?}");
         let blocks = k.div_ceil(KB);
         let mut w = vec![0f32; blocks * c * 9 * KB];
         for kk in 0..k {
@@ -78,15 +99,29 @@ impl DirectFilter {
                 }
             }
         }
-        Some(DirectFilter { geo, w, isa, lanes })
+        Some(DirectFilter { geo, stride, w, isa, lanes })
     }
 
     fn layout(&self) -> Layout {
         let g = self.geo;
-        let wp = g.out_w + 2;
         let lanes = self.lanes;
+        if self.stride == 1 {
+            let wp = g.out_w + 2;
+            let positions = (g.out_h * wp).div_ceil(lanes) * lanes;
+            let plane = ((g.out_h + 2) * wp).max(positions + 2 * wp + 2);
+            let taps = std::array::from_fn(|t| t / 3 * wp + t % 3);
+            return Layout { wp, positions, phase: plane, plane, taps };
+        }
+        // Outputs read phase rows 0..=out_h and columns 0..=out_w; a phase holds its rows and
+        // the furthest tap of the last vector.
+        let wp = g.out_w + 1;
         let positions = (g.out_h * wp).div_ceil(lanes) * lanes;
-        Layout { wp, positions, plane: ((g.out_h + 2) * wp).max(positions + 2 * wp + 2) }
+        let phase = ((g.out_h + 1) * wp).max(positions + wp + 1);
+        let taps = std::array::from_fn(|t| {
+            let (dy, dx) = (t / 3, t % 3);
+            (dy % 2 * 2 + dx % 2) * phase + dy / 2 * wp + dx / 2
+        });
+        Layout { wp, positions, phase, plane: 4 * phase, taps }
     }
 
     /// Multiply-adds per image, the dropped columns, the positions that round the last vector
@@ -132,7 +167,6 @@ impl DirectFilter {
         let blocks = g.k.div_ceil(KB);
         s.resize(g.c * l.plane + KB * l.positions, 0.0);
         let (planes, lines) = s.split_at_mut(g.c * l.plane);
-        let taps: [usize; 9] = std::array::from_fn(|t| t / 3 * l.wp + t % 3);
         let mut padded = usize::MAX;
         for piece in start..end {
             let (img, kb) = (piece / blocks, piece % blocks);
@@ -145,15 +179,15 @@ impl DirectFilter {
                 x: planes.as_ptr(),
                 plane: l.plane,
                 channels: g.c,
-                taps: &taps,
+                taps: &l.taps,
                 w: w.as_ptr(),
                 init: [0.0; KB],
                 out: lines.as_mut_ptr(),
                 out_stride: l.positions,
                 vectors: l.positions / self.lanes,
             };
-            // Safety: `with_isa` took a set this CPU runs, not the baseline; `Layout::plane`
-            // keeps every tap of the last vector inside its plane, and `lines` holds 4 lines
+            // Safety: `with_isa` took a set this CPU runs, not the baseline; `layout` keeps
+            // every tap of the last vector inside its channel's plane, and `lines` holds 4 lines
             // of `positions`.
             unsafe { tile::run(self.isa, &run) };
             for kk in 0..KB.min(g.k - kb * KB) {
@@ -172,13 +206,31 @@ impl DirectFilter {
         }
     }
 
-    /// Copies one image's channels into zero-padded planes `wp` wide.
+    /// Copies one image's channels into zero-padded planes `wp` wide, split into phases at
+    /// stride 2.
     fn pad(&self, image: &[f32], planes: &mut [f32], l: Layout) {
         let g = self.geo;
         planes.fill(0.0);
         for (plane, map) in planes.chunks_exact_mut(l.plane).zip(image.chunks_exact(g.h * g.w)) {
             for (iy, row) in map.chunks_exact(g.w).enumerate() {
-                plane[(iy + g.pad_top) * l.wp + g.pad_left..][..g.w].copy_from_slice(row);
+                let y = iy + g.pad_top;
+                if self.stride == 1 {
+                    plane[y * l.wp + g.pad_left..][..g.w].copy_from_slice(row);
+                    continue;
+                }
+                if y / 2 > g.out_h {
+                    break; // read by no output
+                }
+                // Padded column x goes to phase (y mod 2, x mod 2), column x / 2.
+                for (b, phase) in plane[y % 2 * 2 * l.phase..].chunks_exact_mut(l.phase).take(2).enumerate() {
+                    let line = &mut phase[y / 2 * l.wp..][..l.wp];
+                    // The first input column landing in this phase, and where.
+                    let ix0 = (b + 2 - g.pad_left % 2) % 2;
+                    let j0 = (ix0 + g.pad_left) / 2;
+                    for (dst, &v) in line[j0.min(l.wp)..].iter_mut().zip(row.iter().skip(ix0).step_by(2)) {
+                        *dst = v;
+                    }
+                }
             }
         }
     }
@@ -201,20 +253,56 @@ mod tests {
     }
 
     fn check(geo: Geometry, n: usize, pool: Option<&rayon::ThreadPool>) {
+        check_strided(geo, 1, n, pool)
+    }
+
+    fn check_strided(geo: Geometry, stride: usize, n: usize, pool: Option<&rayon::ThreadPool>) {
         let seed = geo.c as u64 * 17 + geo.w as u64;
         let x = NoiseStream::new(seed, 0).normal(n * geo.c * geo.h * geo.w);
         let w = NoiseStream::new(seed, 1).normal(geo.k * geo.c * 9);
         let bias = NoiseStream::new(seed, 2).normal(geo.k);
-        let want = direct_sum(&geo, &x, n, &w, &bias);
+        let want = direct_sum(&geo, stride, &x, n, &w, &bias);
         let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
         for isa in runnable() {
             let mut got = vec![f32::NAN; want.len()];
-            DirectFilter::with_isa(geo, &w, isa).unwrap().run(&x, n, &bias, &mut got, pool);
-            assert!(got.iter().all(|v| v.is_finite()), "{geo:?} n={n} {isa:?}: non-finite output");
+            DirectFilter::with_isa(geo, stride, &w, isa).unwrap().run(&x, n, &bias, &mut got, pool);
+            assert!(got.iter().all(|v| v.is_finite()), "{geo:?} /{stride} n={n} {isa:?}: non-finite output");
             let worst = got.iter().zip(&want).map(|(g, w)| (*g as f64 - w).abs()).fold(0f64, f64::max);
             // f32 sums of C·9 products in a different order from the f64 reference.
-            assert!(worst <= 1e-5 * scale, "{geo:?} n={n} {isa:?}: max error {worst:e} against scale {scale}");
+            assert!(worst <= 1e-5 * scale, "{geo:?} /{stride} n={n} {isa:?}: max error {worst:e} against {scale}");
         }
+    }
+
+    /// A stride-2 geometry as tract computes it for `pad` before and after.
+    fn strided(c: usize, k: usize, h: usize, w: usize, pad: (usize, usize)) -> Geometry {
+        let out = |n: usize| (n + pad.0 + pad.1 - 3) / 2 + 1;
+        Geometry { c, k, h, w, pad_top: pad.0, pad_left: pad.0, out_h: out(h), out_w: out(w) }
+    }
+
+    #[test]
+    fn matches_the_direct_sum_at_stride_2() {
+        // A UNet's downsampling (28→14, 14→7, 64→32: even maps, pad 1), odd maps (a last input
+        // row and column no output reads), no padding, padding before only, and a pad of 2.
+        for geo in [
+            strided(16, 16, 28, 28, (1, 1)),
+            strided(32, 8, 14, 14, (1, 1)),
+            strided(8, 12, 64, 64, (1, 1)),
+            strided(5, 9, 9, 13, (1, 1)),
+            strided(8, 8, 11, 10, (0, 0)),
+            strided(8, 8, 10, 10, (1, 0)),
+            strided(4, 6, 7, 7, (2, 2)),
+        ] {
+            check_strided(geo, 2, 2, None);
+        }
+    }
+
+    #[test]
+    fn takes_thin_convolutions_at_any_size() {
+        // A UNet's first (1 or 3 image channels in) and last (out) convolutions, 28×28 and 64×64.
+        check(same(1, 32, 28, 28), 1, None);
+        check(same(3, 16, 64, 64), 1, None);
+        check(same(32, 1, 28, 28), 1, None);
+        check(same(24, 3, 64, 64), 1, None);
     }
 
     #[test]
@@ -242,7 +330,7 @@ mod tests {
         let w = NoiseStream::new(6, 1).normal(geo.k * geo.c * 9);
         let bias = vec![0.25; geo.k];
         for isa in runnable() {
-            let f = DirectFilter::with_isa(geo, &w, isa).unwrap();
+            let f = DirectFilter::with_isa(geo, 1, &w, isa).unwrap();
             let (mut serial, mut split) = (vec![0f32; 2 * geo.k * 49], vec![0f32; 2 * geo.k * 49]);
             f.run(&x, 2, &bias, &mut serial, None);
             f.run(&x, 2, &bias, &mut split, Some(&pool));

@@ -16,10 +16,10 @@
 //! needs 4 multiply-adds per output value and channel pair where the direct method needs 9; the
 //! direct kernels need no patch matrix (tract's im2col packing was 8 % of the demo step).
 //!
-//! Which convolutions: f32, NCHW, OIHW constant weights, 3×3 or 1×1, stride 1, dilation 1, one
-//! group, at least [`MIN_CHANNELS`] channels in and out (the first and last convolutions of a
-//! UNet, with 1–3 image channels, stay tract's), 1×1 ones without padding. The bias is a
-//! constant or, where tract has folded a per-channel add into it (an ADM block's time
+//! Which convolutions: f32, NCHW, OIHW constant weights, dilation 1, one group; 3×3 ones at
+//! stride 1 (Winograd when at least [`MIN_CHANNELS`] in and out and [`MIN_TILES`] tiles, else
+//! the direct kernel) or 2 (the direct kernel), 1×1 ones at stride 1 without padding. The bias
+//! is a constant or, where tract has folded a per-channel add into it (an ADM block's time
 //! embedding), a second input.
 //!
 //! When: the 3×3 ones after tract has decluttered the graph ([`rewrite`]), so that the folded
@@ -48,7 +48,9 @@ pub use op::{ConvOp, DirectConv, Kernel, PointwiseConv, WinogradConv};
 pub use pointwise::PointwiseFilter;
 pub use winograd::{Filter, Geometry};
 
-/// Fewest input and output channels a convolution needs to be taken.
+/// Fewest input and output channels Winograd needs to take a convolution; thinner ones (a
+/// UNet's first and last, with 1–3 image channels) go to the direct kernel, whose cost per
+/// product does not depend on the channel count.
 pub const MIN_CHANNELS: usize = 8;
 
 /// Fewest 2×2 output tiles per image (output maps of 15×15 and up) Winograd needs to take a
@@ -174,7 +176,7 @@ pub fn rewrite_pointwise(model: &mut TypedModel, use_kernels: Kernels) -> TractR
         let node = model.node(id);
         let Some(plain) = plain_conv(model, node, 1)? else { continue };
         let geo = plain.geo;
-        if geo.pad_top != 0 || geo.pad_left != 0 || geo.out_h != geo.h || geo.out_w != geo.w {
+        if plain.stride != 1 || geo.pad_top != 0 || geo.pad_left != 0 || geo.out_h != geo.h || geo.out_w != geo.w {
             continue;
         }
         let Some(filter) = PointwiseFilter::new(geo, &plain.weights) else { return Ok(done) };
@@ -205,15 +207,16 @@ enum Taken {
 /// A convolution any of brenier's kernels could take, read off the graph.
 struct PlainConv {
     geo: Geometry,
+    /// 1 or 2, the same both ways.
+    stride: usize,
     /// OIHW.
     weights: Vec<f32>,
     /// One per output channel when constant; `None` when it is the node's third input.
     bias: Option<Arc<Tensor>>,
 }
 
-/// `node`'s convolution if it is an f32 NCHW one with a `size`×`size` kernel, stride and
-/// dilation 1, one group, constant weights, at least [`MIN_CHANNELS`] channels in and out, and
-/// a constant or per-channel bias.
+/// `node`'s convolution if it is an f32 NCHW one with a `size`×`size` kernel, stride 1 or 2,
+/// dilation 1, one group, constant weights, and a constant or per-channel bias.
 fn plain_conv(model: &TypedModel, node: &TypedNode, size: usize) -> TractResult<Option<PlainConv>> {
     let Some(conv) = node.op_as::<Conv>() else { return Ok(None) };
     let spec = &conv.pool_spec;
@@ -222,10 +225,8 @@ fn plain_conv(model: &TypedModel, node: &TypedNode, size: usize) -> TractResult<
         && conv.kernel_fmt == KernelFormat::OIHW
         && spec.data_format == DataFormat::NCHW
         && spec.kernel_shape[..] == [size, size]
-        && spec.strides().iter().all(|&s| s == 1)
+        && spec.strides().iter().all(|&s| s == spec.strides()[0] && (s == 1 || s == 2))
         && spec.dilations().iter().all(|&d| d == 1)
-        && spec.input_channels >= MIN_CHANNELS
-        && spec.output_channels >= MIN_CHANNELS
         && node.inputs.len() == 3;
     if !plain {
         return Ok(None);
@@ -262,18 +263,20 @@ fn plain_conv(model: &TypedModel, node: &TypedNode, size: usize) -> TractResult<
         out_h: padding[0].convoluted,
         out_w: padding[1].convoluted,
     };
-    // The 3×3 kernels assert it; a graph that breaks it keeps tract's convolution, not a panic.
-    if !geo.padding_after_is_whole() {
-        return Ok(None);
-    }
     let weights = w.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
-    Ok(Some(PlainConv { geo, weights, bias }))
+    Ok(Some(PlainConv { geo, stride: spec.strides()[0], weights, bias }))
 }
 
-/// The 3×3 kernel for `conv`, by its map size, if `use_kernels` allows it and the CPU runs it.
+/// The 3×3 kernel for `conv`, by its stride, channels and map size, if `use_kernels` allows it
+/// and the CPU runs it.
 fn take_3x3(conv: PlainConv, use_kernels: Kernels) -> Option<Taken> {
-    let PlainConv { geo, weights, bias } = conv;
-    if geo.tiles() >= MIN_TILES {
+    let PlainConv { geo, stride, weights, bias } = conv;
+    // Both kernels assert it at stride 1; a graph that breaks it keeps tract's convolution.
+    if stride == 1 && !geo.padding_after_is_whole() {
+        return None;
+    }
+    let thick = geo.c >= MIN_CHANNELS && geo.k >= MIN_CHANNELS;
+    if stride == 1 && thick && geo.tiles() >= MIN_TILES {
         return use_kernels
             .winograd
             .then(|| Taken::Winograd(WinogradConv { filter: Arc::new(Filter::new(geo, &weights)), bias }));
@@ -281,7 +284,7 @@ fn take_3x3(conv: PlainConv, use_kernels: Kernels) -> Option<Taken> {
     if !use_kernels.direct {
         return None;
     }
-    DirectFilter::new(geo, &weights).map(|f| Taken::Direct(DirectConv { filter: Arc::new(f), bias }))
+    DirectFilter::new(geo, stride, &weights).map(|f| Taken::Direct(DirectConv { filter: Arc::new(f), bias }))
 }
 
 #[cfg(test)]
@@ -381,15 +384,38 @@ mod tests {
     }
 
     #[test]
+    fn strided_and_thin_convolutions_take_the_direct_kernel() {
+        let cases = || {
+            [
+                ("stride 2", Case { stride: 2, ..Case::same(16, 16, 32) }),
+                ("stride 2, odd map", Case { stride: 2, ..Case::same(8, 12, 15) }),
+                ("1 input channel", Case::same(1, 16, 28)),
+                ("3 output channels", Case::same(16, 3, 32)),
+            ]
+        };
+        if !DirectFilter::available() {
+            for (what, case) in cases() {
+                assert_eq!(rewrite(&mut case.model(), BOTH).unwrap().count(), 0, "{what}");
+            }
+            return;
+        }
+        for (_, case) in cases() {
+            taken_by::<DirectFilter>(case);
+        }
+        let direct_off = Kernels { direct: false, ..BOTH };
+        for (what, case) in cases() {
+            assert_eq!(rewrite(&mut case.model(), direct_off).unwrap().count(), 0, "{what}, direct off");
+        }
+    }
+
+    #[test]
     fn leaves_what_the_kernel_does_not_serve_to_tract() {
         let plain = || Case::same(16, 16, 32);
         for (what, case) in [
-            ("stride 2", Case { stride: 2, ..plain() }),
+            ("stride 3", Case { stride: 3, ..plain() }),
             ("dilation 2", Case { dilation: 2, pad: (2, 2), ..plain() }),
             ("two groups", Case { group: 2, ..plain() }),
             ("a 1×1 kernel", Case { kernel: 1, pad: (0, 0), ..plain() }),
-            ("3 input channels", Case { c: 3, ..plain() }),
-            ("3 output channels", Case { k: 3, ..plain() }),
         ] {
             let mut model = case.model();
             assert_eq!(rewrite(&mut model, BOTH).unwrap().count(), 0, "{what}");
@@ -484,13 +510,14 @@ mod tests {
             ("padding 1", Case { pad: (1, 1), ..plain() }),
             ("two groups", Case { group: 2, ..plain() }),
             ("a 3×3 kernel", Case::same(16, 16, 8)),
-            ("3 input channels", Case { c: 3, ..plain() }),
-            ("3 output channels", Case { k: 3, ..plain() }),
         ] {
             assert_eq!(rewrite_pointwise(&mut case.model(), BOTH).unwrap().count(), 0, "{what}");
         }
         let expected = usize::from(DirectFilter::available());
         assert_eq!(rewrite_pointwise(&mut plain().model(), BOTH).unwrap().pointwise, expected, "plain");
+        // Thin ones are taken (a projection to 3 image channels).
+        let thin = Case { k: 3, ..plain() };
+        assert_eq!(rewrite_pointwise(&mut thin.model(), BOTH).unwrap().pointwise, expected, "3 out");
         let off = Kernels { pointwise: false, ..BOTH };
         assert_eq!(rewrite_pointwise(&mut plain().model(), off).unwrap().count(), 0, "pointwise off");
         // The 3×3 rewrite, after declutter, leaves them alone too.

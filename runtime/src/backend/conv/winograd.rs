@@ -490,6 +490,7 @@ pub(super) mod tests {
     /// The textbook sum, in f64: the reference the transform (and the direct kernel) must match.
     pub(in crate::backend::conv) fn direct_sum(
         geo: &Geometry,
+        stride: usize,
         x: &[f32],
         n: usize,
         w: &[f32],
@@ -504,8 +505,8 @@ pub(super) mod tests {
                         for c in 0..geo.c {
                             for dy in 0..3 {
                                 for dx in 0..3 {
-                                    let iy = (oy + dy) as isize - geo.pad_top as isize;
-                                    let ix = (ox + dx) as isize - geo.pad_left as isize;
+                                    let iy = (oy * stride + dy) as isize - geo.pad_top as isize;
+                                    let ix = (ox * stride + dx) as isize - geo.pad_left as isize;
                                     if iy < 0 || ix < 0 || iy >= geo.h as isize || ix >= geo.w as isize {
                                         continue;
                                     }
@@ -527,7 +528,7 @@ pub(super) mod tests {
         let x = NoiseStream::new(seed, 0).normal(n * geo.c * geo.h * geo.w);
         let w = NoiseStream::new(seed, 1).normal(geo.k * geo.c * 9);
         let bias = NoiseStream::new(seed, 2).normal(geo.k);
-        let want = direct_sum(&geo, &x, n, &w, &bias);
+        let want = direct_sum(&geo, 1, &x, n, &w, &bias);
         let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
         // Every build of the block this CPU can run, the baseline one included.
         for isa in Isa::runnable() {
