@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Where brenier's CPU time goes, node by node, beside onnxruntime's profile of the same ONNX, one
-# image, one thread: `brenier bench --eval-only --profile` (brenier's own tract plan, its 3×3
+# image, one thread: `brenier bench --eval-only --profile` (brenier's own tract plan, its
 # convolution operators included) and onnxruntime's profiler (ort_profile.py), for both
 # networks of each bundle given. Each runtime's nodes are attributed to the ONNX node they came
 # from, and the times are set side by side per ONNX operator (a Conv by its kernel size) and per

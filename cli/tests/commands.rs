@@ -142,8 +142,8 @@ fn a_closed_pipe_ends_the_command_without_a_panic() {
 }
 
 /// `bench --eval-only --profile` times every node of the plan once per run and sums them per
-/// operator; on the shipped demo UNet its 3×3 convolutions run as brenier's own operators
-/// (Winograd on the 28×28 maps, the direct kernel below) where the CPU has AVX2 and FMA, and the
+/// operator; on the shipped demo UNet its convolutions run as brenier's own operators (Winograd
+/// on the 28×28 maps, the direct kernel below, the 1×1 kernel) where the CPU has AVX2 and FMA, and the
 /// convolutions take most of the time, as onnxruntime's profile of the same file says
 /// (benches/results/op-profile.json).
 #[test]
@@ -179,7 +179,7 @@ fn bench_profile_attributes_the_run_to_its_operators() {
     assert!(conv_ms > 0.5 * ops_ms, "convolutions take {conv_ms} of {ops_ms} ms");
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-        for op in ["WinogradConv", "DirectConv"] {
+        for op in ["WinogradConv", "DirectConv", "PointwiseConv"] {
             assert!(ops.iter().any(|o| o["op"] == op), "no {op} in {p}");
         }
     }

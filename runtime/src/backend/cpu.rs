@@ -69,7 +69,8 @@ impl CpuBackend {
     }
 
     /// Whether f32 networks loaded afterwards take brenier's direct 3×3 convolution on the small
-    /// maps Winograd leaves (default: on, or `BRENIER_DIRECT=off`); see `backend::conv`.
+    /// maps Winograd leaves, at stride 2 and for thin ones (default: on, or
+    /// `BRENIER_DIRECT=off`); see `backend::conv`.
     pub fn with_direct_conv(mut self, on: bool) -> CpuBackend {
         self.kernels.direct = on;
         self
@@ -133,7 +134,7 @@ impl Backend for CpuBackend {
         let mut typed = graph.typed_once(plan_batch, self.precision, |typed| {
             if f32_net {
                 pointwise = conv::rewrite_pointwise(typed, self.kernels)
-                    .map_err(|e| e.context("taking the 1×1 convolutions for brenier's kernel"))?;
+                    .map_err(|e| Error::tract(format!("preparing the 1×1 convolutions of {label}"), e))?;
             }
             Ok(())
         })?;

@@ -84,7 +84,7 @@ impl Graph {
         &mut self,
         batch: usize,
         precision: Precision,
-        before_declutter: impl FnOnce(&mut TypedModel) -> TractResult<()>,
+        before_declutter: impl FnOnce(&mut TypedModel) -> Result<()>,
     ) -> Result<TypedModel> {
         let model = self.model.take();
         self.type_model(model, batch, precision, before_declutter)
@@ -95,7 +95,7 @@ impl Graph {
         model: Option<InferenceModel>,
         batch: usize,
         precision: Precision,
-        before_declutter: impl FnOnce(&mut TypedModel) -> TractResult<()>,
+        before_declutter: impl FnOnce(&mut TypedModel) -> Result<()>,
     ) -> Result<TypedModel> {
         let img = self.image;
         let b: TDim = batch.into();
@@ -107,13 +107,25 @@ impl Graph {
         let Some(mut model) = model else {
             return Err(Error::tract(&self.label, "the parsed graph was already typed once and let go"));
         };
-        let typed = model
+        let preparing = |e| {
+            Error::tract(
+                format!(
+                    "preparing {} (does the graph accept [N,{},{},{}] images?)",
+                    self.label, img.channels, img.height, img.width
+                ),
+                e,
+            )
+        };
+        let mut typed = model
             .set_input_fact(self.x_pos, InferenceFact::dt_shape(f32::datum_type(), x_shape))
             .and_then(|_| model.set_input_fact(self.t_pos, InferenceFact::dt_shape(t_type, tvec![b])))
-            .and_then(|_| {
-                let mut typed = model.into_typed()?;
-                before_declutter(&mut typed)?;
-                let mut typed = typed.into_decluttered()?;
+            .and_then(|_| model.into_typed())
+            .map_err(preparing)?;
+        // Its own error: a failure here is brenier's, not a sign the graph refuses the shape.
+        before_declutter(&mut typed)?;
+        typed
+            .into_decluttered()
+            .and_then(|mut typed| {
                 if precision == Precision::F16 {
                     use tract_onnx::tract_core::floats::FloatPrecisionTranslator;
                     use tract_onnx::tract_core::transform::ModelTransform;
@@ -121,16 +133,7 @@ impl Graph {
                 }
                 Ok(typed)
             })
-            .map_err(|e| {
-                Error::tract(
-                    format!(
-                        "preparing {} (does the graph accept [N,{},{},{}] images?)",
-                        self.label, img.channels, img.height, img.width
-                    ),
-                    e,
-                )
-            })?;
-        Ok(typed)
+            .map_err(preparing)
     }
 
     /// The input list for `n` images at timestep `t`, in the model's order and precision.

@@ -9,7 +9,7 @@ use std::time::Instant;
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct OpTime {
     /// The operator as the backend runs it (on the CPU, tract's optimised op name, or brenier's
-    /// own operators: `WinogradConv`, `DirectConv`, `RowSum`).
+    /// own operators: `WinogradConv`, `DirectConv`, `PointwiseConv`, `RowSum`).
     pub op: String,
     pub nodes: usize,
     /// Mean over the profiled runs, per run.

@@ -88,7 +88,8 @@ impl DirectFilter {
         let (k, c) = (geo.k, geo.c);
         assert_eq!(weights.len(), k * c * 9, "OIHW 3×3 weights");
         assert!(stride == 1 || stride == 2, "stride {stride}");
-        // Stride 2 copies only the inputs some output reads; stride 1 copies them all.
+        // Stride 2 copies the inputs its phases hold and skips any past them; stride 1 copies
+        // every input, so its padding after must not be negative.
         assert!(stride == 2 || geo.padding_after_is_whole(), "no negative padding after the input: {geo:?}");
         let blocks = k.div_ceil(KB);
         let mut w = vec![0f32; blocks * c * 9 * KB];
@@ -281,15 +282,17 @@ mod tests {
 
     #[test]
     fn matches_the_direct_sum_at_stride_2() {
-        // A UNet's downsampling (28→14, 14→7, 64→32: even maps, pad 1), odd maps (a last input
-        // row and column no output reads), no padding, padding before only, and a pad of 2.
+        // A UNet's downsampling (28→14, 14→7, 64→32: even maps, pad 1), odd maps, a last input
+        // row and column no output reads (10×12 unpadded: outputs read rows 0–8, columns 0–10),
+        // padding before only, after only (SAME_UPPER), and a pad of 2.
         for geo in [
             strided(16, 16, 28, 28, (1, 1)),
             strided(32, 8, 14, 14, (1, 1)),
             strided(8, 12, 64, 64, (1, 1)),
             strided(5, 9, 9, 13, (1, 1)),
-            strided(8, 8, 11, 10, (0, 0)),
+            strided(8, 8, 10, 12, (0, 0)),
             strided(8, 8, 10, 10, (1, 0)),
+            strided(8, 8, 10, 10, (0, 1)),
             strided(4, 6, 7, 7, (2, 2)),
         ] {
             check_strided(geo, 2, 2, None);
@@ -337,5 +340,8 @@ mod tests {
             assert!(serial.iter().zip(&split).all(|(a, b)| a.to_bits() == b.to_bits()), "{isa:?}");
         }
         check(geo, 2, Some(&pool));
+        // Stride 2 and a thin one, split the same way.
+        check_strided(strided(16, 22, 14, 14, (1, 1)), 2, 2, Some(&pool));
+        check(same(3, 16, 20, 20), 3, Some(&pool));
     }
 }

@@ -5,7 +5,9 @@
 //!   for the products, and measured no faster: docs/DESIGN.md, "CPU speed against
 //!   onnxruntime".)
 //! - 3×3: a direct register-tiled kernel (`direct.rs`) for the smaller maps, where Winograd's
-//!   transforms and per-block packing cost more than its products save.
+//!   transforms and per-block packing cost more than its products save, for stride 2, and for
+//!   thin convolutions (fewer than [`MIN_CHANNELS`] in or out) at any size up to
+//!   [`MAX_DIRECT_SCRATCH`].
 //! - 1×1: the same register-tiled loop (`tile.rs`) run straight off the image (`pointwise.rs`).
 //!
 //! The direct kernels need AVX2 and FMA or AVX-512; a CPU without keeps tract's convolutions.
@@ -64,6 +66,12 @@ pub const MIN_CHANNELS: usize = 8;
 /// demo's process 1.11× slower (8 paired runs of `--repeat 400` with farm-bench, the development
 /// machine's A/B process timer; not committed).
 pub const MIN_TILES: usize = 64;
+
+/// Most scratch one thread may keep for a direct 3×3 convolution: every input channel's padded
+/// plane (four phases at stride 2) for one image. Only thin and strided convolutions on large
+/// maps come near it (a 128→3 one on 256×256 would keep 34 MiB); those stay tract's, whose
+/// lazy im2col keeps no copy of the input, rather than spend a small device's memory.
+pub const MAX_DIRECT_SCRATCH: usize = 8 << 20;
 
 /// Which of brenier's kernels may take convolutions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -284,7 +292,9 @@ fn take_3x3(conv: PlainConv, use_kernels: Kernels) -> Option<Taken> {
     if !use_kernels.direct {
         return None;
     }
-    DirectFilter::new(geo, stride, &weights).map(|f| Taken::Direct(DirectConv { filter: Arc::new(f), bias }))
+    DirectFilter::new(geo, stride, &weights)
+        .filter(|f| f.scratch_bytes() <= MAX_DIRECT_SCRATCH)
+        .map(|f| Taken::Direct(DirectConv { filter: Arc::new(f), bias }))
 }
 
 #[cfg(test)]
@@ -381,6 +391,16 @@ mod tests {
         taken_by::<Filter>(Case::same(8, 8, 15));
         taken_by::<DirectFilter>(Case::same(8, 8, 14));
         taken_by::<DirectFilter>(Case { pad: (2, 2), ..Case::same(8, 12, 7) });
+    }
+
+    #[test]
+    fn thin_convolutions_on_maps_too_large_for_the_scratch_stay_tracts() {
+        // 64 → 3 on 200×200: 64 padded planes of 202×202 floats, 10 MiB.
+        let case = Case::same(64, 3, 200);
+        assert_eq!(rewrite(&mut case.model(), BOTH).unwrap().count(), 0);
+        // The same on 100×100 (2.6 MiB) is taken.
+        let expected = usize::from(DirectFilter::available());
+        assert_eq!(rewrite(&mut Case::same(64, 3, 100).model(), BOTH).unwrap().direct, expected);
     }
 
     #[test]
@@ -493,11 +513,14 @@ mod tests {
             let out = m.into_runnable().unwrap().run(inputs()).unwrap();
             out[0].to_plain_array_view::<f32>().unwrap().iter().copied().collect()
         };
-        let want = run(model.clone().into_decluttered().unwrap());
+        let tracts = model.clone().into_decluttered().unwrap();
+        // The premise: tract makes it a product per concatenated input.
+        use tract_onnx::tract_core::ops::einsum::EinSum;
+        assert_eq!(tracts.nodes().iter().filter(|n| n.op_is::<EinSum>()).count(), 2, "tract's split");
+        let want = run(tracts);
         assert_eq!(rewrite_pointwise(&mut model, BOTH).unwrap().pointwise, 1);
         let model = model.into_decluttered().unwrap();
-        let ours = model.nodes().iter().filter(|n| n.op_is::<PointwiseConv>()).count();
-        assert_eq!(ours, 1, "one operator over the concatenation");
+        assert!(!model.nodes().iter().any(|n| n.op_is::<EinSum>()), "no product left");
         let err = relative_error(&want, &run(model));
         assert!(err <= 1e-5, "relative error {err:e}");
     }
@@ -520,7 +543,38 @@ mod tests {
         assert_eq!(rewrite_pointwise(&mut thin.model(), BOTH).unwrap().pointwise, expected, "3 out");
         let off = Kernels { pointwise: false, ..BOTH };
         assert_eq!(rewrite_pointwise(&mut plain().model(), off).unwrap().count(), 0, "pointwise off");
-        // The 3×3 rewrite, after declutter, leaves them alone too.
-        assert_eq!(rewrite(&mut plain().model(), BOTH).unwrap().count(), 0, "rewrite");
+    }
+
+    #[test]
+    fn a_1x1_with_a_computed_bias_takes_it_as_an_input() {
+        if !DirectFilter::available() {
+            return;
+        }
+        // ONNX's bias reaches the typed model behind a Cast, whose value tract computes only
+        // for fewer than 16 values: before declutter a wider bias is an input, not a constant.
+        let (c, k, size) = (16, 20, 6);
+        let mut model = TypedModel::default();
+        let x = model.add_source("x", f32::fact([1, c, size, size])).unwrap();
+        let b = model.add_source("b", f32::fact([k])).unwrap();
+        let case = Case { kernel: 1, pad: (0, 0), ..Case::same(c, k, size) };
+        let conv = case.model();
+        let conv_node = conv.nodes().iter().find(|n| n.op_is::<Conv>()).unwrap();
+        let w = model.add_const("w", conv.node_input_facts(conv_node.id).unwrap()[1].konst.clone().unwrap()).unwrap();
+        let y = model.wire_node("conv", conv_node.op.clone(), &[x, w, b]).unwrap();
+        model.select_output_outlets(&y).unwrap();
+        let inputs = || {
+            let x = Tensor::from_shape(&[1, c, size, size], &NoiseStream::new(7, 0).normal(c * size * size)).unwrap();
+            tvec![x.into(), tensor1(&NoiseStream::new(7, 1).normal(k)).into()]
+        };
+        let run = |m: TypedModel| -> Vec<f32> {
+            let out = m.into_runnable().unwrap().run(inputs()).unwrap();
+            out[0].to_plain_array_view::<f32>().unwrap().iter().copied().collect()
+        };
+        let want = run(model.clone());
+        assert_eq!(rewrite_pointwise(&mut model, BOTH).unwrap().pointwise, 1);
+        let op = model.nodes().iter().find_map(|n| n.op_as::<PointwiseConv>()).unwrap();
+        assert!(op.bias.is_none(), "the bias is the operator's second input");
+        let err = relative_error(&want, &run(model.into_decluttered().unwrap()));
+        assert!(err <= 1e-5, "relative error {err:e}");
     }
 }

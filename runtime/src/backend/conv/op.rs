@@ -71,7 +71,7 @@ pub struct ConvOp<K: Kernel> {
 
 /// Winograd F(2×2, 3×3) (`winograd.rs`), for maps of [`super::MIN_TILES`] tiles and up.
 pub type WinogradConv = ConvOp<Filter>;
-/// The direct kernel (`direct.rs`), for smaller maps.
+/// The direct kernel (`direct.rs`), for smaller maps, stride 2 and thin convolutions.
 pub type DirectConv = ConvOp<DirectFilter>;
 /// The 1×1 kernel (`pointwise.rs`).
 pub type PointwiseConv = ConvOp<PointwiseFilter>;
@@ -81,8 +81,9 @@ impl<K: Kernel> Op for ConvOp<K> {
         K::NAME.into()
     }
 
-    /// Not promised bit-equal to tract's convolution: Winograd's transforms round differently
-    /// (the direct kernel happens to sum in tract's order).
+    /// Not promised bit-equal to tract's convolution: Winograd's transforms round differently,
+    /// and the 1×1 kernel starts each sum from the bias (the direct kernel happens to sum in
+    /// tract's order).
     fn validation(&self) -> Validation {
         Validation::Rounding
     }

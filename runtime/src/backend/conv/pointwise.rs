@@ -284,9 +284,12 @@ mod tests {
     #[test]
     fn matches_the_direct_sum() {
         // The demo's 28×28, 14×14 and 7×7 (7×7 = 49: three whole vectors of 16 and a tail of 1,
-        // or six of 8 and 1), channel counts that are not a multiple of 4, a map smaller than one
-        // vector (all tail), and one whose positions fill whole vectors.
-        for (c, k, h, w) in [(96, 32, 28, 28), (64, 48, 14, 14), (8, 13, 7, 7), (9, 6, 3, 3), (12, 8, 4, 8)] {
+        // or six of 8 and 1), channel counts that are not a multiple of 4, maps smaller than one
+        // vector (all tail: 9 positions on 16 lanes, 6 on either), and one whose positions fill
+        // whole vectors.
+        for (c, k, h, w) in
+            [(96, 32, 28, 28), (64, 48, 14, 14), (8, 13, 7, 7), (9, 6, 3, 3), (8, 6, 2, 3), (12, 8, 4, 8)]
+        {
             check(geo(c, k, h, w), 2, None);
         }
     }

@@ -50,9 +50,9 @@ impl Geometry {
         self.tiles_w() + 1
     }
 
-    /// Whether the padding after the input is never negative: the kernels read zeros past the
-    /// input's end as that padding, and drop input past the padded size, which must leave
-    /// nothing out.
+    /// Whether the padding after the input is never negative at stride 1: the stride-1 kernels
+    /// read zeros past the input's end as that padding, and drop input past the padded size,
+    /// which must leave nothing out.
     pub fn padding_after_is_whole(&self) -> bool {
         self.h + self.pad_top <= self.out_h + 2 && self.w + self.pad_left <= self.out_w + 2
     }
@@ -279,7 +279,8 @@ impl Block<'_> {
 /// The output buffer, shared by blocks that each write their own output rows: a block takes one
 /// row at a time as a slice, so no two live slices overlap.
 pub(super) struct SharedOut(*mut f32, usize);
-// Safety: blocks write disjoint rows (see `Block::run`, `DirectFilter::run_range`).
+// Safety: blocks write disjoint rows (see `Block::run`, `DirectFilter::run_range`,
+// `PointwiseFilter::run_chunk`).
 unsafe impl Sync for SharedOut {}
 impl SharedOut {
     pub(super) fn new(y: &mut [f32]) -> SharedOut {
