@@ -15,7 +15,7 @@
 //! per tap, and the same loop.
 //!
 //! It also takes the thin convolutions Winograd is not built for (a UNet's first and last, with
-//! 1–3 image channels), at any map size.
+//! 1–3 image channels), at any map size up to `MAX_DIRECT_SCRATCH` of planes per thread.
 //!
 //! Built for AVX-512 and for AVX2 + FMA with explicit intrinsics; a CPU with neither keeps
 //! tract's convolution (`DirectFilter::new` returns `None`).
