@@ -248,11 +248,6 @@ mod tests {
     use crate::backend::conv::winograd::tests::{direct_sum, same};
     use crate::rng::NoiseStream;
 
-    /// Every set this CPU runs the kernel in.
-    fn runnable() -> Vec<Isa> {
-        Isa::runnable().into_iter().filter(|isa| isa.fma_lanes().is_some()).collect()
-    }
-
     fn check(geo: Geometry, n: usize, pool: Option<&rayon::ThreadPool>) {
         check_strided(geo, 1, n, pool)
     }
@@ -264,7 +259,7 @@ mod tests {
         let bias = NoiseStream::new(seed, 2).normal(geo.k);
         let want = direct_sum(&geo, stride, &x, n, &w, &bias);
         let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
-        for isa in runnable() {
+        for isa in Isa::runnable_with_fma() {
             let mut got = vec![f32::NAN; want.len()];
             DirectFilter::with_isa(geo, stride, &w, isa).unwrap().run(&x, n, &bias, &mut got, pool);
             assert!(got.iter().all(|v| v.is_finite()), "{geo:?} /{stride} n={n} {isa:?}: non-finite output");
@@ -332,7 +327,7 @@ mod tests {
         let x = NoiseStream::new(6, 0).normal(2 * geo.c * geo.h * geo.w);
         let w = NoiseStream::new(6, 1).normal(geo.k * geo.c * 9);
         let bias = vec![0.25; geo.k];
-        for isa in runnable() {
+        for isa in Isa::runnable_with_fma() {
             let f = DirectFilter::with_isa(geo, 1, &w, isa).unwrap();
             let (mut serial, mut split) = (vec![0f32; 2 * geo.k * 49], vec![0f32; 2 * geo.k * 49]);
             f.run(&x, 2, &bias, &mut serial, None);

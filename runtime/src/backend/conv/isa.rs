@@ -32,6 +32,12 @@ impl Isa {
         all
     }
 
+    /// Every set this CPU runs with fused multiply-add: those the direct kernels are built for.
+    #[cfg(test)]
+    pub(super) fn runnable_with_fma() -> Vec<Isa> {
+        Isa::runnable().into_iter().filter(|isa| isa.fma_lanes().is_some()).collect()
+    }
+
     /// The widest set this CPU runs.
     pub(super) fn native() -> Isa {
         Isa::runnable().pop().unwrap_or(Isa::Baseline)

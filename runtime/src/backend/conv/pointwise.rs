@@ -239,11 +239,6 @@ mod tests {
     use super::*;
     use crate::rng::NoiseStream;
 
-    /// Every set this CPU runs the kernel in.
-    fn runnable() -> Vec<Isa> {
-        Isa::runnable().into_iter().filter(|isa| isa.fma_lanes().is_some()).collect()
-    }
-
     fn geo(c: usize, k: usize, h: usize, w: usize) -> Geometry {
         Geometry { c, k, h, w, pad_top: 0, pad_left: 0, out_h: h, out_w: w }
     }
@@ -270,7 +265,7 @@ mod tests {
         let bias = NoiseStream::new(seed, 2).normal(g.k);
         let want = reference(&g, &x, n, &w, &bias);
         let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
-        for isa in runnable() {
+        for isa in Isa::runnable_with_fma() {
             let mut got = vec![f32::NAN; want.len()];
             PointwiseFilter::with_isa(g, &w, isa).unwrap().run(&x, n, &bias, &mut got, pool);
             // NaN to start with: an unwritten output fails here.
@@ -314,7 +309,7 @@ mod tests {
         let x = NoiseStream::new(8, 0).normal(2 * g.c * g.h * g.w);
         let w = NoiseStream::new(8, 1).normal(g.k * g.c);
         let bias = vec![0.5; g.k];
-        for isa in runnable() {
+        for isa in Isa::runnable_with_fma() {
             let f = PointwiseFilter::with_isa(g, &w, isa).unwrap();
             assert!(f.chunks().count > 1, "{isa:?}: more than one piece per image");
             let (mut serial, mut split) = (vec![0f32; 2 * g.k * 420], vec![0f32; 2 * g.k * 420]);
