@@ -148,7 +148,7 @@ pub fn rewrite(model: &mut TypedModel, use_kernels: Kernels) -> TractResult<Rewr
     for id in model.eval_order()? {
         let node = model.node(id);
         let Some(plain) = plain_conv(model, node, 3)? else { continue };
-        let Some(taken) = take_3x3(plain, use_kernels) else { continue };
+        let Some(taken) = take_3x3(plain, use_kernels)? else { continue };
         let patch = match taken {
             Taken::Winograd(op) => {
                 done.winograd += 1;
@@ -187,7 +187,8 @@ pub fn rewrite_pointwise(model: &mut TypedModel, use_kernels: Kernels) -> TractR
         if plain.stride != 1 || geo.pad_top != 0 || geo.pad_left != 0 || geo.out_h != geo.h || geo.out_w != geo.w {
             continue;
         }
-        let Some(filter) = PointwiseFilter::new(geo, &plain.weights) else { return Ok(done) };
+        let weights = plain.weights.try_as_plain_ram()?;
+        let Some(filter) = PointwiseFilter::new(geo, weights.as_slice::<f32>()?) else { return Ok(done) };
         done.pointwise += 1;
         done.scratch_bytes = filter.scratch_bytes().max(done.scratch_bytes);
         let patch = replace(model, node, PointwiseConv { filter: Arc::new(filter), bias: plain.bias })?;
@@ -218,7 +219,8 @@ struct PlainConv {
     /// 1 or 2, the same both ways.
     stride: usize,
     /// OIHW.
-    weights: Vec<f32>,
+    /// OIHW, the graph's own constant (read, not copied: the kernels lay it out afresh).
+    weights: Arc<Tensor>,
     /// One per output channel when constant; `None` when it is the node's third input.
     bias: Option<Arc<Tensor>>,
 }
@@ -271,30 +273,31 @@ fn plain_conv(model: &TypedModel, node: &TypedNode, size: usize) -> TractResult<
         out_h: padding[0].convoluted,
         out_w: padding[1].convoluted,
     };
-    let weights = w.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
-    Ok(Some(PlainConv { geo, stride: spec.strides()[0], weights, bias }))
+    Ok(Some(PlainConv { geo, stride: spec.strides()[0], weights: w.clone(), bias }))
 }
 
 /// The 3×3 kernel for `conv`, by its stride, channels and map size, if `use_kernels` allows it
 /// and the CPU runs it.
-fn take_3x3(conv: PlainConv, use_kernels: Kernels) -> Option<Taken> {
+fn take_3x3(conv: PlainConv, use_kernels: Kernels) -> TractResult<Option<Taken>> {
     let PlainConv { geo, stride, weights, bias } = conv;
     // Both kernels assert it at stride 1; a graph that breaks it keeps tract's convolution.
     if stride == 1 && !geo.padding_after_is_whole() {
-        return None;
+        return Ok(None);
     }
+    let weights = weights.try_as_plain_ram()?;
+    let weights = weights.as_slice::<f32>()?;
     let thick = geo.c >= MIN_CHANNELS && geo.k >= MIN_CHANNELS;
     if stride == 1 && thick && geo.tiles() >= MIN_TILES {
-        return use_kernels
+        return Ok(use_kernels
             .winograd
-            .then(|| Taken::Winograd(WinogradConv { filter: Arc::new(Filter::new(geo, &weights)), bias }));
+            .then(|| Taken::Winograd(WinogradConv { filter: Arc::new(Filter::new(geo, weights)), bias })));
     }
     if !use_kernels.direct {
-        return None;
+        return Ok(None);
     }
-    DirectFilter::new(geo, stride, &weights)
+    Ok(DirectFilter::new(geo, stride, weights)
         .filter(|f| f.scratch_bytes() <= MAX_DIRECT_SCRATCH)
-        .map(|f| Taken::Direct(DirectConv { filter: Arc::new(f), bias }))
+        .map(|f| Taken::Direct(DirectConv { filter: Arc::new(f), bias })))
 }
 
 #[cfg(test)]
