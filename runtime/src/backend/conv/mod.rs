@@ -153,7 +153,8 @@ pub fn rewrite(model: &mut TypedModel, use_kernels: Kernels) -> TractResult<Rewr
             Taken::Winograd(op) => {
                 done.winograd += 1;
                 let geo = op.filter.geo;
-                done.extra_weight_bytes += 7 * geo.k * geo.c * std::mem::size_of::<f32>();
+                done.extra_weight_bytes +=
+                    op.filter.transformed_bytes() - 9 * geo.k * geo.c * std::mem::size_of::<f32>();
                 winograd_scratch = geo.block_scratch_bytes().max(winograd_scratch);
                 replace(model, node, op)?
             }

@@ -30,7 +30,7 @@ impl Kernel for Filter {
         Filter::run(self, x, n, bias, y, pool)
     }
     fn fma(&self) -> usize {
-        self.geo.fma(1)
+        self.fma_per_image()
     }
 }
 

@@ -13,6 +13,10 @@
 //! dropped (1/tiles_w more product work, against loops of `tiles_w` floats that stay scalar).
 //! On x86_64 the block is compiled a second and third time for AVX2 and AVX-512, picked at run
 //! time: the release build targets baseline x86_64 (SSE2), where these loops run 4 wide.
+//! With AVX2 or AVX-512 the 16 products run in `tile.rs`'s register-tiled loop, straight off
+//! the transformed inputs: `matrixmultiply` packs both operands on every call, which was a
+//! third of its time on the demo UNet's small products (`perf`, one thread). Elsewhere (the
+//! baseline, aarch64) they stay `matrixmultiply`'s.
 //! A block's scratch (V and M) is near 4 MiB; blocks are independent and run on the caller's
 //! thread pool when one is given.
 
@@ -21,6 +25,7 @@ use std::cell::RefCell;
 use rayon::prelude::*;
 
 use super::isa::Isa;
+use super::tile::{self, Run, KB};
 
 /// The shape of one convolution: input `[n, c, h, w]`, output `[n, k, out_h, out_w]`, and the
 /// zero padding before the first row and column (the padding after follows from the output size).
@@ -62,11 +67,6 @@ impl Geometry {
         self.tiles_h() * self.tiles_w()
     }
 
-    /// Multiply-adds of the 16 products for `n` images (spare slots included).
-    pub fn fma(&self, n: usize) -> usize {
-        16 * self.k * self.c * n * self.tiles_h() * self.slots()
-    }
-
     /// The most one block allocates (`Scratch`): V and M for its slots, and the lines of the
     /// transforms.
     pub fn block_scratch_bytes(&self) -> usize {
@@ -77,9 +77,10 @@ impl Geometry {
     /// The length of each of `Scratch`'s buffers for a block of `rows` tile rows.
     fn scratch_lengths(&self, rows: usize) -> ScratchLengths {
         let slots = rows * self.slots();
+        let cols = columns(slots);
         ScratchLengths {
-            v: 16 * self.c * slots,
-            m: 16 * self.k * slots,
+            v: 16 * self.c * cols,
+            m: 16 * self.k.div_ceil(KB) * KB * cols,
             plane: slots + self.slots() + 1,
             row: slots + 1,
             line: slots,
@@ -98,6 +99,13 @@ impl Geometry {
     }
 }
 
+/// Columns of a block's matrices for `slots` slots: whole vectors of the widest set, so that
+/// the register-tiled products run whole vectors only (the columns past the slots hold stale
+/// values, and their products are dropped: a product's column depends on that column alone).
+fn columns(slots: usize) -> usize {
+    slots.next_multiple_of(16)
+}
+
 /// `Scratch`'s buffer lengths for one block, in floats: V, M, each of the 4 planes, each of the
 /// 8 rows, each of the 12 sums and outs lines (the counts `block_scratch_bytes` multiplies by).
 struct ScratchLengths {
@@ -108,7 +116,8 @@ struct ScratchLengths {
     line: usize,
 }
 
-/// Filters transformed once (`U = G g Gᵀ`, laid out `[16][K][C]`).
+/// Filters transformed once (`U = G g Gᵀ`), laid out for the products' loop: `[16][⌈K/4⌉][C][4]`
+/// (the channels past K zero) where `tile.rs` runs them, `[16][K][C]` for `matrixmultiply`.
 #[derive(Clone, Debug)]
 pub struct Filter {
     pub geo: Geometry,
@@ -127,6 +136,10 @@ impl Eq for Filter {}
 impl Filter {
     /// `weights` in OIHW order (`[k][c][3][3]`).
     pub fn new(geo: Geometry, weights: &[f32]) -> Filter {
+        Filter::with_isa(geo, weights, Isa::native())
+    }
+
+    fn with_isa(geo: Geometry, weights: &[f32], isa: Isa) -> Filter {
         let (k, c) = (geo.k, geo.c);
         assert_eq!(weights.len(), k * c * 9, "OIHW 3×3 weights");
         // Zeros before and an output size: the padding after is what the output reaches past
@@ -135,7 +148,13 @@ impl Filter {
         assert!(geo.padding_after_is_whole(), "no negative padding after the input: {geo:?}");
         // G = [[1,0,0],[½,½,½],[½,-½,½],[0,0,1]], in f64 so the halves and sums round once.
         let g = |r: [f64; 3]| [r[0], (r[0] + r[1] + r[2]) / 2.0, (r[0] - r[1] + r[2]) / 2.0, r[2]];
-        let mut u = vec![0f32; 16 * k * c];
+        let tiled = isa.fma_lanes().is_some();
+        let k_rows = if tiled { k.div_ceil(KB) * KB } else { k };
+        let at = |xi: usize, kk: usize, ci: usize| match tiled {
+            true => ((xi * k_rows / KB + kk / KB) * c + ci) * KB + kk % KB,
+            false => (xi * k + kk) * c + ci,
+        };
+        let mut u = vec![0f32; 16 * k_rows * c];
         for (kc, w) in weights.chunks_exact(9).enumerate() {
             let w = |i: usize| w[i] as f64;
             // Rows of G·g (4×3), then (G·g)·Gᵀ row by row.
@@ -143,11 +162,29 @@ impl Filter {
             for a in 0..4 {
                 let row = g([cols[0][a], cols[1][a], cols[2][a]]);
                 for b in 0..4 {
-                    u[(a * 4 + b) * k * c + kc] = row[b] as f32;
+                    u[at(a * 4 + b, kc / c, kc % c)] = row[b] as f32;
                 }
             }
         }
-        Filter { geo, u, isa: Isa::native() }
+        Filter { geo, u, isa }
+    }
+
+    /// Multiply-adds of the 16 products per image, as run one block after another: spare
+    /// slots included, and where `tile.rs` runs them, the columns and channels they round up.
+    pub fn fma_per_image(&self) -> usize {
+        let geo = self.geo;
+        let (rows, per_block) = (geo.tiles_h(), geo.rows_per_block());
+        let (k_rows, cols): (usize, fn(usize) -> usize) = match self.isa.fma_lanes() {
+            Some(_) => (geo.k.div_ceil(KB) * KB, columns),
+            None => (geo.k, |slots| slots),
+        };
+        let cols: usize = (0..rows).step_by(per_block).map(|r0| cols((per_block.min(rows - r0)) * geo.slots())).sum();
+        16 * k_rows * geo.c * cols
+    }
+
+    /// Bytes of the transformed filters (what the network keeps in place of the 3×3 weights).
+    pub fn transformed_bytes(&self) -> usize {
+        std::mem::size_of_val(self.u.as_slice())
     }
 
     /// Convolves `n` images `x` into `y`, adding `bias` (one per output channel), splitting the
@@ -222,6 +259,7 @@ impl Block<'_> {
         let (filter, geo) = (self.filter, &self.filter.geo);
         let (c, k, th) = (geo.c, geo.k, geo.tiles_h());
         let slots = (self.r1 - self.r0) * geo.slots();
+        let (cols, k_rows) = (columns(slots), k.div_ceil(KB) * KB);
         // A block may hold the last tile rows of one image and the first of the next: the
         // input transform runs once per image piece.
         let mut r = self.r0;
@@ -230,35 +268,60 @@ impl Block<'_> {
             let rows = (th - ti).min(self.r1 - r);
             for ch in 0..c {
                 let plane = &self.x[(img * c + ch) * geo.h * geo.w..][..geo.h * geo.w];
-                s.transform_in(geo, plane, ti, rows, ch * slots + (r - self.r0) * geo.slots(), c * slots);
+                s.transform_in(geo, plane, ti, rows, ch * cols + (r - self.r0) * geo.slots(), c * cols);
             }
             r += rows;
         }
         for xi in 0..16 {
-            let (u, v) = (&filter.u[xi * k * c..][..k * c], &s.v[xi * c * slots..][..c * slots]);
-            let m = &mut s.m[xi * k * slots..][..k * slots];
-            // Safety: the slices hold exactly K×C, C×slots and K×slots row-major matrices.
-            unsafe {
-                matrixmultiply::sgemm(
-                    k,
-                    c,
-                    slots,
-                    1.0,
-                    u.as_ptr(),
-                    c as isize,
-                    1,
-                    v.as_ptr(),
-                    slots as isize,
-                    1,
-                    0.0,
-                    m.as_mut_ptr(),
-                    slots as isize,
-                    1,
-                );
+            let v = &s.v[xi * c * cols..][..c * cols];
+            let m = &mut s.m[xi * k_rows * cols..][..k_rows * cols];
+            match filter.isa.fma_lanes() {
+                Some(lanes) => {
+                    let taps = [0usize];
+                    for kb in 0..k_rows / KB {
+                        let run = Run {
+                            x: v.as_ptr(),
+                            plane: cols,
+                            channels: c,
+                            taps: &taps,
+                            w: filter.u[(xi * k_rows / KB + kb) * c * KB..][..c * KB].as_ptr(),
+                            init: [0.0; KB],
+                            out: m[kb * KB * cols..][..KB * cols].as_mut_ptr(),
+                            out_stride: cols,
+                            vectors: cols / lanes,
+                        };
+                        // Safety: this CPU runs the set (`Isa::runnable`); each of the C rows
+                        // of V and the block's 4 rows of M are `cols` long, whole vectors.
+                        unsafe { tile::run(filter.isa, &run) };
+                    }
+                }
+                None => {
+                    let u = &filter.u[xi * k * c..][..k * c];
+                    // Safety: the slices hold a K×C matrix, C×slots and K×slots ones with
+                    // rows `cols` apart.
+                    unsafe {
+                        matrixmultiply::sgemm(
+                            k,
+                            c,
+                            slots,
+                            1.0,
+                            u.as_ptr(),
+                            c as isize,
+                            1,
+                            v.as_ptr(),
+                            cols as isize,
+                            1,
+                            0.0,
+                            m.as_mut_ptr(),
+                            cols as isize,
+                            1,
+                        );
+                    }
+                }
             }
         }
         for (ch, &b) in self.bias.iter().enumerate() {
-            s.transform_out(ch * slots, k * slots, slots, b);
+            s.transform_out(ch * cols, k_rows * cols, slots, b);
             for (row, r) in (self.r0..self.r1).enumerate() {
                 let (img, ti) = (r / th, r % th);
                 for dy in 0..2 {
@@ -534,7 +597,7 @@ pub(super) mod tests {
         // Every build of the block this CPU can run, the baseline one included.
         for isa in Isa::runnable() {
             let mut got = vec![f32::NAN; want.len()];
-            Filter { isa, ..Filter::new(geo, &w) }.run(&x, n, &bias, &mut got, pool);
+            Filter::with_isa(geo, &w, isa).run(&x, n, &bias, &mut got, pool);
             // The output starts as NaN: an unwritten or non-finite value fails here, not in a
             // max that would skip it.
             assert!(got.iter().all(|v| v.is_finite()), "{geo:?} n={n} {isa:?}: non-finite output");
@@ -568,6 +631,29 @@ pub(super) mod tests {
         // of three.
         check(Geometry { c: 8, k: 8, h: 7, w: 9, pad_top: 0, pad_left: 3, out_h: 5, out_w: 12 }, 1, None);
         check(Geometry { c: 8, k: 8, h: 9, w: 7, pad_top: 3, pad_left: 1, out_h: 12, out_w: 7 }, 1, None);
+    }
+
+    #[test]
+    fn stale_values_in_the_scratchs_spare_columns_never_reach_the_output() {
+        // A NaN input leaves NaN in every column of the thread's scratch it reached; the next,
+        // smaller convolution's products run over whole vectors of columns, those past its slots
+        // among them, and must drop what they make there (each product's column is its own).
+        let (big, small) = (same(16, 16, 24, 24), same(16, 12, 9, 9));
+        assert!(columns(small.slots() * small.tiles_h()) > small.slots() * small.tiles_h());
+        for isa in Isa::runnable() {
+            let x = vec![f32::NAN; big.c * big.h * big.w];
+            let mut y = vec![0f32; big.k * big.out_h * big.out_w];
+            Filter::with_isa(big, &vec![1.0; big.k * big.c * 9], isa).run(&x, 1, &vec![0.0; big.k], &mut y, None);
+            assert!(y.iter().all(|v| v.is_nan()), "{isa:?}: the NaN input reached the scratch");
+            let x = NoiseStream::new(9, 0).normal(small.c * small.h * small.w);
+            let w = NoiseStream::new(9, 1).normal(small.k * small.c * 9);
+            let bias = vec![0.25; small.k];
+            let want = direct_sum(&small, 1, &x, 1, &w, &bias);
+            let mut got = vec![0f32; want.len()];
+            Filter::with_isa(small, &w, isa).run(&x, 1, &bias, &mut got, None);
+            let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
+            assert!(got.iter().zip(&want).all(|(g, w)| (*g as f64 - w).abs() <= 1e-5 * scale), "{isa:?}");
+        }
     }
 
     #[test]
