@@ -1,5 +1,5 @@
 //! A direct 3×3 convolution for the small maps Winograd does not take (fewer than
-//! [`super::MIN_TILES`] tiles: the demo UNet's 14×14 and 7×7), with no patch matrix.
+//! [`super::MIN_TILES`] tiles: the demo UNet's 7×7, the 64×64 ADM UNet's 8×8), with no patch matrix.
 //!
 //! Each channel's map is copied once per image into a zero-padded plane of width
 //! `out_w + 2`. Read as one flat line, output position `p = y·(out_w + 2) + x` is then

@@ -1,11 +1,10 @@
 //! brenier's own convolutions for the CPU backend, swapped in for tract's `Conv` during graph
 //! preparation so the rest of the network stays tract's:
-//! - 3×3: Winograd F(2×2, 3×3) over `matrixmultiply`'s products (`winograd.rs`) for maps of
-//!   [`MIN_TILES`] tiles and up. (tract-linalg's own kernels on filters packed once were tried
-//!   for the products, and measured no faster: docs/DESIGN.md, "CPU speed against
-//!   onnxruntime".)
+//! - 3×3: Winograd F(2×2, 3×3) (`winograd.rs`) for maps of [`MIN_TILES`] tiles and up, its 16
+//!   products in the register-tiled loop of `tile.rs` where the CPU has AVX2 or AVX-512
+//!   (`matrixmultiply`'s elsewhere).
 //! - 3×3: a direct register-tiled kernel (`direct.rs`) for the smaller maps, where Winograd's
-//!   transforms and per-block packing cost more than its products save, for stride 2, and for
+//!   transforms cost more than its products save, for stride 2, and for
 //!   thin convolutions (fewer than [`MIN_CHANNELS`] in or out) at any size up to
 //!   [`MAX_DIRECT_SCRATCH`].
 //! - 1×1: the same register-tiled loop (`tile.rs`) run straight off the image (`pointwise.rs`).
@@ -55,17 +54,15 @@ pub use winograd::{Filter, Geometry};
 /// product does not depend on the channel count.
 pub const MIN_CHANNELS: usize = 8;
 
-/// Fewest 2×2 output tiles per image (output maps of 15×15 and up) Winograd needs to take a
-/// convolution; smaller maps go to the direct kernel. Below it the per-block packing of the 16
-/// filter matrices and the transforms cost more than the products save. Set against tract's
-/// convolution, before the direct kernel existed; the boundary between Winograd and the direct
-/// kernel has not been measured on its own. Development runs (not committed) of `brenier bench
-/// --eval-only`, one thread, batch 1, net a, Winograd taking every size against this gate, the
-/// smaller maps then tract's: demo 6.56 → 5.81 ms, 64×64 ADM 123.5 → 117.2 ms; tract alone:
-/// 6.0 and 172 ms. Again with the whole-block transforms (a0d3656), taking every size made the
-/// demo's process 1.11× slower (8 paired runs of `--repeat 400` with farm-bench, the development
-/// machine's A/B process timer; not committed).
-pub const MIN_TILES: usize = 64;
+/// Fewest 2×2 output tiles per image (output maps of 13×13 and up) Winograd needs to take a
+/// convolution; smaller maps go to the direct kernel, where the transforms cost more than the
+/// products save. Set between the two kernels on the demo UNet's maps once the products ran in
+/// `tile.rs`'s loop (6f73534): per-node times of `brenier bench --eval-only --profile` (net a,
+/// batch 1, one thread, `--repeat 300`; development runs, not committed), Winograd against the
+/// direct kernel, 14×14 (49 tiles) 0.26 against 0.31 ms and 0.145–0.147 against 0.159–0.160 ms;
+/// 7×7 (16 tiles) 0.077–0.078 against 0.048–0.050 ms. (Before, with `matrixmultiply`'s packed
+/// products, the gate was 64 tiles, set against tract's convolution.)
+pub const MIN_TILES: usize = 49;
 
 /// Most scratch one thread may keep for a direct 3×3 convolution: every input channel's padded
 /// plane (four phases at stride 2) for one image. Only thin and strided convolutions on large
@@ -391,9 +388,9 @@ mod tests {
             return; // neither AVX2 nor AVX-512: tract keeps them (checked below)
         }
         taken_by::<DirectFilter>(Case::same(16, 16, 8));
-        // The gate: 15×15 is 64 tiles (Winograd's), 14×14 is 49.
-        taken_by::<Filter>(Case::same(8, 8, 15));
-        taken_by::<DirectFilter>(Case::same(8, 8, 14));
+        // The gate: 13×13 is 49 tiles (Winograd's), 12×12 is 36.
+        taken_by::<Filter>(Case::same(8, 8, 13));
+        taken_by::<DirectFilter>(Case::same(8, 8, 12));
         taken_by::<DirectFilter>(Case { pad: (2, 2), ..Case::same(8, 12, 7) });
     }
 
