@@ -7,8 +7,8 @@
 //! Intra-op splitting pays only when each product is large enough to amortise the dispatch
 //! (a few µs per split product). Batch 1 on 2 threads, split against one thread
 //! (`ROUNDS=6 benches/peers/intra_op.sh` → `benches/results/intra-op.json`): the 64×64 ADM UNet
-//! (6.0 G multiply-adds per image) takes 0.68–0.71× the time, the 28×28 demo UNet (0.133 G)
-//! 1.12–1.34×.
+//! (6.0 G multiply-adds per image) takes 0.79–0.80× the time, the 28×28 demo UNet (0.133 G)
+//! 1.10–1.12×.
 //! The gate is the multiply-adds of one run of the plan (one piece); `BRENIER_INTRA_OP=on|off`
 //! overrides it for measuring other networks and hardware (one thread never splits). Bit-identical either way: tract splits products
 //! by output tiles and elementwise kernels by blocks, never a reduction.
