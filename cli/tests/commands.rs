@@ -143,7 +143,8 @@ fn a_closed_pipe_ends_the_command_without_a_panic() {
 
 /// `bench --eval-only --profile` times every node of the plan once per run and sums them per
 /// operator; on the shipped demo UNet its convolutions run as brenier's own operators (Winograd
-/// on the 28×28 maps, the direct kernel below, the 1×1 kernel) where the CPU has AVX2 and FMA, and the
+/// on the 28×28 and 14×14 maps, the direct kernel on the 7×7, strided and thin ones, the 1×1 kernel)
+/// where the CPU has AVX2 and FMA, and the
 /// convolutions take most of the time, as onnxruntime's profile of the same file says
 /// (benches/results/op-profile.json).
 #[test]

@@ -1,7 +1,7 @@
 //! Intra-op threading (one image's run split inside tract's operators across the pool,
 //! runtime/src/backend/intra_op.rs) is a speed lever only: it must not change a bit of ε. The
 //! shipped demo UNet (28×28, most of its matrix products above tract's splitting thresholds: with
-//! the split forced on it takes 1.12–1.34× the time at batch 1, benches/results/intra-op.json,
+//! the split forced on it takes 1.10–1.12× the time at batch 1, benches/results/intra-op.json,
 //! which is the dispatch the split adds) is compared with the split forced on and off, on both
 //! threads of a pool.
 

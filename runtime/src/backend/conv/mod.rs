@@ -1,7 +1,7 @@
 //! brenier's own convolutions for the CPU backend, swapped in for tract's `Conv` during graph
 //! preparation so the rest of the network stays tract's:
 //! - 3×3: Winograd F(2×2, 3×3) (`winograd.rs`) for maps of [`MIN_TILES`] tiles and up, its 16
-//!   products in the register-tiled loop of `tile.rs` where the CPU has AVX2 or AVX-512
+//!   products in the register-tiled loop of `tile.rs` where the CPU has AVX2 with FMA, or AVX-512
 //!   (`matrixmultiply`'s elsewhere).
 //! - 3×3: a direct register-tiled kernel (`direct.rs`) for the smaller maps, where Winograd's
 //!   transforms cost more than its products save, for stride 2, and for
@@ -64,6 +64,22 @@ pub const MIN_CHANNELS: usize = 8;
 /// products, the gate was 64 tiles, set against tract's convolution.)
 pub const MIN_TILES: usize = 49;
 
+/// Winograd's gate where its products are `matrixmultiply`'s (no AVX2 with FMA, nor AVX-512;
+/// aarch64): set against tract's convolution, which takes the smaller maps there (the direct
+/// kernel needs those sets). Development runs (not committed) of `brenier bench --eval-only`,
+/// one thread, batch 1, net a, Winograd taking every size against this gate: demo 6.56 → 5.81
+/// ms, 64×64 ADM 123.5 → 117.2 ms.
+pub const MIN_TILES_PACKED: usize = 64;
+
+/// The gate for this CPU: [`MIN_TILES`] where the products run in `tile.rs`'s loop.
+fn min_tiles() -> usize {
+    if isa::Isa::native().fma_lanes().is_some() {
+        MIN_TILES
+    } else {
+        MIN_TILES_PACKED
+    }
+}
+
 /// Most scratch one thread may keep for a direct 3×3 convolution: every input channel's padded
 /// plane (four phases at stride 2) for one image. Only thin and strided convolutions on large
 /// maps come near it (a 128→3 one on 256×256 would keep 34 MiB); those stay tract's, whose
@@ -111,7 +127,8 @@ pub struct Rewritten {
     /// 1×1 convolutions the pointwise kernel took.
     pub pointwise: usize,
     /// Bytes the transformed filters hold beyond the weights they replace (16 against 9 values
-    /// per channel pair).
+    /// per channel pair, and the output channels rounded up to 4 where `tile.rs` runs the
+    /// products).
     pub extra_weight_bytes: usize,
     /// The scratch one thread keeps: the largest of each kernel's (each keeps its own, per
     /// thread, between calls).
@@ -285,7 +302,7 @@ fn take_3x3(conv: PlainConv, use_kernels: Kernels) -> TractResult<Option<Taken>>
     let weights = weights.try_as_plain_ram()?;
     let weights = weights.as_slice::<f32>()?;
     let thick = geo.c >= MIN_CHANNELS && geo.k >= MIN_CHANNELS;
-    if stride == 1 && thick && geo.tiles() >= MIN_TILES {
+    if stride == 1 && thick && geo.tiles() >= min_tiles() {
         return Ok(use_kernels
             .winograd
             .then(|| Taken::Winograd(WinogradConv { filter: Arc::new(Filter::new(geo, weights)), bias })));
@@ -385,10 +402,14 @@ mod tests {
     #[test]
     fn small_maps_take_the_direct_kernel_where_the_cpu_has_it() {
         if !DirectFilter::available() {
-            return; // neither AVX2 nor AVX-512: tract keeps them (checked below)
+            // Neither AVX2 with FMA nor AVX-512: Winograd's products are matrixmultiply's, its
+            // gate is 64 tiles (15×15), and tract keeps the smaller maps (checked below too).
+            taken_by::<Filter>(Case::same(8, 8, 15));
+            assert_eq!(rewrite(&mut Case::same(8, 8, 14).model(), BOTH).unwrap().count(), 0, "14×14, packed products");
+            return;
         }
         taken_by::<DirectFilter>(Case::same(16, 16, 8));
-        // The gate: 13×13 is 49 tiles (Winograd's), 12×12 is 36.
+        // The gate where the products are tile.rs's: 13×13 is 49 tiles (Winograd's), 12×12 is 36.
         taken_by::<Filter>(Case::same(8, 8, 13));
         taken_by::<DirectFilter>(Case::same(8, 8, 12));
         taken_by::<DirectFilter>(Case { pad: (2, 2), ..Case::same(8, 12, 7) });

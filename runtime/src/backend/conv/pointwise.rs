@@ -5,7 +5,8 @@
 //! Why not tract's: tract turns a 1×1 convolution into a matrix product whose activation operand
 //! it packs on every run, and splits one fed by a skip concatenation into a product per
 //! concatenated input, each behind a copying slice; on the demo UNet and the 64×64 ADM UNet its
-//! 1×1 convolutions took 2.7× and 2.0× onnxruntime's time (benches/results/op-profile.json).
+//! 1×1 convolutions took 2.7× and 2.0× onnxruntime's time (`git show
+//! 61d39df:benches/results/op-profile.json`).
 //!
 //! The positions are cut into chunks small enough that a chunk of every input channel stays in
 //! the core's L2 cache while each block of 4 output channels sweeps it. The last positions that

@@ -1,13 +1,14 @@
-//! The register-tiled multiply-add loop both direct kernels run (`direct.rs`, 3×3 on padded
-//! planes; `pointwise.rs`, 1×1 on the image itself).
+//! The register-tiled multiply-add loop brenier's convolutions run: `direct.rs` (3×3 on padded
+//! planes), `pointwise.rs` (1×1 on the image itself) and `winograd.rs` (its 16 products, one
+//! tap over the transformed inputs).
 //!
 //! A tile holds `R` vectors of consecutive output positions for [`KB`] output channels. For each
 //! input channel and tap it loads `R` vectors from that channel's plane at the tap's offset,
 //! broadcasts the 4 channels' weights, and does `4R` fused multiply-adds. Weights are laid out
 //! `[C][T][4]` per block of 4 output channels, so the broadcasts walk memory in order.
 
-// Elsewhere than x86_64 the only `Isa` is the baseline, which both kernels refuse, so nothing
-// calls in here there.
+// Elsewhere than x86_64 the only `Isa` is the baseline, which none of the three runs here, so
+// nothing calls in here there.
 #![cfg_attr(not(target_arch = "x86_64"), allow(unused))]
 
 use super::isa::Isa;
@@ -48,7 +49,7 @@ pub(super) unsafe fn run<const T: usize>(isa: Isa, run: &Run<T>) {
         Isa::Avx512 => unsafe { avx512::run(run) },
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => unsafe { avx2::run(run) },
-        Isa::Baseline => unreachable!("the direct kernels refuse an instruction set without FMA"),
+        Isa::Baseline => unreachable!("no caller runs this loop on an instruction set without FMA"),
     }
 }
 

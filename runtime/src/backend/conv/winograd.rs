@@ -88,11 +88,13 @@ impl Geometry {
     }
 
     /// Tile rows per block: scratch of 16·(C+K) floats per slot, near 4 MiB a block, at least
-    /// one row. `matrixmultiply` packs a filter matrix once per 1024 columns (slots) of a call,
-    /// so larger blocks spread that over more tiles; past the L2 the transforms stream.
-    /// Development runs of `brenier bench --eval-only` on the 64×64 ADM UNet (net a, batch 1,
-    /// one thread, every size taken; not committed; with the per-tile-row transforms that
-    /// predate a0d3656): 256 KiB 175.6 ms, 1 MiB 134–137, 4 MiB 124.6–126.4, 16 MiB 142.5 ms.
+    /// one row (the rounding of columns and channels in `scratch_lengths` comes on top). Set
+    /// for `matrixmultiply`'s products, which pack a filter matrix once per 1024 columns
+    /// (slots) of a call, so larger blocks spread that over more tiles; past the L2 the
+    /// transforms stream. Development runs of `brenier bench --eval-only` on the 64×64 ADM UNet
+    /// (net a, batch 1, one thread, every size taken; not committed; with the per-tile-row
+    /// transforms that predate a0d3656): 256 KiB 175.6 ms, 1 MiB 134–137, 4 MiB 124.6–126.4,
+    /// 16 MiB 142.5 ms. Not measured again for `tile.rs`'s products, which pack nothing.
     fn rows_per_block(&self) -> usize {
         let per_slot_bytes = 16 * (self.c + self.k) * 4;
         ((4 << 20) / (per_slot_bytes * self.slots())).max(1)
@@ -169,8 +171,10 @@ impl Filter {
         Filter { geo, u, isa }
     }
 
-    /// Multiply-adds of the 16 products per image, as run one block after another: spare
+    /// Multiply-adds of the 16 products per image, as one image runs block after block: spare
     /// slots included, and where `tile.rs` runs them, the columns and channels they round up.
+    /// Blocks that span images or split over a pool round their columns differently, so for
+    /// those it is an estimate (tract's cost model and the load-time log use it).
     pub fn fma_per_image(&self) -> usize {
         let geo = self.geo;
         let (rows, per_block) = (geo.tiles_h(), geo.rows_per_block());
@@ -196,10 +200,11 @@ impl Filter {
         assert_eq!(y.len(), n * geo.k * geo.out_h * geo.out_w, "output of {n} images");
         let rows = n * geo.tiles_h();
         // Split, a block takes at most ⌈rows / threads⌉ tile rows, so that no thread idles on
-        // a map that would fit one block. Not fewer: every block packs all 16 filter matrices
-        // again (`matrixmultiply` packs per call), and half that size made the 64×64 ADM UNet's
-        // batch-1 step at 2 threads 9–13 % slower (p50 of `brenier bench --eval-only
-        // --threads 2 --repeat 30`, three alternating runs each; development runs, not committed).
+        // a map that would fit one block. Not fewer: with `matrixmultiply`'s products every
+        // block packs all 16 filter matrices again, and half that size made the 64×64 ADM
+        // UNet's batch-1 step at 2 threads 9–13 % slower (p50 of `brenier bench --eval-only
+        // --threads 2 --repeat 30`, three alternating runs each; development runs, not
+        // committed; measured before the products ran in `tile.rs`'s loop, which packs nothing).
         let per_block = match pool {
             Some(pool) => geo.rows_per_block().min(rows.div_ceil(pool.current_num_threads())).max(1),
             None => geo.rows_per_block(),
@@ -366,10 +371,13 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// One block's working memory: transformed inputs `[16][C][slots]`, products `[16][K][slots]`,
+/// One block's working memory: transformed inputs `[16][C][cols]`, products
+/// `[16][⌈K/4⌉·4][cols]` (`cols`: the block's slots rounded up to whole vectors, `columns`),
 /// and the lines of the transforms, each over the block's slots (tile `j` of the block's tile
-/// row `i` at `i·(tiles_w+1) + j`). Every value is read only after it is written in the same
-/// block (the products overwrite `m`: β = 0), so reuse needs no clearing.
+/// row `i` at `i·(tiles_w+1) + j`). Every value the output is made from is written in the same
+/// block before it is read (the products overwrite `m`: β = 0), so reuse needs no clearing. The
+/// columns past the slots and the rows past K hold whatever an earlier block left: `tile.rs`'s
+/// products read and write them, and nothing reads their products.
 #[derive(Default)]
 struct Scratch {
     v: Vec<f32>,
@@ -635,23 +643,30 @@ pub(super) mod tests {
 
     #[test]
     fn stale_values_in_the_scratchs_spare_columns_never_reach_the_output() {
-        // A NaN input leaves NaN in every column of the thread's scratch it reached; the next,
-        // smaller convolution's products run over whole vectors of columns, those past its slots
-        // among them, and must drop what they make there (each product's column is its own).
-        let (big, small) = (same(16, 16, 24, 24), same(16, 12, 9, 9));
-        assert!(columns(small.slots() * small.tiles_h()) > small.slots() * small.tiles_h());
+        // The products run over whole vectors of columns, those past the block's slots among
+        // them, and over output channels rounded up to 4: what they read or make there is an
+        // earlier block's leftovers. Poisoned with NaN, none of it may reach the output.
+        let geo = same(16, 13, 9, 9);
+        let rows = geo.tiles_h();
+        assert!(geo.rows_per_block() >= rows, "one block for the whole map");
+        assert!(columns(rows * geo.slots()) > rows * geo.slots(), "spare columns");
+        let x = NoiseStream::new(9, 0).normal(geo.c * geo.h * geo.w);
+        let w = NoiseStream::new(9, 1).normal(geo.k * geo.c * 9);
+        let bias = vec![0.25; geo.k];
+        let want = direct_sum(&geo, 1, &x, 1, &w, &bias);
+        let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
         for isa in Isa::runnable() {
-            let x = vec![f32::NAN; big.c * big.h * big.w];
-            let mut y = vec![0f32; big.k * big.out_h * big.out_w];
-            Filter::with_isa(big, &vec![1.0; big.k * big.c * 9], isa).run(&x, 1, &vec![0.0; big.k], &mut y, None);
-            assert!(y.iter().all(|v| v.is_nan()), "{isa:?}: the NaN input reached the scratch");
-            let x = NoiseStream::new(9, 0).normal(small.c * small.h * small.w);
-            let w = NoiseStream::new(9, 1).normal(small.k * small.c * 9);
-            let bias = vec![0.25; small.k];
-            let want = direct_sum(&small, 1, &x, 1, &w, &bias);
+            SCRATCH.with_borrow_mut(|s| {
+                s.fit(&geo, rows);
+                s.v.fill(f32::NAN);
+                s.m.fill(f32::NAN);
+                s.planes.iter_mut().flatten().for_each(|b| b.fill(f32::NAN));
+                s.rows.iter_mut().flatten().for_each(|b| b.fill(f32::NAN));
+                s.sums.iter_mut().flatten().for_each(|b| b.fill(f32::NAN));
+                s.outs.iter_mut().flatten().for_each(|b| b.fill(f32::NAN));
+            });
             let mut got = vec![0f32; want.len()];
-            Filter::with_isa(small, &w, isa).run(&x, 1, &bias, &mut got, None);
-            let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
+            Filter::with_isa(geo, &w, isa).run(&x, 1, &bias, &mut got, None);
             assert!(got.iter().zip(&want).all(|(g, w)| (*g as f64 - w).abs() <= 1e-5 * scale), "{isa:?}");
         }
     }
@@ -667,11 +682,14 @@ pub(super) mod tests {
         assert_eq!((2 * geo.tiles_h()).div_ceil(3), 11);
         let x = NoiseStream::new(5, 0).normal(2 * geo.c * geo.h * geo.w);
         let w = NoiseStream::new(5, 1).normal(geo.k * geo.c * 9);
-        let (filter, bias) = (Filter::new(geo, &w), vec![0.5; geo.k]);
-        let (mut serial, mut split) = (vec![0f32; 2 * geo.k * 1024], vec![0f32; 2 * geo.k * 1024]);
-        filter.run(&x, 2, &bias, &mut serial, None);
-        filter.run(&x, 2, &bias, &mut split, Some(&pool));
-        assert!(serial.iter().zip(&split).all(|(a, b)| a.to_bits() == b.to_bits()));
+        let bias = vec![0.5; geo.k];
+        for isa in Isa::runnable() {
+            let filter = Filter::with_isa(geo, &w, isa);
+            let (mut serial, mut split) = (vec![0f32; 2 * geo.k * 1024], vec![0f32; 2 * geo.k * 1024]);
+            filter.run(&x, 2, &bias, &mut serial, None);
+            filter.run(&x, 2, &bias, &mut split, Some(&pool));
+            assert!(serial.iter().zip(&split).all(|(a, b)| a.to_bits() == b.to_bits()), "{isa:?}");
+        }
         // Against the direct sum, blocks of 6 tile rows over 2 images of 8: blocks that start
         // mid-image and one that spans both.
         check(same(8, 8, 16, 16), 2, Some(&pool));
