@@ -13,7 +13,7 @@
 //! dropped (1/tiles_w more product work, against loops of `tiles_w` floats that stay scalar).
 //! On x86_64 the block is compiled a second and third time for AVX2 and AVX-512, picked at run
 //! time: the release build targets baseline x86_64 (SSE2), where these loops run 4 wide.
-//! With AVX2 or AVX-512 the 16 products run in `tile.rs`'s register-tiled loop, straight off
+//! With AVX2 and FMA, or AVX-512, the 16 products run in `tile.rs`'s register-tiled loop, straight off
 //! the transformed inputs: `matrixmultiply` packs both operands on every call, which was a
 //! third of its time on the demo UNet's small products (`perf`, one thread). Elsewhere (the
 //! baseline, aarch64) they stay `matrixmultiply`'s.
