@@ -71,9 +71,10 @@ pub const MIN_TILES: usize = 49;
 /// ms, 64×64 ADM 123.5 → 117.2 ms.
 pub const MIN_TILES_PACKED: usize = 64;
 
-/// The gate for this CPU: [`MIN_TILES`] where the products run in `tile.rs`'s loop.
+/// The gate for this CPU: [`MIN_TILES`] where the products run in `tile.rs`'s loop, which needs
+/// the same instruction sets as the direct kernel the gate was set against.
 fn min_tiles() -> usize {
-    if isa::Isa::native().fma_lanes().is_some() {
+    if DirectFilter::available() {
         MIN_TILES
     } else {
         MIN_TILES_PACKED
