@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The intra-op gate's evidence: one image per evaluation on THREADS threads with tract's
-# operators split across the pool (BRENIER_INTRA_OP=on) and not (off), side by side, for both
-# networks of each bundle, alternating on/off ROUNDS times; ms per evaluation (median of REPEAT,
+# The intra-op gate's evidence: one image per evaluation on THREADS threads each way a one-piece
+# run can spend them: every operator split across the pool (BRENIER_INTRA_OP=on), brenier's
+# convolutions alone shared with the crew (kernels), one thread (off); side by side, for both
+# networks of each bundle, the three in turn ROUNDS times; ms per evaluation (median of REPEAT,
 # then the median and the range over rounds) to benches/results/intra-op.json, with what the
 # gate (runtime/src/backend/intra_op.rs) chose for that network unforced and whether that
-# was the faster setting.
+# was the fastest setting.
 # Usage: benches/peers/intra_op.sh [BUNDLE=INPUT.npy ...]   (no arguments: the defaults below)
 #   default: the demo bundle, and the 64×64 pair of benches/byo when benches/byo/run.sh made it.
 set -euo pipefail
@@ -21,7 +22,9 @@ for pair in "${PAIRS[@]}"; do
     name=$(basename "$bundle" .brn)
     for net in a b; do
         for round in $(seq "$ROUNDS"); do
-            for mode in on off; do
+            # Each round starts with the next mode, so that none always runs first.
+            modes=(on kernels off on kernels)
+            for mode in "${modes[@]:$((round % 3)):3}"; do
                 BRENIER_INTRA_OP=$mode RUST_LOG=brenier::backend::cpu=debug "$B" bench --bundle "$bundle" --net "$net" \
                     --batch 1 --threads "$THREADS" --repeat "$REPEAT" --input "$input" --eval-only --json \
                     > "$OUT/$name-$net-$mode-$round.json" 2> "$OUT/$name-$net-$mode-$round.log"
@@ -44,7 +47,7 @@ for pair in pairs:
     name = bundle.rsplit("/", 1)[-1].removesuffix(".brn")
     for net in "ab":
         row = {"bundle": bundle, "net": net}
-        for mode in ("on", "off"):
+        for mode in ("on", "kernels", "off"):
             runs = [json.load(open(f"{out}/{name}-{net}-{mode}-{r}.json"))["network_eval"]["p50_ms"]
                     for r in range(1, int(rounds) + 1)]
             row[f"{mode}_ms"] = statistics.median(runs)
@@ -52,13 +55,18 @@ for pair in pairs:
         auto = json.load(open(f"{out}/{name}-{net}-auto.json"))
         log = open(f"{out}/{name}-{net}-auto.log").read()
         row["gfma_per_run"] = float(re.search(r"([0-9.]+) G multiply-adds per run", log).group(1))
-        row["gate_splits"] = auto["splits_one_piece"]
+        mode_of = {"all": "on", "kernels": "kernels", "serial": "off"}
+        row["gate_picks"] = mode_of[auto["one_piece"]]
         row["on_over_off"] = round(row["on_ms"] / row["off_ms"], 3)
-        row["gate_picks_faster"] = row["gate_splits"] == (row["on_ms"] < row["off_ms"])
+        row["kernels_over_off"] = round(row["kernels_ms"] / row["off_ms"], 3)
+        row["kernels_over_on"] = round(row["kernels_ms"] / row["on_ms"], 3)
+        row["gate_picks_fastest"] = row["gate_picks"] == min(("on", "kernels", "off"), key=lambda m: row[f"{m}_ms"])
         rows.append(row)
-        print(f"{bundle} net {net}: {row['gfma_per_run']:.3f} G multiply-adds per image; split {row['on_ms']:.2f} ms "
-              f"{row['on_runs_ms']}, one thread {row['off_ms']:.2f} ms {row['off_runs_ms']} per evaluation "
-              f"(on/off {row['on_over_off']:.2f}); the gate splits: {row['gate_splits']}, the faster: {row['gate_picks_faster']}")
+        print(f"{bundle} net {net}: {row['gfma_per_run']:.3f} G multiply-adds per image; all split {row['on_ms']:.2f} ms "
+              f"{row['on_runs_ms']}, kernels {row['kernels_ms']:.2f} ms {row['kernels_runs_ms']}, one thread "
+              f"{row['off_ms']:.2f} ms {row['off_runs_ms']} per evaluation (on/off {row['on_over_off']:.2f}, "
+              f"kernels/off {row['kernels_over_off']:.2f}, kernels/on {row['kernels_over_on']:.2f}); "
+              f"the gate picks {row['gate_picks']}, the fastest: {row['gate_picks_fastest']}")
 c, modified = commit()
 json.dump({"command": command, "commit": c, "modified": modified, "threads": int(threads), "repeat": int(repeat),
            "rounds": int(rounds), "batch": 1, "nets": rows}, open(result, "w"), indent=1)

@@ -106,9 +106,10 @@ struct EvalReport {
     /// the input images excluded), in ms; `None` under a memory budget, whose probe runs the
     /// networks before that first evaluation.
     open_to_first_eps_ms: Option<f64>,
-    /// A run of one piece (one image on a batch-1 plan) splits inside the network's operators
-    /// across the threads (`BRENIER_INTRA_OP`, runtime/src/backend/intra_op.rs).
-    splits_one_piece: bool,
+    /// How a run of one piece (one image on a batch-1 plan) spends the threads: `serial`,
+    /// `kernels` (brenier's convolutions shared) or `all` (every operator split)
+    /// (`BRENIER_INTRA_OP`, runtime/src/backend/intra_op.rs).
+    one_piece: &'static str,
     network_eval: Stats,
     /// `--profile`: where one piece's time goes, per operator (absent where the backend cannot say).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -249,7 +250,7 @@ pub fn run(a: Args) -> Result<()> {
             precision: engine.backend().precision(),
             batch,
             open_to_first_eps_ms,
-            splits_one_piece: engine.net(net)?.splits_one_piece(),
+            one_piece: engine.net(net)?.one_piece().name(),
             network_eval: stats(eps_times),
             op_profile,
         };

@@ -8,10 +8,11 @@ use tract_linalg::multithread::{multithread_tract_scope, Executor};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::plan;
 
+use super::crew::Crew;
 use super::graph::Graph;
-use super::intra_op::{IntraOp, IntraOpPolicy};
+use super::intra_op::{self, IntraOp, IntraOpPolicy};
 use super::op_profile::{OpClock, OpProfile};
-use super::{conv, natural_consts, row_sum, Backend, Network, Precision};
+use super::{conv, natural_consts, row_sum, Backend, Network, OnePiece, Precision};
 use crate::bundle::{ImageSpec, NetSpec};
 use crate::error::{Error, Result};
 use crate::ot::{self, Assignment};
@@ -22,6 +23,8 @@ type Plan = Arc<TypedRunnableModel>;
 
 pub struct CpuBackend {
     pool: Arc<rayon::ThreadPool>,
+    /// The helpers of one-piece runs that share brenier's convolutions only (intra_op.rs).
+    crew: Arc<Crew>,
     threads: usize,
     precision: Precision,
     intra_op: IntraOpPolicy,
@@ -47,6 +50,7 @@ impl CpuBackend {
             .map_err(|e| Error::InvalidArgument(format!("cannot start {threads} CPU threads: {e}")))?;
         Ok(CpuBackend {
             pool: Arc::new(pool),
+            crew: Arc::new(Crew::new(threads - 1)?),
             threads,
             precision,
             intra_op: IntraOpPolicy::from_env(),
@@ -54,8 +58,8 @@ impl CpuBackend {
         })
     }
 
-    /// Overrides when one-image runs split inside tract's operators (default: by network size,
-    /// or `BRENIER_INTRA_OP`); applies to networks loaded afterwards.
+    /// Overrides how one-image runs spend the threads (default: by network size, or
+    /// `BRENIER_INTRA_OP`); applies to networks loaded afterwards.
     pub fn with_intra_op(mut self, policy: IntraOpPolicy) -> CpuBackend {
         self.intra_op = policy;
         self
@@ -93,6 +97,7 @@ struct CpuNet {
     plan_batch: usize,
     label: String,
     pool: Arc<rayon::ThreadPool>,
+    crew: Arc<Crew>,
     threads: usize,
     weight_bytes: usize,
     /// Scratch a piece's run keeps outside tract's tensors (Winograd blocks, the direct kernel's planes).
@@ -139,7 +144,7 @@ impl Backend for CpuBackend {
             Ok(())
         })?;
         let decluttered = start.elapsed();
-        let intra_op = IntraOp::decide(&typed, self.threads, self.intra_op);
+        let fma_per_piece = intra_op::fma_count(&typed);
         let convs = if f32_net {
             conv::rewrite(&mut typed, self.kernels)
                 .map_err(|e| Error::tract(format!("preparing the convolutions of {label}"), e))?
@@ -147,10 +152,12 @@ impl Backend for CpuBackend {
         } else {
             conv::Rewritten::default()
         };
+        let convs_taken = convs.winograd + convs.direct + convs.pointwise;
+        let intra_op = IntraOp::decide(fma_per_piece, convs_taken, self.threads, self.intra_op);
         let weight_bytes =
             graph.params * if self.precision == Precision::F16 { 2 } else { 4 } + convs.extra_weight_bytes;
         // Split, a piece runs one block per thread at a time; otherwise one.
-        let scratch_bytes = convs.scratch_bytes * if intra_op.enabled { self.threads } else { 1 };
+        let scratch_bytes = convs.scratch_bytes * if intra_op.one_piece == OnePiece::Serial { 1 } else { self.threads };
         let mut optimised = typed.into_optimized().map_err(|e| Error::tract(format!("optimising {label}"), e))?;
         let naturalised = natural_consts::naturalise(&mut optimised)
             .map_err(|e| Error::tract(format!("preparing the constants of {label}"), e))?;
@@ -164,14 +171,14 @@ impl Backend for CpuBackend {
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
         log::debug!(
             "{label}: tract plan ready in {:.1} ms (parse {:.1}, typed and decluttered {:.1}, optimised {:.1}); \
-             {:.3} G multiply-adds per run of {plan_batch} image(s) before brenier's convolutions, intra-op threads {}, \
+             {:.3} G multiply-adds per run of {plan_batch} image(s) before brenier's convolutions, one piece's threads: {}, \
              {} Winograd, {} direct and {} pointwise convolutions, {} constants given natural strides ({} left), {} row sums",
             ms(start.elapsed()),
             ms(parsed),
             ms(decluttered - parsed),
             ms(start.elapsed() - decluttered),
             intra_op.fma_per_piece as f64 / 1e9,
-            if intra_op.enabled { "on" } else { "off" },
+            intra_op.one_piece.name(),
             convs.winograd,
             convs.direct,
             convs.pointwise,
@@ -186,6 +193,7 @@ impl Backend for CpuBackend {
             plan_batch,
             label: label.into(),
             pool: self.pool.clone(),
+            crew: self.crew.clone(),
             threads: self.threads,
             weight_bytes,
             scratch_bytes,
@@ -230,13 +238,12 @@ impl CpuNet {
         self.graph.output(&out[0], n, self.precision)
     }
 
-    /// The executor a run of one piece uses: the pool where the intra-op gate splits this
-    /// network, else one thread.
-    fn one_piece_executor(&self) -> Executor {
-        if self.intra_op.enabled {
-            Executor::MultiThread(self.pool.clone())
-        } else {
-            Executor::SingleThread
+    /// Runs `work` (one piece's run) on the threads the intra-op decision gives it.
+    fn one_piece_run<R>(&self, work: impl FnOnce() -> R) -> R {
+        match self.intra_op.one_piece {
+            OnePiece::All => multithread_tract_scope(Executor::MultiThread(self.pool.clone()), work),
+            OnePiece::Kernels => self.crew.shift(|| multithread_tract_scope(Executor::SingleThread, work)),
+            OnePiece::Serial => multithread_tract_scope(Executor::SingleThread, work),
         }
     }
 
@@ -271,12 +278,12 @@ impl Network for CpuNet {
         let d = self.graph.image.elems();
         // A run of several pieces shares them out among this thread and the pool's (data
         // parallel, each piece on one thread): where a 2-core edge CPU gets its second core's worth.
-        // One piece on a large network splits inside tract's operators instead (intra_op.rs).
+        // One piece shares its convolutions, or on a large network every operator, instead (intra_op.rs).
         // Every other path pins tract to one thread explicitly: with multithread-mm compiled,
         // tract otherwise reads its process-wide default executor behind a mutex per product.
         let parts = batch.div_ceil(self.plan_batch);
         if parts <= 1 || self.threads <= 1 {
-            return multithread_tract_scope(self.one_piece_executor(), || self.run_pieces(x, batch, t));
+            return self.one_piece_run(|| self.run_pieces(x, batch, t));
         }
         let per_thread = parts.div_ceil(self.threads) * self.plan_batch;
         let chunks: Vec<&[f32]> = x.chunks(per_thread * d).collect();
@@ -318,8 +325,8 @@ impl Network for CpuNet {
         &self.label
     }
 
-    fn splits_one_piece(&self) -> bool {
-        self.intra_op.enabled
+    fn one_piece(&self) -> OnePiece {
+        self.intra_op.one_piece
     }
 
     fn op_profile(&self, x: &[f32], t: i64, runs: usize) -> Result<Option<OpProfile>> {
@@ -330,7 +337,7 @@ impl Network for CpuNet {
         let failed = |e| Error::tract(format!("profiling {} at t = {t}", self.label), e);
         let mut state = self.plan.spawn().map_err(failed)?;
         let mut clock = OpClock::default();
-        multithread_tract_scope(self.one_piece_executor(), || -> Result<()> {
+        self.one_piece_run(|| -> Result<()> {
             // One untimed run: a fresh state allocates its values and scratch on first use.
             state.run(inputs.clone()).map_err(failed)?;
             for _ in 0..runs {

@@ -1,38 +1,51 @@
 //! How a CPU network spends its threads on a run that is one piece (one image on a plan of
-//! batch 1, or one padded piece of a fixed-batch plan): inside tract's operators (intra-op:
-//! matrix products, packing and elementwise kernels split across the pool) or not at all. Runs of
+//! batch 1, or one padded piece of a fixed-batch plan), which has no batch to share out. Runs of
 //! several pieces always go data parallel, the pieces shared out among the threads, which needs
-//! no splitting inside an operator.
+//! no splitting inside an operator. One piece runs one of three ways ([`OnePiece`]):
+//! - kernels: brenier's convolutions (`conv/`) share their blocks with a crew of helper threads
+//!   that stay awake through the run (`crew.rs`); tract's other operators run on the calling
+//!   thread. The default wherever brenier's convolutions took any of the network's: they are
+//!   most of its time (four fifths of the demo UNet's step), and handing a convolution's pieces
+//!   to a spinning helper costs well under a microsecond.
+//! - all: every operator split across the rayon pool under tract's `multithread-mm` executor
+//!   (matrix products by output tiles, elementwise kernels by blocks, brenier's convolutions by
+//!   their own pieces). Each operator wakes the pool's sleeping threads, which pays only when
+//!   the products are large: the default for a network brenier's convolutions left alone (f16)
+//!   of at least [`MIN_FMA_PER_PIECE`] multiply-adds.
+//! - serial: one thread (one thread, or a small network brenier's convolutions left alone).
 //!
-//! Intra-op splitting pays only when each product is large enough to amortise the dispatch
-//! (a few µs per split product). Batch 1 on 2 threads, split against one thread
-//! (`ROUNDS=6 benches/peers/intra_op.sh` → `benches/results/intra-op.json`): the 64×64 ADM UNet
-//! (6.0 G multiply-adds per image) takes 0.79–0.80× the time, the 28×28 demo UNet (0.133 G)
-//! 1.10–1.12×.
-//! The gate is the multiply-adds of one run of the plan (one piece); `BRENIER_INTRA_OP=on|off`
-//! overrides it for measuring other networks and hardware (one thread never splits). Bit-identical either way: tract splits products
-//! by output tiles and elementwise kernels by blocks, never a reduction.
+//! Measured at batch 1 on 2 threads (`ROUNDS=6 benches/peers/intra_op.sh` →
+//! `benches/results/intra-op.json`, which records each mode's time and the gate's choice).
+//! `BRENIER_INTRA_OP=on|kernels|off|auto` overrides the choice (one thread never splits).
+//! Bit-identical every way: tract splits products by output tiles and elementwise kernels by
+//! blocks, brenier's convolutions by output rows or channels, never a reduction.
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::Cost;
 
-/// Multiply-adds of one piece at or above which its run splits its operators across the pool:
-/// between the two networks measured (0.133 G loses, 6.0 G wins, module docs), on the
+pub use super::OnePiece;
+
+/// Multiply-adds of one piece at or above which its run splits tract's operators across the
+/// pool: between the two networks measured (0.133 G loses, 6.0 G wins, module docs), on the
 /// geometric scale. Networks near it are unmeasured: the override is there to measure them.
 pub const MIN_FMA_PER_PIECE: u64 = 1_000_000_000;
 
-/// Whether one-piece runs split inside tract's operators.
+/// How one-piece runs spend their threads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum IntraOpPolicy {
     /// By the network's size ([`MIN_FMA_PER_PIECE`]).
     #[default]
     Auto,
+    /// [`OnePiece::All`].
     On,
+    /// [`OnePiece::Kernels`].
+    Kernels,
+    /// [`OnePiece::Serial`].
     Off,
 }
 
 impl IntraOpPolicy {
-    /// `BRENIER_INTRA_OP=on|off|auto` (unset: auto; anything else: auto with a warning).
+    /// `BRENIER_INTRA_OP=on|kernels|off|auto` (unset: auto; anything else: auto with a warning).
     pub fn from_env() -> IntraOpPolicy {
         Self::parse(std::env::var("BRENIER_INTRA_OP").ok().as_deref())
     }
@@ -40,39 +53,46 @@ impl IntraOpPolicy {
     fn parse(value: Option<&str>) -> IntraOpPolicy {
         match value {
             Some("on") => IntraOpPolicy::On,
+            Some("kernels") => IntraOpPolicy::Kernels,
             Some("off") => IntraOpPolicy::Off,
             None | Some("auto") | Some("") => IntraOpPolicy::Auto,
             Some(other) => {
-                log::warn!("BRENIER_INTRA_OP={other} is not on, off or auto; deciding by network size");
+                log::warn!("BRENIER_INTRA_OP={other} is not on, kernels, off or auto; deciding by network size");
                 IntraOpPolicy::Auto
             }
         }
     }
 
-    /// Whether a piece of `fma` multiply-adds splits on `threads` threads.
-    pub fn splits(self, fma: u64, threads: usize) -> bool {
-        threads > 1
-            && match self {
-                IntraOpPolicy::Auto => fma >= MIN_FMA_PER_PIECE,
-                IntraOpPolicy::On => true,
-                IntraOpPolicy::Off => false,
-            }
+    /// How a piece of `fma` multiply-adds with `convs` of brenier's convolutions runs on
+    /// `threads` threads.
+    pub fn one_piece(self, fma: u64, convs: usize, threads: usize) -> OnePiece {
+        if threads <= 1 {
+            return OnePiece::Serial;
+        }
+        match self {
+            IntraOpPolicy::Auto if convs > 0 => OnePiece::Kernels,
+            IntraOpPolicy::Auto if fma >= MIN_FMA_PER_PIECE => OnePiece::All,
+            IntraOpPolicy::Auto => OnePiece::Serial,
+            IntraOpPolicy::On => OnePiece::All,
+            IntraOpPolicy::Kernels => OnePiece::Kernels,
+            IntraOpPolicy::Off => OnePiece::Serial,
+        }
     }
 }
 
 /// The decision for one network, with what it was made from (logged at load).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IntraOp {
-    pub enabled: bool,
+    pub one_piece: OnePiece,
     /// Multiply-adds of one run of the plan (one piece).
     pub fma_per_piece: u64,
 }
 
 impl IntraOp {
-    /// Decides from the typed (not yet optimised) model of one piece and the pool size.
-    pub fn decide(model: &TypedModel, threads: usize, policy: IntraOpPolicy) -> IntraOp {
-        let fma_per_piece = fma_count(model);
-        IntraOp { enabled: policy.splits(fma_per_piece, threads), fma_per_piece }
+    /// Decides from the multiply-adds of one piece ([`fma_count`] of its typed model before
+    /// brenier's convolutions take their nodes), the number of those convolutions and the pool size.
+    pub fn decide(fma_per_piece: u64, convs: usize, threads: usize, policy: IntraOpPolicy) -> IntraOp {
+        IntraOp { one_piece: policy.one_piece(fma_per_piece, convs, threads), fma_per_piece }
     }
 }
 
@@ -102,19 +122,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_gate_splits_large_pieces_on_several_threads_only() {
+    fn brenier_convolutions_take_the_crew_and_without_them_size_decides() {
         let auto = IntraOpPolicy::Auto;
-        assert!(!auto.splits(MIN_FMA_PER_PIECE - 1, 2));
-        assert!(auto.splits(MIN_FMA_PER_PIECE, 2));
-        assert!(!auto.splits(u64::MAX, 1), "one thread has nothing to split across");
-        assert!(IntraOpPolicy::On.splits(0, 2));
-        assert!(!IntraOpPolicy::On.splits(u64::MAX, 1));
-        assert!(!IntraOpPolicy::Off.splits(u64::MAX, 8));
+        assert_eq!(auto.one_piece(MIN_FMA_PER_PIECE - 1, 3, 2), OnePiece::Kernels);
+        assert_eq!(auto.one_piece(u64::MAX, 1, 2), OnePiece::Kernels);
+        assert_eq!(auto.one_piece(MIN_FMA_PER_PIECE - 1, 0, 2), OnePiece::Serial);
+        assert_eq!(auto.one_piece(MIN_FMA_PER_PIECE, 0, 2), OnePiece::All);
+        assert_eq!(auto.one_piece(u64::MAX, 9, 1), OnePiece::Serial, "one thread has nothing to split across");
+        assert_eq!(IntraOpPolicy::On.one_piece(0, 9, 2), OnePiece::All);
+        assert_eq!(IntraOpPolicy::Kernels.one_piece(u64::MAX, 0, 2), OnePiece::Kernels);
+        assert_eq!(IntraOpPolicy::On.one_piece(u64::MAX, 0, 1), OnePiece::Serial);
+        assert_eq!(IntraOpPolicy::Off.one_piece(u64::MAX, 9, 8), OnePiece::Serial);
     }
 
     #[test]
     fn the_override_reads_on_off_and_auto() {
         assert_eq!(IntraOpPolicy::parse(Some("on")), IntraOpPolicy::On);
+        assert_eq!(IntraOpPolicy::parse(Some("kernels")), IntraOpPolicy::Kernels);
         assert_eq!(IntraOpPolicy::parse(Some("off")), IntraOpPolicy::Off);
         assert_eq!(IntraOpPolicy::parse(Some("auto")), IntraOpPolicy::Auto);
         assert_eq!(IntraOpPolicy::parse(None), IntraOpPolicy::Auto);

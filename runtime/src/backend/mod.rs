@@ -6,6 +6,8 @@
 pub mod conv;
 #[cfg(feature = "cpu")]
 pub mod cpu;
+#[cfg(feature = "cpu")]
+pub mod crew;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 #[cfg(feature = "cpu")]
@@ -34,6 +36,30 @@ pub use memory::Available;
 #[cfg(feature = "cpu")]
 pub use cpu::CpuBackend;
 
+/// How a run of one piece (one image, or one padded piece of a fixed-batch plan) spends host
+/// threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnePiece {
+    /// On the calling thread alone.
+    Serial,
+    /// brenier's convolutions shared with a crew that stays awake through the run
+    /// (`backend/crew.rs`); the graph's other operators on the calling thread.
+    Kernels,
+    /// Every operator split across the thread pool: tract's matrix products and elementwise
+    /// kernels, and brenier's convolutions.
+    All,
+}
+
+impl OnePiece {
+    pub fn name(self) -> &'static str {
+        match self {
+            OnePiece::Serial => "serial",
+            OnePiece::Kernels => "kernels",
+            OnePiece::All => "all",
+        }
+    }
+}
+
 /// A loaded network with the bundle's `x`/`t` signature: an ε-prediction network, or a neural OT
 /// map (x_T of one domain ↦ x_T of the other, fed the map's time as `t`).
 pub trait Network: Send + Sync {
@@ -53,10 +79,10 @@ pub trait Network: Send + Sync {
     fn images_in_flight(&self, batch: usize) -> usize {
         batch
     }
-    /// Whether a run of one piece splits inside the network's operators across host threads
-    /// (the CPU's intra-op threading, `backend/intra_op.rs`); `brenier bench --eval-only` reports it.
-    fn splits_one_piece(&self) -> bool {
-        false
+    /// How a run of one piece spends host threads (the CPU's intra-op threading,
+    /// `backend/intra_op.rs`); `brenier bench --eval-only` reports it.
+    fn one_piece(&self) -> OnePiece {
+        OnePiece::Serial
     }
     /// Time per operator over `runs` evaluations of one piece: the first images of `x` (as many
     /// as the backend runs at once, padded with zeros), on the threads a one-piece run uses.

@@ -24,9 +24,8 @@
 // the kernel's dispatch is unreachable there: compiled, unused.
 #![cfg_attr(not(target_arch = "x86_64"), allow(unused))]
 
-use rayon::prelude::*;
-
 use super::isa::Isa;
+use super::split::Split;
 use super::tile::{self, Run, KB};
 use super::winograd::{Geometry, SharedOut};
 
@@ -138,8 +137,8 @@ impl DirectFilter {
     }
 
     /// Convolves `n` images `x` into `y`, adding `bias` (one per output channel), splitting the
-    /// (image, 4-channel block) pieces over `pool` when given.
-    pub fn run(&self, x: &[f32], n: usize, bias: &[f32], y: &mut [f32], pool: Option<&rayon::ThreadPool>) {
+    /// (image, 4-channel block) pieces out as `split` says.
+    pub fn run(&self, x: &[f32], n: usize, bias: &[f32], y: &mut [f32], split: Split) {
         let g = self.geo;
         assert_eq!(bias.len(), g.k, "one bias per output channel");
         assert_eq!(x.len(), n * g.c * g.h * g.w, "input of {n} images");
@@ -149,16 +148,13 @@ impl DirectFilter {
         // One piece per thread, each a contiguous run of (image, channel block) pairs, which may
         // cross from one image into the next: a piece pads each image it touches once.
         let total = n * blocks;
-        let pieces = pool.map_or(1, |p| p.current_num_threads()).min(total).max(1);
+        let pieces = split.threads().min(total).max(1);
         let per = total.div_ceil(pieces);
         let run_piece = |piece: usize| {
             let (start, end) = (piece * per, ((piece + 1) * per).min(total));
             SCRATCH.with_borrow_mut(|s| self.run_range(x, bias, &out, start, end, s));
         };
-        match pool {
-            Some(pool) if pieces > 1 => pool.install(|| (0..pieces).into_par_iter().for_each(run_piece)),
-            _ => (0..pieces).for_each(run_piece),
-        }
+        split.for_each(pieces, &run_piece);
     }
 
     /// Pieces `start..end`, piece `i` being image `i / blocks`, channel block `i % blocks`.
@@ -245,14 +241,15 @@ thread_local! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::conv::split::each_split;
     use crate::backend::conv::winograd::tests::{direct_sum, same};
     use crate::rng::NoiseStream;
 
-    fn check(geo: Geometry, n: usize, pool: Option<&rayon::ThreadPool>) {
-        check_strided(geo, 1, n, pool)
+    fn check(geo: Geometry, n: usize, split: Split) {
+        check_strided(geo, 1, n, split)
     }
 
-    fn check_strided(geo: Geometry, stride: usize, n: usize, pool: Option<&rayon::ThreadPool>) {
+    fn check_strided(geo: Geometry, stride: usize, n: usize, split: Split) {
         let seed = geo.c as u64 * 17 + geo.w as u64;
         let x = NoiseStream::new(seed, 0).normal(n * geo.c * geo.h * geo.w);
         let w = NoiseStream::new(seed, 1).normal(geo.k * geo.c * 9);
@@ -261,7 +258,7 @@ mod tests {
         let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
         for isa in Isa::runnable_with_fma() {
             let mut got = vec![f32::NAN; want.len()];
-            DirectFilter::with_isa(geo, stride, &w, isa).unwrap().run(&x, n, &bias, &mut got, pool);
+            DirectFilter::with_isa(geo, stride, &w, isa).unwrap().run(&x, n, &bias, &mut got, split);
             assert!(got.iter().all(|v| v.is_finite()), "{geo:?} /{stride} n={n} {isa:?}: non-finite output");
             let worst = got.iter().zip(&want).map(|(g, w)| (*g as f64 - w).abs()).fold(0f64, f64::max);
             // f32 sums of C·9 products in a different order from the f64 reference.
@@ -290,17 +287,17 @@ mod tests {
             strided(8, 8, 10, 10, (0, 1)),
             strided(4, 6, 7, 7, (2, 2)),
         ] {
-            check_strided(geo, 2, 2, None);
+            check_strided(geo, 2, 2, Split::Serial);
         }
     }
 
     #[test]
     fn takes_thin_convolutions_at_any_size() {
         // A UNet's first (1 or 3 image channels in) and last (out) convolutions, 28×28 and 64×64.
-        check(same(1, 32, 28, 28), 1, None);
-        check(same(3, 16, 64, 64), 1, None);
-        check(same(32, 1, 28, 28), 1, None);
-        check(same(24, 3, 64, 64), 1, None);
+        check(same(1, 32, 28, 28), 1, Split::Serial);
+        check(same(3, 16, 64, 64), 1, Split::Serial);
+        check(same(32, 1, 28, 28), 1, Split::Serial);
+        check(same(24, 3, 64, 64), 1, Split::Serial);
     }
 
     #[test]
@@ -311,32 +308,33 @@ mod tests {
         for (c, k, h, w) in
             [(8, 8, 7, 7), (16, 6, 14, 14), (5, 9, 5, 12), (8, 13, 9, 3), (3, 4, 20, 20), (8, 8, 10, 8), (8, 8, 8, 10)]
         {
-            check(same(c, k, h, w), 2, None);
+            check(same(c, k, h, w), 2, Split::Serial);
         }
-        check(Geometry { c: 8, k: 8, h: 10, w: 9, pad_top: 0, pad_left: 0, out_h: 8, out_w: 7 }, 1, None);
-        check(Geometry { c: 4, k: 6, h: 6, w: 6, pad_top: 2, pad_left: 2, out_h: 6, out_w: 6 }, 1, None);
-        check(Geometry { c: 8, k: 8, h: 7, w: 9, pad_top: 0, pad_left: 3, out_h: 5, out_w: 12 }, 1, None);
+        check(Geometry { c: 8, k: 8, h: 10, w: 9, pad_top: 0, pad_left: 0, out_h: 8, out_w: 7 }, 1, Split::Serial);
+        check(Geometry { c: 4, k: 6, h: 6, w: 6, pad_top: 2, pad_left: 2, out_h: 6, out_w: 6 }, 1, Split::Serial);
+        check(Geometry { c: 8, k: 8, h: 7, w: 9, pad_top: 0, pad_left: 3, out_h: 5, out_w: 12 }, 1, Split::Serial);
     }
 
     #[test]
-    fn pieces_split_over_a_pool_give_the_same_bits() {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+    fn pieces_split_over_a_pool_or_a_crew_give_the_same_bits() {
         // 2 images × 6 channel blocks over 3 threads: pieces of 4, the middle one holding
         // image 0's last two blocks and image 1's first two (it pads both).
         let geo = same(16, 22, 7, 7);
         let x = NoiseStream::new(6, 0).normal(2 * geo.c * geo.h * geo.w);
         let w = NoiseStream::new(6, 1).normal(geo.k * geo.c * 9);
         let bias = vec![0.25; geo.k];
-        for isa in Isa::runnable_with_fma() {
-            let f = DirectFilter::with_isa(geo, 1, &w, isa).unwrap();
-            let (mut serial, mut split) = (vec![0f32; 2 * geo.k * 49], vec![0f32; 2 * geo.k * 49]);
-            f.run(&x, 2, &bias, &mut serial, None);
-            f.run(&x, 2, &bias, &mut split, Some(&pool));
-            assert!(serial.iter().zip(&split).all(|(a, b)| a.to_bits() == b.to_bits()), "{isa:?}");
-        }
-        check(geo, 2, Some(&pool));
-        // Stride 2 and a thin one, split the same way.
-        check_strided(strided(16, 22, 14, 14, (1, 1)), 2, 2, Some(&pool));
-        check(same(3, 16, 20, 20), 3, Some(&pool));
+        each_split(|split| {
+            for isa in Isa::runnable_with_fma() {
+                let f = DirectFilter::with_isa(geo, 1, &w, isa).unwrap();
+                let (mut serial, mut shared) = (vec![0f32; 2 * geo.k * 49], vec![0f32; 2 * geo.k * 49]);
+                f.run(&x, 2, &bias, &mut serial, Split::Serial);
+                f.run(&x, 2, &bias, &mut shared, split);
+                assert!(serial.iter().zip(&shared).all(|(a, b)| a.to_bits() == b.to_bits()), "{isa:?} {split:?}");
+            }
+            check(geo, 2, split);
+            // Stride 2 and a thin one, split the same way.
+            check_strided(strided(16, 22, 14, 14, (1, 1)), 2, 2, split);
+            check(same(3, 16, 20, 20), 3, split);
+        });
     }
 }

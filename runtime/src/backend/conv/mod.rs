@@ -35,6 +35,7 @@ mod direct;
 mod isa;
 mod op;
 mod pointwise;
+mod split;
 mod tile;
 mod winograd;
 
@@ -47,6 +48,7 @@ use tract_onnx::tract_core::ops::nn::DataFormat;
 pub use direct::DirectFilter;
 pub use op::{ConvOp, DirectConv, Kernel, PointwiseConv, WinogradConv};
 pub use pointwise::PointwiseFilter;
+pub use split::Split;
 pub use winograd::{Filter, Geometry};
 
 /// Fewest input and output channels Winograd needs to take a convolution; thinner ones (a

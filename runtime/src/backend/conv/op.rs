@@ -9,14 +9,16 @@ use tract_onnx::tract_core::internal::*;
 
 use super::direct::DirectFilter;
 use super::pointwise::PointwiseFilter;
+use super::split::Split;
 use super::winograd::{Filter, Geometry};
+use crate::backend::crew::Crew;
 
 /// A convolution kernel with its weights prepared at load.
 pub trait Kernel: std::fmt::Debug + Clone + PartialEq + Eq + Send + Sync + 'static {
     const NAME: &'static str;
     fn geo(&self) -> Geometry;
-    /// Convolves `n` images `x` into `y`, adding `bias`, splitting over `pool` when given.
-    fn run(&self, x: &[f32], n: usize, bias: &[f32], y: &mut [f32], pool: Option<&rayon::ThreadPool>);
+    /// Convolves `n` images `x` into `y`, adding `bias`, sharing its pieces out as `split` says.
+    fn run(&self, x: &[f32], n: usize, bias: &[f32], y: &mut [f32], split: Split);
     /// Multiply-adds per image that the kernel performs, work it drops included.
     fn fma(&self) -> usize;
 }
@@ -26,8 +28,8 @@ impl Kernel for Filter {
     fn geo(&self) -> Geometry {
         self.geo
     }
-    fn run(&self, x: &[f32], n: usize, bias: &[f32], y: &mut [f32], pool: Option<&rayon::ThreadPool>) {
-        Filter::run(self, x, n, bias, y, pool)
+    fn run(&self, x: &[f32], n: usize, bias: &[f32], y: &mut [f32], split: Split) {
+        Filter::run(self, x, n, bias, y, split)
     }
     fn fma(&self) -> usize {
         self.fma_per_image()
@@ -39,8 +41,8 @@ impl Kernel for DirectFilter {
     fn geo(&self) -> Geometry {
         self.geo
     }
-    fn run(&self, x: &[f32], n: usize, bias: &[f32], y: &mut [f32], pool: Option<&rayon::ThreadPool>) {
-        DirectFilter::run(self, x, n, bias, y, pool)
+    fn run(&self, x: &[f32], n: usize, bias: &[f32], y: &mut [f32], split: Split) {
+        DirectFilter::run(self, x, n, bias, y, split)
     }
     fn fma(&self) -> usize {
         self.fma_per_image()
@@ -52,8 +54,8 @@ impl Kernel for PointwiseFilter {
     fn geo(&self) -> Geometry {
         self.geo
     }
-    fn run(&self, x: &[f32], n: usize, bias: &[f32], y: &mut [f32], pool: Option<&rayon::ThreadPool>) {
-        PointwiseFilter::run(self, x, n, bias, y, pool)
+    fn run(&self, x: &[f32], n: usize, bias: &[f32], y: &mut [f32], split: Split) {
+        PointwiseFilter::run(self, x, n, bias, y, split)
     }
     fn fma(&self) -> usize {
         self.fma_per_image()
@@ -125,13 +127,13 @@ impl<K: Kernel> EvalOp for ConvOp<K> {
         let mut y = unsafe { Tensor::uninitialized::<f32>(&[n, g.k, g.out_h, g.out_w])? };
         {
             let mut out = y.try_as_plain_ram_mut()?;
-            // The same threads tract's own products get: brenier sets a single-threaded executor
-            // for data-parallel runs and its pool for one-piece runs that split (intra_op.rs).
+            // The pool where tract's own products split (a one-piece run of a large network),
+            // else the crew on shift (one-piece runs that share the convolutions alone), else
+            // this thread (data-parallel runs, one thread): intra_op.rs.
+            let (x, y) = (input.as_slice::<f32>()?, out.as_slice_mut::<f32>()?);
             match current_tract_executor() {
-                Executor::MultiThread(pool) => {
-                    self.filter.run(input.as_slice::<f32>()?, n, bias, out.as_slice_mut::<f32>()?, Some(&pool))
-                }
-                _ => self.filter.run(input.as_slice::<f32>()?, n, bias, out.as_slice_mut::<f32>()?, None),
+                Executor::MultiThread(pool) => self.filter.run(x, n, bias, y, Split::Pool(&pool)),
+                _ => Crew::current(|crew| self.filter.run(x, n, bias, y, crew.map_or(Split::Serial, Split::Crew))),
             }
         }
         Ok(tvec!(y.into_tvalue()))

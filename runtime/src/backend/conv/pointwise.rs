@@ -17,9 +17,8 @@
 
 #![cfg_attr(not(target_arch = "x86_64"), allow(unused))]
 
-use rayon::prelude::*;
-
 use super::isa::Isa;
+use super::split::Split;
 use super::tile::{self, Run, KB};
 use super::winograd::{Geometry, SharedOut};
 
@@ -116,27 +115,29 @@ impl PointwiseFilter {
     }
 
     /// Convolves `n` images `x` into `y`, adding `bias` (one per output channel), splitting the
-    /// (image, chunk) pieces over `pool` when given.
-    pub fn run(&self, x: &[f32], n: usize, bias: &[f32], y: &mut [f32], pool: Option<&rayon::ThreadPool>) {
+    /// (image, chunk) pieces out as `split` says.
+    pub fn run(&self, x: &[f32], n: usize, bias: &[f32], y: &mut [f32], split: Split) {
         let g = self.geo;
         let ch = self.chunks();
         assert_eq!(bias.len(), g.k, "one bias per output channel");
         assert_eq!(x.len(), n * g.c * ch.positions, "input of {n} images");
         assert_eq!(y.len(), n * g.k * ch.positions, "output of {n} images");
         let out = SharedOut::new(y);
+        // Each (image, chunk) in `ways` runs of 4-channel blocks, so that one image of a small
+        // map (one chunk) still gives every thread a share.
+        let blocks = g.k.div_ceil(KB);
+        let ways = split.threads().div_ceil(n * ch.count).min(blocks).max(1);
+        let per = blocks.div_ceil(ways);
         let run_piece = |piece: usize| {
-            SCRATCH.with_borrow_mut(|s| self.run_chunk(x, bias, &out, piece / ch.count, piece % ch.count, ch, s));
+            let (at, way) = (piece / ways, piece % ways);
+            let kbs = (way * per).min(blocks)..((way + 1) * per).min(blocks);
+            SCRATCH.with_borrow_mut(|s| self.run_chunk(x, bias, &out, at / ch.count, at % ch.count, kbs, ch, s));
         };
-        let pieces = n * ch.count;
-        match pool {
-            Some(pool) if pieces > 1 && pool.current_num_threads() > 1 => {
-                pool.install(|| (0..pieces).into_par_iter().for_each(run_piece))
-            }
-            _ => (0..pieces).for_each(run_piece),
-        }
+        let pieces = n * ch.count * ways;
+        split.for_each(pieces, &run_piece);
     }
 
-    /// Every output channel of image `img` over chunk `chunk`'s positions.
+    /// Output channel blocks `kbs` of image `img` over chunk `chunk`'s positions.
     #[allow(clippy::too_many_arguments)]
     fn run_chunk(
         &self,
@@ -145,6 +146,7 @@ impl PointwiseFilter {
         out: &SharedOut,
         img: usize,
         chunk: usize,
+        kbs: std::ops::Range<usize>,
         ch: Chunks,
         s: &mut Vec<f32>,
     ) {
@@ -166,7 +168,7 @@ impl PointwiseFilter {
             }
         }
         let taps = [0usize];
-        for kb in 0..g.k.div_ceil(KB) {
+        for kb in kbs {
             let valid = KB.min(g.k - kb * KB);
             let init: [f32; KB] = std::array::from_fn(|kk| if kk < valid { bias[kb * KB + kk] } else { 0.0 });
             let w = self.w[kb * g.c * KB..][..g.c * KB].as_ptr();
@@ -191,8 +193,8 @@ impl PointwiseFilter {
                     out.row(row(KB - 1) + v0 * lanes, len);
                     // Safety: this CPU runs the set (`with_isa`); the last vector's loads end at
                     // `(v0 + vectors)·lanes ≤ p` within each plane; the stores lie in this
-                    // piece's (image, chunk) share of 4 rows, checked above and written by no
-                    // other piece.
+                    // piece's (image, chunk, channel block) share of 4 rows, checked above and
+                    // written by no other piece.
                     unsafe { tile::run(self.isa, &run(out.row(row(0) + v0 * lanes, len), p)) };
                 } else {
                     // Safety: as above, the stores going to `lines`, 4 lines of `len`.
@@ -238,6 +240,7 @@ thread_local! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::conv::split::each_split;
     use crate::rng::NoiseStream;
 
     fn geo(c: usize, k: usize, h: usize, w: usize) -> Geometry {
@@ -259,7 +262,7 @@ mod tests {
         y
     }
 
-    fn check(g: Geometry, n: usize, pool: Option<&rayon::ThreadPool>) {
+    fn check(g: Geometry, n: usize, split: Split) {
         let seed = g.c as u64 * 13 + g.h as u64 * 7 + g.w as u64;
         let x = NoiseStream::new(seed, 0).normal(n * g.c * g.h * g.w);
         let w = NoiseStream::new(seed, 1).normal(g.k * g.c);
@@ -268,7 +271,7 @@ mod tests {
         let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
         for isa in Isa::runnable_with_fma() {
             let mut got = vec![f32::NAN; want.len()];
-            PointwiseFilter::with_isa(g, &w, isa).unwrap().run(&x, n, &bias, &mut got, pool);
+            PointwiseFilter::with_isa(g, &w, isa).unwrap().run(&x, n, &bias, &mut got, split);
             // NaN to start with: an unwritten output fails here.
             assert!(got.iter().all(|v| v.is_finite()), "{g:?} n={n} {isa:?}: non-finite output");
             let worst = got.iter().zip(&want).map(|(g, w)| (*g as f64 - w).abs()).fold(0f64, f64::max);
@@ -286,7 +289,7 @@ mod tests {
         for (c, k, h, w) in
             [(96, 32, 28, 28), (64, 48, 14, 14), (8, 13, 7, 7), (9, 6, 3, 3), (8, 6, 2, 3), (12, 8, 4, 8)]
         {
-            check(geo(c, k, h, w), 2, None);
+            check(geo(c, k, h, w), 2, Split::Serial);
         }
     }
 
@@ -299,25 +302,38 @@ mod tests {
         if let Some(f) = f {
             assert!(f.chunks().count > 4, "{:?}", f.chunks());
         }
-        check(g, 1, None);
-        check(geo(512, 8, 17, 19), 1, None); // 323 positions: tails of 3 (16 lanes) and 3 (8)
+        check(g, 1, Split::Serial);
+        check(geo(512, 8, 17, 19), 1, Split::Serial); // 323 positions: tails of 3 (16 lanes) and 3 (8)
     }
 
     #[test]
-    fn pieces_split_over_a_pool_give_the_same_bits() {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+    fn pieces_split_over_a_pool_or_a_crew_give_the_same_bits() {
         let g = geo(512, 10, 20, 21);
         let x = NoiseStream::new(8, 0).normal(2 * g.c * g.h * g.w);
         let w = NoiseStream::new(8, 1).normal(g.k * g.c);
         let bias = vec![0.5; g.k];
-        for isa in Isa::runnable_with_fma() {
-            let f = PointwiseFilter::with_isa(g, &w, isa).unwrap();
-            assert!(f.chunks().count > 1, "{isa:?}: more than one piece per image");
-            let (mut serial, mut split) = (vec![0f32; 2 * g.k * 420], vec![0f32; 2 * g.k * 420]);
-            f.run(&x, 2, &bias, &mut serial, None);
-            f.run(&x, 2, &bias, &mut split, Some(&pool));
-            assert!(serial.iter().zip(&split).all(|(a, b)| a.to_bits() == b.to_bits()), "{isa:?}");
-        }
-        check(g, 2, Some(&pool));
+        each_split(|split| {
+            for isa in Isa::runnable_with_fma() {
+                let f = PointwiseFilter::with_isa(g, &w, isa).unwrap();
+                assert!(f.chunks().count > 1, "{isa:?}: more than one piece per image");
+                let (mut serial, mut shared) = (vec![0f32; 2 * g.k * 420], vec![0f32; 2 * g.k * 420]);
+                f.run(&x, 2, &bias, &mut serial, Split::Serial);
+                f.run(&x, 2, &bias, &mut shared, split);
+                assert!(serial.iter().zip(&shared).all(|(a, b)| a.to_bits() == b.to_bits()), "{isa:?} {split:?}");
+            }
+            check(g, 2, split);
+            // One image of one chunk: its channel blocks (6: 22 channels) shared three ways.
+            let small = geo(64, 22, 7, 7);
+            for isa in Isa::runnable_with_fma() {
+                let f = PointwiseFilter::with_isa(small, &w[..22 * 64], isa).unwrap();
+                assert_eq!(f.chunks().count, 1);
+                let (mut serial, mut shared) = (vec![0f32; 22 * 49], vec![0f32; 22 * 49]);
+                f.run(&x[..64 * 49], 1, &bias[..1].repeat(22), &mut serial, Split::Serial);
+                f.run(&x[..64 * 49], 1, &bias[..1].repeat(22), &mut shared, split);
+                assert!(serial.iter().zip(&shared).all(|(a, b)| a.to_bits() == b.to_bits()), "{isa:?} {split:?}");
+            }
+            check(small, 1, split);
+            check(geo(9, 5, 3, 3), 1, split);
+        });
     }
 }

@@ -17,14 +17,13 @@
 //! the transformed inputs: `matrixmultiply` packs both operands on every call, which was a
 //! third of its time on the demo UNet's small products (`perf`, one thread). Elsewhere (the
 //! baseline, aarch64) they stay `matrixmultiply`'s.
-//! A block's scratch (V and M) is near 4 MiB; blocks are independent and run on the caller's
-//! thread pool when one is given.
+//! A block's scratch (V and M) is near 4 MiB; blocks are independent and shared among the
+//! threads `Split` gives.
 
 use std::cell::RefCell;
 
-use rayon::prelude::*;
-
 use super::isa::Isa;
+use super::split::Split;
 use super::tile::{self, Run, KB};
 
 /// The shape of one convolution: input `[n, c, h, w]`, output `[n, k, out_h, out_w]`, and the
@@ -191,9 +190,9 @@ impl Filter {
         std::mem::size_of_val(self.u.as_slice())
     }
 
-    /// Convolves `n` images `x` into `y`, adding `bias` (one per output channel), splitting the
-    /// blocks over `pool` when given.
-    pub fn run(&self, x: &[f32], n: usize, bias: &[f32], y: &mut [f32], pool: Option<&rayon::ThreadPool>) {
+    /// Convolves `n` images `x` into `y`, adding `bias` (one per output channel), sharing the
+    /// blocks out as `split` says.
+    pub fn run(&self, x: &[f32], n: usize, bias: &[f32], y: &mut [f32], split: Split) {
         let geo = self.geo;
         assert_eq!(bias.len(), geo.k, "one bias per output channel");
         assert_eq!(x.len(), n * geo.c * geo.h * geo.w, "input of {n} images");
@@ -205,14 +204,12 @@ impl Filter {
         // UNet's batch-1 step at 2 threads 9–13 % slower (p50 of `brenier bench --eval-only
         // --threads 2 --repeat 30`, three alternating runs each; development runs, not
         // committed; measured before the products ran in `tile.rs`'s loop, which packs nothing).
-        let per_block = match pool {
-            Some(pool) => geo.rows_per_block().min(rows.div_ceil(pool.current_num_threads())).max(1),
-            None => geo.rows_per_block(),
-        };
+        let per_block = geo.rows_per_block().min(rows.div_ceil(split.threads())).max(1);
         let blocks: Vec<(usize, usize)> =
             (0..rows).step_by(per_block).map(|r0| (r0, (r0 + per_block).min(rows))).collect();
         let out = SharedOut::new(y);
-        let run_block = |&(r0, r1): &(usize, usize)| {
+        let run_block = |b: usize| {
+            let (r0, r1) = blocks[b];
             // `Block::run` calls nothing that could run another block on this thread meanwhile.
             SCRATCH.with_borrow_mut(|scratch| {
                 scratch.fit(&geo, r1 - r0);
@@ -227,10 +224,7 @@ impl Filter {
                 }
             });
         };
-        match pool {
-            Some(pool) if blocks.len() > 1 => pool.install(|| blocks.par_iter().for_each(run_block)),
-            _ => blocks.iter().for_each(run_block),
-        }
+        split.for_each(blocks.len(), &run_block);
     }
 }
 
@@ -557,6 +551,7 @@ impl Scratch {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+    use crate::backend::conv::split::each_split;
     use crate::rng::NoiseStream;
 
     /// The textbook sum, in f64: the reference the transform (and the direct kernel) must match.
@@ -595,7 +590,7 @@ pub(super) mod tests {
         y
     }
 
-    fn check(geo: Geometry, n: usize, pool: Option<&rayon::ThreadPool>) {
+    fn check(geo: Geometry, n: usize, split: Split) {
         let seed = geo.c as u64 * 31 + geo.h as u64;
         let x = NoiseStream::new(seed, 0).normal(n * geo.c * geo.h * geo.w);
         let w = NoiseStream::new(seed, 1).normal(geo.k * geo.c * 9);
@@ -605,7 +600,7 @@ pub(super) mod tests {
         // Every build of the block this CPU can run, the baseline one included.
         for isa in Isa::runnable() {
             let mut got = vec![f32::NAN; want.len()];
-            Filter::with_isa(geo, &w, isa).run(&x, n, &bias, &mut got, pool);
+            Filter::with_isa(geo, &w, isa).run(&x, n, &bias, &mut got, split);
             // The output starts as NaN: an unwritten or non-finite value fails here, not in a
             // max that would skip it.
             assert!(got.iter().all(|v| v.is_finite()), "{geo:?} n={n} {isa:?}: non-finite output");
@@ -623,22 +618,22 @@ pub(super) mod tests {
     #[test]
     fn matches_the_direct_sum_on_even_and_odd_maps() {
         for (c, k, h, w) in [(8, 8, 8, 8), (16, 8, 7, 7), (8, 24, 14, 9), (3, 5, 5, 12), (32, 32, 28, 28)] {
-            check(same(c, k, h, w), 2, None);
+            check(same(c, k, h, w), 2, Split::Serial);
         }
     }
 
     #[test]
     fn matches_without_padding_and_with_one_sided_padding() {
-        check(Geometry { c: 8, k: 8, h: 10, w: 9, pad_top: 0, pad_left: 0, out_h: 8, out_w: 7 }, 1, None);
+        check(Geometry { c: 8, k: 8, h: 10, w: 9, pad_top: 0, pad_left: 0, out_h: 8, out_w: 7 }, 1, Split::Serial);
         // Asymmetric padding, two before and none after (what a folded Pad can leave).
-        check(Geometry { c: 4, k: 6, h: 6, w: 6, pad_top: 2, pad_left: 2, out_h: 6, out_w: 6 }, 1, None);
+        check(Geometry { c: 4, k: 6, h: 6, w: 6, pad_top: 2, pad_left: 2, out_h: 6, out_w: 6 }, 1, Split::Serial);
         // One before and none after: odd padding before an odd and an even row.
-        check(Geometry { c: 8, k: 8, h: 5, w: 5, pad_top: 1, pad_left: 1, out_h: 4, out_w: 4 }, 2, None);
-        check(Geometry { c: 8, k: 8, h: 6, w: 6, pad_top: 1, pad_left: 1, out_h: 5, out_w: 5 }, 1, None);
+        check(Geometry { c: 8, k: 8, h: 5, w: 5, pad_top: 1, pad_left: 1, out_h: 4, out_w: 4 }, 2, Split::Serial);
+        check(Geometry { c: 8, k: 8, h: 6, w: 6, pad_top: 1, pad_left: 1, out_h: 5, out_w: 5 }, 1, Split::Serial);
         // Rows and columns padded differently (a swap of the two would fail), and odd padding
         // of three.
-        check(Geometry { c: 8, k: 8, h: 7, w: 9, pad_top: 0, pad_left: 3, out_h: 5, out_w: 12 }, 1, None);
-        check(Geometry { c: 8, k: 8, h: 9, w: 7, pad_top: 3, pad_left: 1, out_h: 12, out_w: 7 }, 1, None);
+        check(Geometry { c: 8, k: 8, h: 7, w: 9, pad_top: 0, pad_left: 3, out_h: 5, out_w: 12 }, 1, Split::Serial);
+        check(Geometry { c: 8, k: 8, h: 9, w: 7, pad_top: 3, pad_left: 1, out_h: 12, out_w: 7 }, 1, Split::Serial);
     }
 
     #[test]
@@ -666,14 +661,13 @@ pub(super) mod tests {
                 s.outs.iter_mut().flatten().for_each(|b| b.fill(f32::NAN));
             });
             let mut got = vec![0f32; want.len()];
-            Filter::with_isa(geo, &w, isa).run(&x, 1, &bias, &mut got, None);
+            Filter::with_isa(geo, &w, isa).run(&x, 1, &bias, &mut got, Split::Serial);
             assert!(got.iter().zip(&want).all(|(g, w)| (*g as f64 - w).abs() <= 1e-5 * scale), "{isa:?}");
         }
     }
 
     #[test]
-    fn blocks_split_over_a_pool_give_the_same_bits() {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+    fn blocks_split_over_a_pool_or_a_crew_give_the_same_bits() {
         // 2 images × 16 tile rows: serial, blocks of 15, 15 and 2 rows (the most a block takes:
         // C + K = 256, 17 slots a row); split over 3 threads, blocks of 11, 11 and 10, so the
         // two runs cut the rows in different places.
@@ -683,15 +677,17 @@ pub(super) mod tests {
         let x = NoiseStream::new(5, 0).normal(2 * geo.c * geo.h * geo.w);
         let w = NoiseStream::new(5, 1).normal(geo.k * geo.c * 9);
         let bias = vec![0.5; geo.k];
-        for isa in Isa::runnable() {
-            let filter = Filter::with_isa(geo, &w, isa);
-            let (mut serial, mut split) = (vec![0f32; 2 * geo.k * 1024], vec![0f32; 2 * geo.k * 1024]);
-            filter.run(&x, 2, &bias, &mut serial, None);
-            filter.run(&x, 2, &bias, &mut split, Some(&pool));
-            assert!(serial.iter().zip(&split).all(|(a, b)| a.to_bits() == b.to_bits()), "{isa:?}");
-        }
-        // Against the direct sum, blocks of 6 tile rows over 2 images of 8: blocks that start
-        // mid-image and one that spans both.
-        check(same(8, 8, 16, 16), 2, Some(&pool));
+        each_split(|split| {
+            for isa in Isa::runnable() {
+                let filter = Filter::with_isa(geo, &w, isa);
+                let (mut serial, mut shared) = (vec![0f32; 2 * geo.k * 1024], vec![0f32; 2 * geo.k * 1024]);
+                filter.run(&x, 2, &bias, &mut serial, Split::Serial);
+                filter.run(&x, 2, &bias, &mut shared, split);
+                assert!(serial.iter().zip(&shared).all(|(a, b)| a.to_bits() == b.to_bits()), "{isa:?} {split:?}");
+            }
+            // Against the direct sum, blocks of 6 tile rows over 2 images of 8: blocks that start
+            // mid-image and one that spans both.
+            check(same(8, 8, 16, 16), 2, split);
+        });
     }
 }
