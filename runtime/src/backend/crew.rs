@@ -225,7 +225,18 @@ impl Crew {
         s.done.store(0, Ordering::Relaxed);
         s.open.store(true, Ordering::SeqCst);
         s.generation.fetch_add(1, Ordering::Release);
-        s.run_pieces(&Job { f, pieces });
+        {
+            // Off shift while this thread runs pieces: a piece that asked the crew for another
+            // job would rewrite this one's slot and counters under it; it runs serially instead.
+            struct Back(*const Crew);
+            impl Drop for Back {
+                fn drop(&mut self) {
+                    ON_SHIFT.set(self.0);
+                }
+            }
+            let _back = Back(ON_SHIFT.replace(std::ptr::null()));
+            s.run_pieces(&Job { f, pieces });
+        }
         let mut spins = 0u32;
         while s.done.load(Ordering::Acquire) < pieces {
             spins = wait(spins);
@@ -350,6 +361,22 @@ mod tests {
         assert_eq!(ran.load(Ordering::Relaxed), 64, "no piece left behind");
         Crew::current(|c| assert!(c.is_none(), "the shift ended with the panic"));
         every_piece_once(&crew, 50);
+    }
+
+    #[test]
+    fn a_piece_that_asks_for_another_job_runs_it_serially() {
+        let crew = Crew::new(2).unwrap();
+        let calls: Vec<AtomicUsize> = (0..8 * 8).map(|_| AtomicUsize::new(0)).collect();
+        crew.shift(|| {
+            crew.for_each(8, &|i| {
+                Crew::current(|c| assert!(c.is_none(), "no crew inside a piece"));
+                crew.for_each(8, &|j| {
+                    calls[i * 8 + j].fetch_add(1, Ordering::Relaxed);
+                });
+            });
+            Crew::current(|c| assert!(c.is_some(), "back on shift after the job"));
+        });
+        assert!(calls.iter().all(|c| c.load(Ordering::Relaxed) == 1), "{calls:?}");
     }
 
     #[test]
