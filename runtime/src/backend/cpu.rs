@@ -58,8 +58,9 @@ impl CpuBackend {
         })
     }
 
-    /// Overrides how one-image runs spend the threads (default: by network size, or
-    /// `BRENIER_INTRA_OP`); applies to networks loaded afterwards.
+    /// Overrides how one-image runs spend the threads (default: the crew where brenier's
+    /// convolutions took any node, else by network size; or `BRENIER_INTRA_OP`); applies to
+    /// networks loaded afterwards.
     pub fn with_intra_op(mut self, policy: IntraOpPolicy) -> CpuBackend {
         self.intra_op = policy;
         self
@@ -100,7 +101,8 @@ struct CpuNet {
     crew: Arc<Crew>,
     threads: usize,
     weight_bytes: usize,
-    /// Scratch a piece's run keeps outside tract's tensors (Winograd blocks, the direct kernel's planes).
+    /// Scratch each thread that runs a piece, or shares one, keeps outside tract's tensors
+    /// (Winograd blocks, the direct kernel's planes), from run to run.
     scratch_bytes: usize,
     intra_op: IntraOp,
 }
@@ -156,8 +158,6 @@ impl Backend for CpuBackend {
         let intra_op = IntraOp::decide(fma_per_piece, convs_taken, self.threads, self.intra_op);
         let weight_bytes =
             graph.params * if self.precision == Precision::F16 { 2 } else { 4 } + convs.extra_weight_bytes;
-        // Split, a piece runs one block per thread at a time; otherwise one.
-        let scratch_bytes = convs.scratch_bytes * if intra_op.one_piece == OnePiece::Serial { 1 } else { self.threads };
         let mut optimised = typed.into_optimized().map_err(|e| Error::tract(format!("optimising {label}"), e))?;
         let naturalised = natural_consts::naturalise(&mut optimised)
             .map_err(|e| Error::tract(format!("preparing the constants of {label}"), e))?;
@@ -196,7 +196,7 @@ impl Backend for CpuBackend {
             crew: self.crew.clone(),
             threads: self.threads,
             weight_bytes,
-            scratch_bytes,
+            scratch_bytes: convs.scratch_bytes,
             intra_op,
         }))
     }
@@ -360,8 +360,10 @@ impl Network for CpuNet {
     }
 
     fn activation_bytes(&self, batch: usize) -> usize {
-        (self.images_in_flight(batch) / self.plan_batch)
-            * (activation_peak(&self.plan, self.plan_batch) + self.scratch_bytes)
+        let pieces = self.images_in_flight(batch) / self.plan_batch;
+        // Pieces in flight run on a thread each; one piece that splits uses every thread.
+        let threads = if pieces <= 1 && self.intra_op.one_piece != OnePiece::Serial { self.threads } else { pieces };
+        pieces * activation_peak(&self.plan, self.plan_batch) + threads * self.scratch_bytes
     }
 
     fn images_in_flight(&self, batch: usize) -> usize {

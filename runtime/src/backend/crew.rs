@@ -281,6 +281,24 @@ impl std::fmt::Debug for Crew {
 mod tests {
     use super::*;
 
+    /// Runs `test` on its own thread and fails after a minute instead of hanging (a lost
+    /// piece or wake-up would otherwise spin forever).
+    fn within_a_minute(test: impl FnOnce() + Send + 'static) {
+        let (done, finished) = std::sync::mpsc::channel();
+        let runner = std::thread::spawn(move || {
+            test();
+            let _ = done.send(());
+        });
+        match finished.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(()) => runner.join().unwrap(),
+            // The test panicked: re-raise its panic here.
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                std::panic::resume_unwind(runner.join().unwrap_err())
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("the crew hung"),
+        }
+    }
+
     /// Runs `jobs` jobs of varying sizes on a shift, counting each piece's calls.
     fn every_piece_once(crew: &Crew, jobs: usize) {
         crew.shift(|| {
@@ -299,36 +317,40 @@ mod tests {
 
     #[test]
     fn every_piece_runs_once_on_any_crew_over_many_jobs_and_shifts() {
-        for helpers in [0, 1, 3] {
-            let crew = Crew::new(helpers).unwrap();
-            assert_eq!(crew.threads(), helpers + 1);
-            for _ in 0..20 {
-                every_piece_once(&crew, 200);
+        within_a_minute(|| {
+            for helpers in [0, 1, 3] {
+                let crew = Crew::new(helpers).unwrap();
+                assert_eq!(crew.threads(), helpers + 1);
+                for _ in 0..20 {
+                    every_piece_once(&crew, 200);
+                }
             }
-        }
+        });
     }
 
     #[test]
     fn helpers_take_pieces_while_the_caller_is_busy() {
-        // The caller's first piece waits until another thread has run one: without helpers
-        // it would wait forever (cut at a minute), so a pass proves the pieces are shared.
-        let crew = Crew::new(1).unwrap();
-        let caller = std::thread::current().id();
-        let others = AtomicUsize::new(0);
-        let start = std::time::Instant::now();
-        crew.shift(|| {
-            crew.for_each(8, &|_| {
-                if std::thread::current().id() == caller {
-                    while others.load(Ordering::Acquire) == 0 {
-                        assert!(start.elapsed().as_secs() < 60, "no helper took a piece");
-                        std::hint::spin_loop();
+        within_a_minute(|| {
+            // The caller's first piece waits until another thread has run one: without helpers
+            // it would wait forever (cut at 30 s), so a pass proves the pieces are shared.
+            let crew = Crew::new(1).unwrap();
+            let caller = std::thread::current().id();
+            let others = AtomicUsize::new(0);
+            let start = std::time::Instant::now();
+            crew.shift(|| {
+                crew.for_each(8, &|_| {
+                    if std::thread::current().id() == caller {
+                        while others.load(Ordering::Acquire) == 0 {
+                            assert!(start.elapsed().as_secs() < 30, "no helper took a piece");
+                            std::hint::spin_loop();
+                        }
+                    } else {
+                        others.fetch_add(1, Ordering::Release);
                     }
-                } else {
-                    others.fetch_add(1, Ordering::Release);
-                }
-            })
+                })
+            });
+            assert!(others.load(Ordering::Relaxed) >= 1);
         });
-        assert!(others.load(Ordering::Relaxed) >= 1);
     }
 
     #[test]
@@ -347,48 +369,56 @@ mod tests {
 
     #[test]
     fn a_panicking_piece_reaches_the_caller_after_every_other_piece_and_the_crew_goes_on() {
-        let crew = Crew::new(2).unwrap();
-        let ran = AtomicUsize::new(0);
-        let caught = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            crew.shift(|| {
-                crew.for_each(64, &|i| {
-                    ran.fetch_add(1, Ordering::Relaxed);
-                    assert_ne!(i, 17, "piece 17 fails");
+        within_a_minute(|| {
+            let crew = Crew::new(2).unwrap();
+            let ran = AtomicUsize::new(0);
+            let caught = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                crew.shift(|| {
+                    crew.for_each(64, &|i| {
+                        ran.fetch_add(1, Ordering::Relaxed);
+                        assert_ne!(i, 17, "piece 17 fails");
+                    })
                 })
-            })
-        }));
-        assert!(caught.is_err());
-        assert_eq!(ran.load(Ordering::Relaxed), 64, "no piece left behind");
-        Crew::current(|c| assert!(c.is_none(), "the shift ended with the panic"));
-        every_piece_once(&crew, 50);
+            }));
+            assert!(caught.is_err());
+            assert_eq!(ran.load(Ordering::Relaxed), 64, "no piece left behind");
+            Crew::current(|c| assert!(c.is_none(), "the shift ended with the panic"));
+            every_piece_once(&crew, 50);
+        });
     }
 
     #[test]
     fn a_piece_that_asks_for_another_job_runs_it_serially() {
-        let crew = Crew::new(2).unwrap();
-        let calls: Vec<AtomicUsize> = (0..8 * 8).map(|_| AtomicUsize::new(0)).collect();
-        crew.shift(|| {
-            crew.for_each(8, &|i| {
-                Crew::current(|c| assert!(c.is_none(), "no crew inside a piece"));
-                crew.for_each(8, &|j| {
-                    calls[i * 8 + j].fetch_add(1, Ordering::Relaxed);
+        within_a_minute(|| {
+            let crew = Crew::new(2).unwrap();
+            let calls: Vec<AtomicUsize> = (0..8 * 8).map(|_| AtomicUsize::new(0)).collect();
+            crew.shift(|| {
+                crew.for_each(8, &|i| {
+                    Crew::current(|c| assert!(c.is_none(), "no crew inside a piece"));
+                    crew.for_each(8, &|j| {
+                        calls[i * 8 + j].fetch_add(1, Ordering::Relaxed);
+                    });
                 });
+                Crew::current(|c| assert!(c.is_some(), "back on shift after the job"));
             });
-            Crew::current(|c| assert!(c.is_some(), "back on shift after the job"));
+            assert!(calls.iter().all(|c| c.load(Ordering::Relaxed) == 1), "{calls:?}");
         });
-        assert!(calls.iter().all(|c| c.load(Ordering::Relaxed) == 1), "{calls:?}");
     }
 
     #[test]
     fn a_second_thread_runs_without_the_crew_while_it_is_on_shift() {
-        let crew = Crew::new(1).unwrap();
-        crew.shift(|| {
-            std::thread::scope(|s| {
-                s.spawn(|| {
-                    crew.shift(|| Crew::current(|c| assert!(c.is_none(), "busy crew: no shift for a second thread")))
+        within_a_minute(|| {
+            let crew = Crew::new(1).unwrap();
+            crew.shift(|| {
+                std::thread::scope(|s| {
+                    s.spawn(|| {
+                        crew.shift(|| {
+                            Crew::current(|c| assert!(c.is_none(), "busy crew: no shift for a second thread"))
+                        })
+                    });
                 });
+                every_piece_once(&crew, 10);
             });
-            every_piece_once(&crew, 10);
         });
     }
 }

@@ -25,9 +25,12 @@ use tract_onnx::tract_core::ops::Cost;
 
 pub use super::OnePiece;
 
-/// Multiply-adds of one piece at or above which its run splits tract's operators across the
-/// pool: between the two networks measured (0.133 G loses, 6.0 G wins, module docs), on the
-/// geometric scale. Networks near it are unmeasured: the override is there to measure them.
+/// For a network brenier's convolutions left alone (f16): the multiply-adds of one piece at
+/// or above which its run splits tract's operators across the pool. Set on the geometric scale
+/// between the two f32 networks measured before the crew, with tract's convolutions or
+/// brenier's on the pool (0.133 G lost, 1.10–1.12× one thread; 6.0 G won, 0.79–0.80×:
+/// `git show f188589:benches/results/intra-op.json`). Nothing measures it on an f16 network:
+/// the override is there to measure one.
 pub const MIN_FMA_PER_PIECE: u64 = 1_000_000_000;
 
 /// How one-piece runs spend their threads.
@@ -57,7 +60,7 @@ impl IntraOpPolicy {
             Some("off") => IntraOpPolicy::Off,
             None | Some("auto") | Some("") => IntraOpPolicy::Auto,
             Some(other) => {
-                log::warn!("BRENIER_INTRA_OP={other} is not on, kernels, off or auto; deciding by network size");
+                log::warn!("BRENIER_INTRA_OP={other} is not on, kernels, off or auto; deciding by the network");
                 IntraOpPolicy::Auto
             }
         }
@@ -136,7 +139,7 @@ mod tests {
     }
 
     #[test]
-    fn the_override_reads_on_off_and_auto() {
+    fn the_override_reads_each_mode() {
         assert_eq!(IntraOpPolicy::parse(Some("on")), IntraOpPolicy::On);
         assert_eq!(IntraOpPolicy::parse(Some("kernels")), IntraOpPolicy::Kernels);
         assert_eq!(IntraOpPolicy::parse(Some("off")), IntraOpPolicy::Off);

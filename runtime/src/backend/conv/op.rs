@@ -127,8 +127,8 @@ impl<K: Kernel> EvalOp for ConvOp<K> {
         let mut y = unsafe { Tensor::uninitialized::<f32>(&[n, g.k, g.out_h, g.out_w])? };
         {
             let mut out = y.try_as_plain_ram_mut()?;
-            // The pool where tract's own products split (a one-piece run of a large network),
-            // else the crew on shift (one-piece runs that share the convolutions alone), else
+            // The pool where tract's own products split (one-piece runs under
+            // `BRENIER_INTRA_OP=on`), else the crew on shift (one-piece runs by default), else
             // this thread (data-parallel runs, one thread): intra_op.rs.
             let (x, y) = (input.as_slice::<f32>()?, out.as_slice_mut::<f32>()?);
             match current_tract_executor() {

@@ -123,10 +123,8 @@ impl PointwiseFilter {
         assert_eq!(x.len(), n * g.c * ch.positions, "input of {n} images");
         assert_eq!(y.len(), n * g.k * ch.positions, "output of {n} images");
         let out = SharedOut::new(y);
-        // Each (image, chunk) in `ways` runs of 4-channel blocks, so that one image of a small
-        // map (one chunk) still gives every thread a share.
         let blocks = g.k.div_ceil(KB);
-        let ways = split.threads().div_ceil(n * ch.count).min(blocks).max(1);
+        let ways = self.ways(n, split.threads());
         let per = blocks.div_ceil(ways);
         let run_piece = |piece: usize| {
             let (at, way) = (piece / ways, piece % ways);
@@ -135,6 +133,12 @@ impl PointwiseFilter {
         };
         let pieces = n * ch.count * ways;
         split.for_each(pieces, &run_piece);
+    }
+
+    /// The runs of 4-channel blocks each (image, chunk) of `n` images splits into on `threads`
+    /// threads: enough that one image of a small map (one chunk) still gives every thread a share.
+    fn ways(&self, n: usize, threads: usize) -> usize {
+        threads.div_ceil(n * self.chunks().count).min(self.geo.k.div_ceil(KB)).max(1)
     }
 
     /// Output channel blocks `kbs` of image `img` over chunk `chunk`'s positions.
@@ -327,6 +331,7 @@ mod tests {
             for isa in Isa::runnable_with_fma() {
                 let f = PointwiseFilter::with_isa(small, &w[..22 * 64], isa).unwrap();
                 assert_eq!(f.chunks().count, 1);
+                assert_eq!((f.ways(1, split.threads()), f.ways(1, 1), f.ways(6, 3)), (3, 1, 1), "{isa:?}");
                 let (mut serial, mut shared) = (vec![0f32; 22 * 49], vec![0f32; 22 * 49]);
                 f.run(&x[..64 * 49], 1, &bias[..1].repeat(22), &mut serial, Split::Serial);
                 f.run(&x[..64 * 49], 1, &bias[..1].repeat(22), &mut shared, split);
